@@ -1,0 +1,286 @@
+//! Accounts, their life cycle, and the logins and credentials that open them.
+
+use crate::clock::UnixTime;
+use crate::error::Invalid;
+use crate::ids::{AccountId, CredentialId, EntryId, LoginId, MailboxId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Who an account belongs to (whitepaper, "New User Run-Through" step 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// One mailbox for a whole practice, with its staff listed beneath.
+    Organisation,
+    /// A solo specialist, allied health provider or hospital doctor.
+    Individual,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+            Self::Individual => "individual",
+        }
+    }
+}
+
+impl FromStr for AccountKind {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "organisation" | "organization" => Ok(Self::Organisation),
+            "individual" => Ok(Self::Individual),
+            _ => Err(Invalid::new(
+                "Kind",
+                "must be 'organisation' or 'individual'",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an account is in its life. Provisional accounts have registered but
+/// not yet entered the code from the posted letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Provisional,
+    Confirmed,
+    Suspended,
+    Closed,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisional => "provisional",
+            Self::Confirmed => "confirmed",
+            Self::Suspended => "suspended",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Whether the account may receive mail. Provisional accounts receive
+    /// (the letter may take a week to arrive); suspended and closed do not.
+    pub fn receives_mail(self) -> bool {
+        matches!(self, Self::Provisional | Self::Confirmed)
+    }
+
+    /// Whether a login to the account is allowed.
+    pub fn may_log_in(self) -> bool {
+        matches!(self, Self::Provisional | Self::Confirmed)
+    }
+
+    /// The status an account moves to on `action`, or why it cannot.
+    pub fn apply(self, action: StatusAction, was_confirmed: bool) -> Result<Self, String> {
+        use AccountStatus::*;
+        use StatusAction::*;
+        match (self, action) {
+            (Closed, _) => Err("the account is closed; a closed account cannot be changed".into()),
+            (Provisional, Confirm) => Ok(Confirmed),
+            (Confirmed, Confirm) => Err("the account is already confirmed".into()),
+            (Suspended, Confirm) => {
+                Err("the account is suspended; reinstate it instead of confirming it".into())
+            }
+            (Provisional | Confirmed, Suspend) => Ok(Suspended),
+            (Suspended, Suspend) => Err("the account is already suspended".into()),
+            (Suspended, Reinstate) => Ok(if was_confirmed {
+                Confirmed
+            } else {
+                Provisional
+            }),
+            (_, Reinstate) => Err("only a suspended account can be reinstated".into()),
+            (_, Close) => Ok(Closed),
+        }
+    }
+}
+
+impl fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AccountStatus {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "provisional" => Ok(Self::Provisional),
+            "confirmed" => Ok(Self::Confirmed),
+            "suspended" => Ok(Self::Suspended),
+            "closed" => Ok(Self::Closed),
+            _ => Err(Invalid::new(
+                "Status",
+                "must be provisional, confirmed, suspended or closed",
+            )),
+        }
+    }
+}
+
+/// Something an administrator (or the expiry sweep) does to an account's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusAction {
+    Confirm,
+    Suspend,
+    Reinstate,
+    Close,
+}
+
+impl StatusAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm",
+            Self::Suspend => "suspend",
+            Self::Reinstate => "reinstate",
+            Self::Close => "close",
+        }
+    }
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub kind: AccountKind,
+    pub status: AccountStatus,
+    /// The mailbox's e-mail address; also the owner's login name.
+    pub address: String,
+    /// Display name: the organisation's name, or the person's full name.
+    pub name: String,
+    /// The directory entry of the organisation or person.
+    pub entry_id: EntryId,
+    /// The mailbox currently in use (a credential reset without a surviving
+    /// credential retires the old mailbox and starts a new one).
+    pub mailbox_id: MailboxId,
+    pub created_at: UnixTime,
+    pub status_changed_at: UnixTime,
+    pub confirmed_at: Option<UnixTime>,
+    /// Set when a provisional account has been unconfirmed too long and was
+    /// flagged for the administrator.
+    pub flagged_at: Option<UnixTime>,
+}
+
+/// One entry in an account's history of status changes and administrative acts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEvent {
+    pub account_id: AccountId,
+    pub at: UnixTime,
+    /// Who did it: `admin-cli`, `operator:<name>`, `system`, or a login name.
+    pub actor: String,
+    pub event: String,
+    pub detail: String,
+}
+
+/// A name that can log in and unlock a mailbox: the account owner, or a
+/// named staff member of an organisation with their own credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    pub id: LoginId,
+    pub account_id: AccountId,
+    /// What the person types as user name (lower case).
+    pub name: String,
+    /// For staff logins: the staff member's directory entry.
+    pub staff_entry_id: Option<EntryId>,
+    pub created_at: UnixTime,
+    pub disabled_at: Option<UnixTime>,
+}
+
+/// The kinds of credential that wrap a mailbox secret. Any one of them unlocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialKind {
+    /// Something the person remembers; stretched with Argon2id.
+    Password,
+    /// A long random code shown once at registration, for when the password is lost.
+    RecoveryCode,
+    /// A named, revocable random token for the downloader or a mail program.
+    AppToken,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::RecoveryCode => "recovery-code",
+            Self::AppToken => "app-token",
+        }
+    }
+}
+
+impl FromStr for CredentialKind {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "password" => Ok(Self::Password),
+            "recovery-code" => Ok(Self::RecoveryCode),
+            "app-token" => Ok(Self::AppToken),
+            _ => Err(Invalid::new("Credential kind", "unknown kind")),
+        }
+    }
+}
+
+/// A stored credential: the wrapped mailbox secret and how to derive the key
+/// that unwraps it. Contains no secret in the clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    pub id: CredentialId,
+    pub login_id: LoginId,
+    pub mailbox_id: MailboxId,
+    pub kind: CredentialKind,
+    /// A name the user chose (app tokens), or empty.
+    pub label: String,
+    /// Opaque to the store: KDF parameters, salt and the AEAD-wrapped secret.
+    pub wrapped: Vec<u8>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// A credential to be added; the store assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub kind: CredentialKind,
+    pub label: String,
+    pub wrapped: Vec<u8>,
+}
+
+/// A server operator: the person who confirms accounts and posts letters.
+/// Operators have no mailbox and cannot read mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub id: crate::ids::OperatorId,
+    pub name: String,
+    pub login: String,
+    /// KDF parameters, salt and verifier; opaque to the store.
+    pub verifier: Vec<u8>,
+    pub created_at: UnixTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AccountStatus::*;
+    use StatusAction::*;
+
+    #[test]
+    fn life_cycle() {
+        assert_eq!(Provisional.apply(Confirm, false), Ok(Confirmed));
+        assert_eq!(Confirmed.apply(Suspend, true), Ok(Suspended));
+        assert_eq!(Suspended.apply(Reinstate, true), Ok(Confirmed));
+        assert_eq!(Suspended.apply(Reinstate, false), Ok(Provisional));
+        assert_eq!(Provisional.apply(Close, false), Ok(Closed));
+        assert!(Closed.apply(Confirm, false).is_err());
+        assert!(Closed.apply(Close, false).is_err());
+        assert!(Confirmed.apply(Confirm, true).is_err());
+        assert!(Confirmed.apply(Reinstate, true).is_err());
+        assert!(Provisional.receives_mail() && !Suspended.receives_mail());
+    }
+}

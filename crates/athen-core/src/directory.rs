@@ -1,0 +1,421 @@
+//! The public directory: organisations, individual providers and the staff
+//! listed beneath organisations (shared/reference/athen-original.md,
+//! "Directory entries"). Everything here is public by design.
+
+use crate::error::Invalid;
+use crate::identifiers::{self, HealthIdentifierKind, State};
+use crate::ids::{AccountId, EntryId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What a directory entry describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryRole {
+    Organisation,
+    Individual,
+    /// A person listed under an organisation, so the practice can be found by
+    /// their name or provider number. Has no login of their own unless the
+    /// organisation gives them one.
+    Staff,
+}
+
+impl EntryRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+            Self::Individual => "individual",
+            Self::Staff => "staff",
+        }
+    }
+}
+
+impl FromStr for EntryRole {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "organisation" => Ok(Self::Organisation),
+            "individual" => Ok(Self::Individual),
+            "staff" => Ok(Self::Staff),
+            _ => Err(Invalid::new("Role", "unknown entry role")),
+        }
+    }
+}
+
+/// Business categories offered at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    GeneralPractice,
+    SpecialistRooms,
+    Hospital,
+    AlliedHealth,
+    CommunityHealth,
+    Headspace,
+    LawFirm,
+    Police,
+    DisabilityNgo,
+    ChildProtection,
+}
+
+impl Category {
+    pub const ALL: [Category; 10] = [
+        Self::GeneralPractice,
+        Self::SpecialistRooms,
+        Self::Hospital,
+        Self::AlliedHealth,
+        Self::CommunityHealth,
+        Self::Headspace,
+        Self::LawFirm,
+        Self::Police,
+        Self::DisabilityNgo,
+        Self::ChildProtection,
+    ];
+
+    /// The stable machine name (used on the command line, in JSON and the database).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::GeneralPractice => "general-practice",
+            Self::SpecialistRooms => "specialist-rooms",
+            Self::Hospital => "hospital",
+            Self::AlliedHealth => "allied-health",
+            Self::CommunityHealth => "community-health",
+            Self::Headspace => "headspace",
+            Self::LawFirm => "law-firm",
+            Self::Police => "police",
+            Self::DisabilityNgo => "disability-ngo",
+            Self::ChildProtection => "child-protection",
+        }
+    }
+
+    /// The words shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::GeneralPractice => "General Practice",
+            Self::SpecialistRooms => "Specialist Rooms",
+            Self::Hospital => "Hospital",
+            Self::AlliedHealth => "Allied Health",
+            Self::CommunityHealth => "Community Health",
+            Self::Headspace => "headspace centre",
+            Self::LawFirm => "Law firm",
+            Self::Police => "Police",
+            Self::DisabilityNgo => "Disability NGO",
+            Self::ChildProtection => "Child Protection",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+impl FromStr for Category {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|c| c.slug() == t || c.label().to_ascii_lowercase() == t)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Self::ALL.iter().map(|c| c.slug()).collect();
+                Invalid::new("Category", format!("must be one of: {}", all.join(", ")))
+            })
+    }
+}
+
+/// The public details of an organisation, person or staff member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryDetails {
+    pub title: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// For organisations: the practice or organisation name.
+    pub organisation_name: Option<String>,
+    /// For staff: their role in the organisation ("Practice Manager", "GP").
+    pub position: Option<String>,
+    pub specialty: Option<String>,
+    pub category: Option<Category>,
+    pub street: Option<String>,
+    pub suburb: Option<String>,
+    pub state: Option<State>,
+    pub postcode: Option<String>,
+    pub phone: Option<String>,
+    pub fax: Option<String>,
+    /// Medicare provider numbers (a doctor has one per practice location).
+    pub provider_numbers: Vec<String>,
+    pub ahpra: Option<String>,
+    /// HPI-I for people, HPI-O for organisations.
+    pub hpi: Option<String>,
+}
+
+/// A stored directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub id: EntryId,
+    pub account_id: AccountId,
+    pub role: EntryRole,
+    #[serde(flatten)]
+    pub details: EntryDetails,
+}
+
+impl EntryDetails {
+    /// How the entry is named to people: "Dr Jane Citizen" or "Northside Medical".
+    pub fn display_name(&self) -> String {
+        if let Some(org) = &self.organisation_name {
+            return org.clone();
+        }
+        [&self.title, &self.given_name, &self.family_name]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Entry details as typed, before checking. Every field is free text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EntryInput {
+    pub title: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub organisation_name: Option<String>,
+    pub position: Option<String>,
+    pub specialty: Option<String>,
+    pub category: Option<String>,
+    pub street: Option<String>,
+    pub suburb: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    pub phone: Option<String>,
+    pub fax: Option<String>,
+    pub provider_numbers: Vec<String>,
+    pub ahpra: Option<String>,
+    pub hpi: Option<String>,
+}
+
+/// Longest free-text field we accept (names, streets): generous for real
+/// names, small enough to keep pages and letters sane.
+const MAX_TEXT: usize = 200;
+
+fn text(field: &'static str, v: &Option<String>, errors: &mut Vec<Invalid>) -> Option<String> {
+    let t = v.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+    if t.chars().count() > MAX_TEXT {
+        errors.push(Invalid::new(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
+        return None;
+    }
+    if t.chars().any(char::is_control) {
+        errors.push(Invalid::new(field, "must not contain control characters"));
+        return None;
+    }
+    Some(t.to_string())
+}
+
+fn checked<T>(r: Result<T, Invalid>, errors: &mut Vec<Invalid>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
+impl EntryInput {
+    /// Checks every field and returns the details in canonical form, or every
+    /// problem found (not just the first), so a form can show them all at once.
+    pub fn validate(&self, role: EntryRole) -> Result<EntryDetails, Vec<Invalid>> {
+        let mut errors = Vec::new();
+        let e = &mut errors;
+        let mut d = EntryDetails {
+            title: text("Title", &self.title, e),
+            given_name: text("Given name", &self.given_name, e),
+            family_name: text("Family name", &self.family_name, e),
+            organisation_name: text("Organisation name", &self.organisation_name, e),
+            position: text("Role", &self.position, e),
+            specialty: text("Specialty", &self.specialty, e),
+            street: text("Street", &self.street, e),
+            suburb: text("Suburb", &self.suburb, e),
+            ..EntryDetails::default()
+        };
+        d.category = text("Category", &self.category, e).and_then(|c| checked(c.parse(), e));
+        d.state = text("State", &self.state, e).and_then(|s| checked(s.parse(), e));
+        d.postcode = match (text("Postcode", &self.postcode, e), d.state) {
+            (Some(p), Some(st)) => checked(identifiers::postcode_in_state(&p, st), e),
+            (Some(p), None) => checked(identifiers::postcode(&p), e),
+            (None, _) => None,
+        };
+        d.phone = text("Phone", &self.phone, e)
+            .and_then(|p| checked(identifiers::phone_number("Phone", &p), e));
+        d.fax = text("Fax", &self.fax, e)
+            .and_then(|p| checked(identifiers::phone_number("Fax", &p), e));
+        for p in &self.provider_numbers {
+            if let Some(v) = checked(identifiers::provider_number(p), e)
+                && !d.provider_numbers.contains(&v)
+            {
+                d.provider_numbers.push(v);
+            }
+        }
+        d.ahpra = text("AHPRA number", &self.ahpra, e)
+            .and_then(|a| checked(identifiers::ahpra_number(&a), e));
+        let hpi_kind = match role {
+            EntryRole::Organisation => HealthIdentifierKind::HpiO,
+            _ => HealthIdentifierKind::HpiI,
+        };
+        d.hpi = text("HPI", &self.hpi, e)
+            .and_then(|h| checked(identifiers::health_identifier(hpi_kind, &h), e));
+
+        match role {
+            EntryRole::Organisation => {
+                if d.organisation_name.is_none() {
+                    e.push(Invalid::new("Organisation name", "is required"));
+                }
+                if d.given_name.is_some() || d.family_name.is_some() {
+                    e.push(Invalid::new(
+                        "Given name",
+                        "an organisation has no personal name; add the people as staff",
+                    ));
+                }
+            }
+            EntryRole::Individual | EntryRole::Staff => {
+                if d.family_name.is_none() {
+                    e.push(Invalid::new("Family name", "is required"));
+                }
+                if d.organisation_name.is_some() {
+                    e.push(Invalid::new(
+                        "Organisation name",
+                        "belongs on an organisation account, not a person",
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A directory search. Every given criterion must match.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DirectoryQuery {
+    /// Part of a person's or organisation's name, case-insensitive.
+    pub name: Option<String>,
+    /// A provider number (exact, any format that normalises to it).
+    pub provider_number: Option<String>,
+    /// A suburb name (case-insensitive) or a postcode.
+    pub place: Option<String>,
+    /// Part of a specialty, case-insensitive.
+    pub specialty: Option<String>,
+    pub category: Option<Category>,
+    /// Include accounts that are not confirmed (administrators only).
+    pub include_unconfirmed: bool,
+    pub limit: u32,
+}
+
+/// One search result: the matching entry and, for staff, their organisation,
+/// with the address to write to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryHit {
+    pub entry: DirectoryEntry,
+    /// For a staff entry, the organisation it is listed under.
+    pub organisation: Option<DirectoryEntry>,
+    /// The mailbox address that reaches this entry.
+    pub address: String,
+    pub account_status: crate::account::AccountStatus,
+}
+
+/// Lower-cased, accent-folded text used to search names; stored beside the
+/// entry so that every back-end can search with a plain `LIKE`.
+pub fn search_key(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(fold_accent)
+        .collect()
+}
+
+/// Folds the Latin accented letters common in Australian names to ASCII, so
+/// "Müller" is found by "muller" and "Nguyễn" by "nguyen".
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ạ' | 'ả' | 'ấ' | 'ầ' | 'ẩ' | 'ẫ' | 'ậ'
+        | 'ắ' | 'ằ' | 'ẳ' | 'ẵ' | 'ặ' => 'a',
+        'ç' | 'ć' | 'č' => 'c',
+        'đ' | 'ď' => 'd',
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' | 'ẹ' | 'ẻ' | 'ẽ' | 'ế' | 'ề' | 'ể' | 'ễ'
+        | 'ệ' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ĩ' | 'ỉ' | 'ị' => 'i',
+        'ñ' | 'ń' | 'ň' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ơ' | 'ọ' | 'ỏ' | 'ố' | 'ồ' | 'ổ' | 'ỗ' | 'ộ'
+        | 'ớ' | 'ờ' | 'ở' | 'ỡ' | 'ợ' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ũ' | 'ư' | 'ụ' | 'ủ' | 'ứ' | 'ừ' | 'ử' | 'ữ' | 'ự' => {
+            'u'
+        }
+        'ý' | 'ÿ' | 'ỳ' | 'ỵ' | 'ỷ' | 'ỹ' => 'y',
+        'ś' | 'š' => 's',
+        'ź' | 'ż' | 'ž' => 'z',
+        'ł' => 'l',
+        'ř' => 'r',
+        'ť' => 't',
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org() -> EntryInput {
+        EntryInput {
+            organisation_name: Some("Northside Medical".into()),
+            street: Some("1 High St".into()),
+            suburb: Some("Fitzroy".into()),
+            state: Some("vic".into()),
+            postcode: Some("3065".into()),
+            phone: Some("(03) 9123 4567".into()),
+            category: Some("General Practice".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn organisation_validates() {
+        let d = org().validate(EntryRole::Organisation).unwrap();
+        assert_eq!(d.state, Some(State::Vic));
+        assert_eq!(d.phone.as_deref(), Some("0391234567"));
+        assert_eq!(d.category, Some(Category::GeneralPractice));
+        assert_eq!(d.display_name(), "Northside Medical");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let mut i = org();
+        i.postcode = Some("2000".into());
+        i.phone = Some("123".into());
+        i.provider_numbers = vec!["2426621A".into()];
+        i.organisation_name = None;
+        let errs = i.validate(EntryRole::Organisation).unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
+        assert!(fields.contains(&"Postcode"), "{errs:?}");
+        assert!(fields.contains(&"Phone"));
+        assert!(fields.contains(&"Provider number"));
+        assert!(fields.contains(&"Organisation name"));
+    }
+
+    #[test]
+    fn person_needs_family_name() {
+        let i = EntryInput {
+            given_name: Some("Jane".into()),
+            ..Default::default()
+        };
+        assert!(i.validate(EntryRole::Individual).is_err());
+    }
+
+    #[test]
+    fn search_keys_fold_accents() {
+        assert_eq!(search_key("Müller"), "muller");
+        assert_eq!(search_key("Nguyễn"), "nguyen");
+        assert_eq!(search_key("O'Brien"), "o'brien");
+    }
+}

@@ -1,0 +1,119 @@
+//! Mailboxes, folders, spooled and stored messages.
+//!
+//! Only what routing and accounting need is in the clear here (DESIGN.md,
+//! "Keys and what is plaintext"): ids, sizes, times, flags, folder and UID
+//! numbers. Subjects, correspondents, patient details and bodies live inside
+//! the encrypted blob and the encrypted `sealed_meta`.
+
+use crate::clock::UnixTime;
+use crate::ids::{AccountId, FolderId, MailboxId, MessageId, SpoolId};
+use serde::{Deserialize, Serialize};
+
+/// A mailbox: the public half of its key pair is stored in the clear so that
+/// mail can be sealed to it at any time; the secret half exists only wrapped
+/// by credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account_id: AccountId,
+    /// The age X25519 recipient (`age1...`) that spool entries are sealed to.
+    pub public_key: String,
+    pub created_at: UnixTime,
+    /// Set when every credential was lost and the account was given a new
+    /// mailbox; its mail is kept, but nobody can read it any more.
+    pub retired_at: Option<UnixTime>,
+}
+
+/// The folders every mailbox has, and the web app and IMAP show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpecialFolder {
+    Inbox,
+    Sent,
+    Drafts,
+    Downloaded,
+    Archive,
+    Trash,
+}
+
+impl SpecialFolder {
+    pub const ALL: [SpecialFolder; 6] = [
+        Self::Inbox,
+        Self::Sent,
+        Self::Drafts,
+        Self::Downloaded,
+        Self::Archive,
+        Self::Trash,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inbox => "Inbox",
+            Self::Sent => "Sent",
+            Self::Drafts => "Drafts",
+            Self::Downloaded => "Downloaded",
+            Self::Archive => "Archive",
+            Self::Trash => "Trash",
+        }
+    }
+}
+
+/// A folder in a mailbox, with the IMAP numbering it needs (RFC 9051 §2.3.1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub id: FolderId,
+    pub mailbox_id: MailboxId,
+    pub name: String,
+    pub uid_validity: u32,
+    pub uid_next: u32,
+}
+
+/// A sealed message waiting for its mailbox to be unlocked. The blob is
+/// encrypted to the mailbox's public key; the server cannot open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolEntry {
+    pub id: SpoolId,
+    pub mailbox_id: MailboxId,
+    pub blob_key: String,
+    pub size: u64,
+    pub received_at: UnixTime,
+}
+
+/// A message in a mailbox store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub id: MessageId,
+    pub mailbox_id: MailboxId,
+    pub folder_id: FolderId,
+    pub uid: u32,
+    /// Size of the plaintext message in octets (IMAP RFC822.SIZE).
+    pub size: u64,
+    pub received_at: UnixTime,
+    /// IMAP system flags as a bit set (see [`flags`]).
+    pub flags: u32,
+    /// Where the encrypted message body is in the blob store.
+    pub blob_key: String,
+    /// Subject, correspondents and patient details, encrypted with the
+    /// mailbox data key.
+    pub sealed_meta: Vec<u8>,
+}
+
+/// A message to be added to a mailbox store.
+#[derive(Debug, Clone)]
+pub struct NewStoredMessage {
+    pub mailbox_id: MailboxId,
+    pub folder_id: FolderId,
+    pub size: u64,
+    pub received_at: UnixTime,
+    pub flags: u32,
+    pub blob_key: String,
+    pub sealed_meta: Vec<u8>,
+}
+
+/// IMAP system flags (RFC 9051 §2.3.2) as bits.
+pub mod flags {
+    pub const SEEN: u32 = 1;
+    pub const ANSWERED: u32 = 2;
+    pub const FLAGGED: u32 = 4;
+    pub const DELETED: u32 = 8;
+    pub const DRAFT: u32 = 16;
+}

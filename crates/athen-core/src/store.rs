@@ -1,0 +1,187 @@
+//! The storage traits. Services receive these as trait objects built once at
+//! start-up, so that the SQLite + filesystem default and the PostgreSQL +
+//! object-store scale-out are interchangeable. Nothing here may assume a
+//! particular engine.
+
+use crate::account::{
+    Account, AccountEvent, AccountKind, AccountStatus, CredentialRecord, Login, NewCredential,
+    Operator,
+};
+use crate::clock::UnixTime;
+use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetails, EntryRole};
+use crate::error::StoreError;
+use crate::ids::*;
+use crate::mailbox::{Folder, Mailbox, NewStoredMessage, SpoolEntry, StoredMessage};
+use async_trait::async_trait;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything needed to create an account in one atomic step: the account,
+/// its directory entry, its mailbox (with standard folders), the owner's
+/// login and the owner's credentials.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub kind: AccountKind,
+    pub address: String,
+    pub name: String,
+    pub details: EntryDetails,
+    pub public_key: String,
+    pub credentials: Vec<NewCredential>,
+    pub created_at: UnixTime,
+    /// Hash of the confirmation code printed in the welcome letter.
+    pub confirmation_hash: Option<Vec<u8>>,
+}
+
+/// What [`AccountStore::create_account`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedAccount {
+    pub account_id: AccountId,
+    pub entry_id: EntryId,
+    pub mailbox_id: MailboxId,
+    pub login_id: LoginId,
+}
+
+/// Which accounts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub status: Option<AccountStatus>,
+    pub kind: Option<AccountKind>,
+    /// Only provisional accounts created before this time.
+    pub provisional_before: Option<UnixTime>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<CreatedAccount>;
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, filter: &AccountFilter) -> StoreResult<Vec<Account>>;
+    /// Changes status and records the event in one step.
+    async fn set_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+        event: AccountEvent,
+    ) -> StoreResult<()>;
+    /// Marks a provisional account as overdue for confirmation.
+    async fn flag_account(&self, id: AccountId, event: AccountEvent) -> StoreResult<()>;
+    async fn record_event(&self, event: AccountEvent) -> StoreResult<()>;
+    async fn events(&self, id: AccountId) -> StoreResult<Vec<AccountEvent>>;
+    async fn confirmation_hash(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>>;
+    /// Retires the account's mailbox (its mail stays, unreadable) and gives
+    /// the account a new mailbox whose owner login has `credentials`. All
+    /// credentials of the old mailbox are revoked. One atomic step.
+    async fn replace_mailbox(
+        &self,
+        id: AccountId,
+        public_key: String,
+        credentials: Vec<NewCredential>,
+        event: AccountEvent,
+    ) -> StoreResult<MailboxId>;
+}
+
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<DirectoryEntry>>;
+    async fn entries_of_account(&self, id: AccountId) -> StoreResult<Vec<DirectoryEntry>>;
+    async fn add_entry(
+        &self,
+        account: AccountId,
+        role: EntryRole,
+        details: EntryDetails,
+    ) -> StoreResult<EntryId>;
+    async fn update_entry(&self, id: EntryId, details: EntryDetails) -> StoreResult<()>;
+    async fn remove_entry(&self, id: EntryId) -> StoreResult<()>;
+    async fn search(&self, query: &DirectoryQuery) -> StoreResult<Vec<DirectoryHit>>;
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn login_by_name(&self, name: &str) -> StoreResult<Option<Login>>;
+    async fn login(&self, id: LoginId) -> StoreResult<Option<Login>>;
+    async fn logins_of_account(&self, id: AccountId) -> StoreResult<Vec<Login>>;
+    /// Adds a staff login with its first credential.
+    async fn add_login(
+        &self,
+        account: AccountId,
+        name: &str,
+        staff_entry: Option<EntryId>,
+        credential: NewCredential,
+        at: UnixTime,
+    ) -> StoreResult<(LoginId, CredentialId)>;
+    async fn disable_login(&self, id: LoginId, at: UnixTime) -> StoreResult<()>;
+    /// Credentials of a login that are not revoked, on its account's current mailbox.
+    async fn live_credentials(&self, login: LoginId) -> StoreResult<Vec<CredentialRecord>>;
+    async fn credential(&self, id: CredentialId) -> StoreResult<Option<CredentialRecord>>;
+    async fn credentials_of_account(&self, id: AccountId) -> StoreResult<Vec<CredentialRecord>>;
+    async fn add_credential(
+        &self,
+        login: LoginId,
+        credential: NewCredential,
+        at: UnixTime,
+    ) -> StoreResult<CredentialId>;
+    /// Replaces the wrapped secret of a credential (password change: re-wrap,
+    /// never re-encrypt).
+    async fn rewrap_credential(&self, id: CredentialId, wrapped: Vec<u8>) -> StoreResult<()>;
+    async fn revoke_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()>;
+    async fn touch_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait MailboxStore: Send + Sync {
+    async fn mailbox(&self, id: MailboxId) -> StoreResult<Option<Mailbox>>;
+    async fn folders(&self, id: MailboxId) -> StoreResult<Vec<Folder>>;
+    /// Adds a message metadata row, assigning the next UID of the folder.
+    async fn add_message(&self, msg: NewStoredMessage) -> StoreResult<StoredMessage>;
+    async fn messages(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
+    async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait SpoolStore: Send + Sync {
+    /// Records a spool entry whose blob is already durably written.
+    async fn add_spool_entry(
+        &self,
+        mailbox: MailboxId,
+        blob_key: &str,
+        size: u64,
+        at: UnixTime,
+    ) -> StoreResult<SpoolId>;
+    async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>>;
+    /// Moves a spool entry into the mailbox store in one step, so that a
+    /// crash leaves the message either spooled or stored, never both or neither.
+    async fn unspool(&self, entry: SpoolId, msg: NewStoredMessage) -> StoreResult<StoredMessage>;
+}
+
+#[async_trait]
+pub trait OperatorStore: Send + Sync {
+    async fn operator_by_login(&self, login: &str) -> StoreResult<Option<Operator>>;
+    async fn count_operators(&self) -> StoreResult<u64>;
+    async fn add_operator(
+        &self,
+        name: &str,
+        login: &str,
+        verifier: Vec<u8>,
+        at: UnixTime,
+    ) -> StoreResult<OperatorId>;
+    /// Stores the hash of the one-time token that lets the first operator be
+    /// created, replacing any earlier one.
+    async fn set_bootstrap_token(&self, hash: Vec<u8>, at: UnixTime) -> StoreResult<()>;
+    /// Consumes the bootstrap token if `hash` matches; true if it did.
+    async fn take_bootstrap_token(&self, hash: &[u8]) -> StoreResult<bool>;
+}
+
+/// Durable storage of opaque byte blobs (sealed spool entries, encrypted
+/// messages). A successful `put` survives a crash or power loss; a failed or
+/// interrupted `put` leaves nothing visible under the key.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: &[u8]) -> StoreResult<()>;
+    async fn get(&self, key: &str) -> StoreResult<Vec<u8>>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+}

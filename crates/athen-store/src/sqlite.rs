@@ -1,0 +1,1232 @@
+//! The SQLite metadata store.
+//!
+//! SQLite in WAL mode with `synchronous = FULL`: a commit is on disk before
+//! it returns, which is what "durable before 250" needs. All writes go
+//! through one connection (SQLite allows one writer at a time; a single
+//! writer connection avoids lock upgrade failures), reads through a small pool.
+
+use async_trait::async_trait;
+use athen_core::StoreError;
+use athen_core::account::*;
+use athen_core::clock::UnixTime;
+use athen_core::directory::*;
+use athen_core::ids::*;
+use athen_core::mailbox::*;
+use athen_core::store::*;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_string());
+    }
+    StoreError::Io(e.to_string())
+}
+
+fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Freed pages are zeroed, so that deleted rows (e.g. revoked
+            // credentials) do not linger in the file.
+            .pragma("secure_delete", "ON");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| StoreError::Io(format!("open database {}: {e}", path.display())))?;
+        crate::migrate::run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(|e| StoreError::Io(format!("open database {}: {e}", path.display())))?;
+        Ok(Self { write, read })
+    }
+
+    /// Closes all connections, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    async fn tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.write.begin().await.map_err(db_err)
+    }
+}
+
+// ---- row decoding -------------------------------------------------------
+
+fn account_from_row(r: &SqliteRow) -> Result<Account, StoreError> {
+    let kind: String = r.try_get("kind").map_err(db_err)?;
+    let status: String = r.try_get("status").map_err(db_err)?;
+    Ok(Account {
+        id: AccountId(r.try_get("id").map_err(db_err)?),
+        kind: kind.parse().map_err(|e| decode_err("account kind", e))?,
+        status: status
+            .parse()
+            .map_err(|e| decode_err("account status", e))?,
+        address: r.try_get("address").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        entry_id: EntryId(r.try_get("entry_id").map_err(db_err)?),
+        mailbox_id: MailboxId(r.try_get("mailbox_id").map_err(db_err)?),
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        status_changed_at: r.try_get("status_changed_at").map_err(db_err)?,
+        confirmed_at: r.try_get("confirmed_at").map_err(db_err)?,
+        flagged_at: r.try_get("flagged_at").map_err(db_err)?,
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, kind, status, address, name, entry_id, mailbox_id, created_at, \
+     status_changed_at, confirmed_at, flagged_at";
+
+fn entry_from_row(r: &SqliteRow, prefix: &str) -> Result<DirectoryEntry, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let role: String = r.try_get(col("role").as_str()).map_err(db_err)?;
+    let details: String = r.try_get(col("details").as_str()).map_err(db_err)?;
+    Ok(DirectoryEntry {
+        id: EntryId(r.try_get(col("id").as_str()).map_err(db_err)?),
+        account_id: AccountId(r.try_get(col("account_id").as_str()).map_err(db_err)?),
+        role: role.parse().map_err(|e| decode_err("entry role", e))?,
+        details: serde_json::from_str(&details).map_err(|e| decode_err("entry details", e))?,
+    })
+}
+
+fn login_from_row(r: &SqliteRow) -> Result<Login, StoreError> {
+    Ok(Login {
+        id: LoginId(r.try_get("id").map_err(db_err)?),
+        account_id: AccountId(r.try_get("account_id").map_err(db_err)?),
+        name: r.try_get("name").map_err(db_err)?,
+        staff_entry_id: r
+            .try_get::<Option<i64>, _>("staff_entry_id")
+            .map_err(db_err)?
+            .map(EntryId),
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        disabled_at: r.try_get("disabled_at").map_err(db_err)?,
+    })
+}
+
+fn credential_from_row(r: &SqliteRow) -> Result<CredentialRecord, StoreError> {
+    let kind: String = r.try_get("kind").map_err(db_err)?;
+    Ok(CredentialRecord {
+        id: CredentialId(r.try_get("id").map_err(db_err)?),
+        login_id: LoginId(r.try_get("login_id").map_err(db_err)?),
+        mailbox_id: MailboxId(r.try_get("mailbox_id").map_err(db_err)?),
+        kind: kind.parse().map_err(|e| decode_err("credential kind", e))?,
+        label: r.try_get("label").map_err(db_err)?,
+        wrapped: r.try_get("wrapped").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        last_used_at: r.try_get("last_used_at").map_err(db_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+    })
+}
+
+fn message_from_row(r: &SqliteRow) -> Result<StoredMessage, StoreError> {
+    Ok(StoredMessage {
+        id: MessageId(r.try_get("id").map_err(db_err)?),
+        mailbox_id: MailboxId(r.try_get("mailbox_id").map_err(db_err)?),
+        folder_id: FolderId(r.try_get("folder_id").map_err(db_err)?),
+        uid: u32::try_from(r.try_get::<i64, _>("uid").map_err(db_err)?)
+            .map_err(|e| decode_err("uid", e))?,
+        size: u64::try_from(r.try_get::<i64, _>("size").map_err(db_err)?)
+            .map_err(|e| decode_err("size", e))?,
+        received_at: r.try_get("received_at").map_err(db_err)?,
+        flags: u32::try_from(r.try_get::<i64, _>("flags").map_err(db_err)?)
+            .map_err(|e| decode_err("flags", e))?,
+        blob_key: r.try_get("blob_key").map_err(db_err)?,
+        sealed_meta: r.try_get("sealed_meta").map_err(db_err)?,
+    })
+}
+
+/// The searchable copies of an entry's details.
+struct EntryKeys {
+    name: String,
+    suburb: Option<String>,
+    postcode: Option<String>,
+    specialty: Option<String>,
+    category: Option<String>,
+}
+
+fn entry_keys(d: &EntryDetails) -> EntryKeys {
+    let mut name = d.display_name();
+    if let Some(p) = &d.position {
+        name.push(' ');
+        name.push_str(p);
+    }
+    EntryKeys {
+        name: search_key(&name),
+        suburb: d.suburb.as_deref().map(search_key),
+        postcode: d.postcode.clone(),
+        specialty: d.specialty.as_deref().map(search_key),
+        category: d.category.map(|c| c.slug().to_string()),
+    }
+}
+
+async fn insert_entry(
+    tx: &mut Transaction<'static, Sqlite>,
+    account: AccountId,
+    role: EntryRole,
+    details: &EntryDetails,
+) -> Result<EntryId, StoreError> {
+    let keys = entry_keys(details);
+    let json = serde_json::to_string(details).map_err(|e| StoreError::Io(e.to_string()))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO directory_entries (account_id, role, details, name_key, suburb_key, postcode, specialty_key, category) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(account.0)
+    .bind(role.as_str())
+    .bind(json)
+    .bind(keys.name)
+    .bind(keys.suburb)
+    .bind(keys.postcode)
+    .bind(keys.specialty)
+    .bind(keys.category)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    for p in &details.provider_numbers {
+        sqlx::query("INSERT INTO provider_numbers (entry_id, number) VALUES ($1, $2)")
+            .bind(id)
+            .bind(p)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(EntryId(id))
+}
+
+async fn insert_mailbox(
+    tx: &mut Transaction<'static, Sqlite>,
+    account: AccountId,
+    public_key: &str,
+    at: UnixTime,
+) -> Result<MailboxId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO mailboxes (account_id, public_key, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(account.0)
+    .bind(public_key)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    // UIDVALIDITY must change if a folder is ever recreated (RFC 9051 §2.3.1.1);
+    // the creation time (plus position) is a simple strictly-new value.
+    for (i, folder) in SpecialFolder::ALL.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO folders (mailbox_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1)",
+        )
+        .bind(id)
+        .bind(folder.name())
+        .bind((at as u32).wrapping_add(i as u32) as i64)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(MailboxId(id))
+}
+
+async fn insert_credential(
+    tx: &mut Transaction<'static, Sqlite>,
+    login: LoginId,
+    mailbox: MailboxId,
+    c: &NewCredential,
+    at: UnixTime,
+) -> Result<CredentialId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO credentials (login_id, mailbox_id, kind, label, wrapped, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(login.0)
+    .bind(mailbox.0)
+    .bind(c.kind.as_str())
+    .bind(&c.label)
+    .bind(&c.wrapped)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(CredentialId(id))
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    e: &AccountEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO account_events (account_id, at, actor, event, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(e.account_id.0)
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(&e.event)
+    .bind(&e.detail)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_contains(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(&self, new: NewAccount) -> StoreResult<CreatedAccount> {
+        let mut tx = self.tx().await?;
+        let account_id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (kind, status, address, name, created_at, status_changed_at, confirmation_hash) \
+             VALUES ($1, 'provisional', $2, $3, $4, $4, $5) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(&new.address)
+        .bind(&new.name)
+        .bind(new.created_at)
+        .bind(&new.confirmation_hash)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("the address {} is already in use", new.address))
+            }
+            other => other,
+        })?;
+        let account = AccountId(account_id);
+        let role = match new.kind {
+            AccountKind::Organisation => EntryRole::Organisation,
+            AccountKind::Individual => EntryRole::Individual,
+        };
+        let entry = insert_entry(&mut tx, account, role, &new.details).await?;
+        let mailbox = insert_mailbox(&mut tx, account, &new.public_key, new.created_at).await?;
+        sqlx::query("UPDATE accounts SET entry_id = $1, mailbox_id = $2 WHERE id = $3")
+            .bind(entry.0)
+            .bind(mailbox.0)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let login_id: i64 = sqlx::query_scalar(
+            "INSERT INTO logins (account_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(&new.address)
+        .bind(new.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("the login name {} is already in use", new.address))
+            }
+            other => other,
+        })?;
+        for c in &new.credentials {
+            insert_credential(&mut tx, LoginId(login_id), mailbox, c, new.created_at).await?;
+        }
+        insert_event(
+            &mut tx,
+            &AccountEvent {
+                account_id: account,
+                at: new.created_at,
+                actor: "system".into(),
+                event: "created".into(),
+                detail: format!("{} account created, provisional", new.kind),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CreatedAccount {
+            account_id: account,
+            entry_id: entry,
+            mailbox_id: mailbox,
+            login_id: LoginId(login_id),
+        })
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| account_from_row(&r))
+        .transpose()
+    }
+
+    async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = $1"
+        )))
+        .bind(address)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| account_from_row(&r))
+        .transpose()
+    }
+
+    async fn list_accounts(&self, filter: &AccountFilter) -> StoreResult<Vec<Account>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE 1=1"
+        ));
+        if let Some(s) = filter.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(k) = filter.kind {
+            q.push(" AND kind = ").push_bind(k.as_str());
+        }
+        if let Some(t) = filter.provisional_before {
+            q.push(" AND status = 'provisional' AND created_at < ")
+                .push_bind(t);
+        }
+        q.push(" ORDER BY id");
+        q.build()
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(account_from_row)
+            .collect()
+    }
+
+    async fn set_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+        event: AccountEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let confirmed = if status == AccountStatus::Confirmed {
+            Some(event.at)
+        } else {
+            None
+        };
+        let n = sqlx::query(
+            "UPDATE accounts SET status = $1, status_changed_at = $2, \
+             confirmed_at = COALESCE(confirmed_at, $3), \
+             flagged_at = CASE WHEN $1 = 'provisional' THEN flagged_at ELSE NULL END \
+             WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(event.at)
+        .bind(confirmed)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn flag_account(&self, id: AccountId, event: AccountEvent) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query("UPDATE accounts SET flagged_at = $1 WHERE id = $2 AND flagged_at IS NULL")
+            .bind(event.at)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn record_event(&self, event: AccountEvent) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn events(&self, id: AccountId) -> StoreResult<Vec<AccountEvent>> {
+        sqlx::query("SELECT account_id, at, actor, event, detail FROM account_events WHERE account_id = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(AccountEvent {
+                    account_id: AccountId(r.try_get("account_id").map_err(db_err)?),
+                    at: r.try_get("at").map_err(db_err)?,
+                    actor: r.try_get("actor").map_err(db_err)?,
+                    event: r.try_get("event").map_err(db_err)?,
+                    detail: r.try_get("detail").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn confirmation_hash(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT confirmation_hash FROM accounts WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)
+            .map(Option::flatten)
+    }
+
+    async fn replace_mailbox(
+        &self,
+        id: AccountId,
+        public_key: String,
+        credentials: Vec<NewCredential>,
+        event: AccountEvent,
+    ) -> StoreResult<MailboxId> {
+        let mut tx = self.tx().await?;
+        let row = sqlx::query("SELECT address, mailbox_id FROM accounts WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?;
+        let address: String = row.try_get("address").map_err(db_err)?;
+        let old: i64 = row.try_get("mailbox_id").map_err(db_err)?;
+        sqlx::query("UPDATE mailboxes SET retired_at = $1 WHERE id = $2")
+            .bind(event.at)
+            .bind(old)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = $1 WHERE mailbox_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(event.at)
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mailbox = insert_mailbox(&mut tx, id, &public_key, event.at).await?;
+        sqlx::query("UPDATE accounts SET mailbox_id = $1 WHERE id = $2")
+            .bind(mailbox.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // Staff logins lose their credentials with the old mailbox; the
+        // organisation gives them new ones.
+        let owner: i64 =
+            sqlx::query_scalar("SELECT id FROM logins WHERE account_id = $1 AND name = $2")
+                .bind(id.0)
+                .bind(&address)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        for c in &credentials {
+            insert_credential(&mut tx, LoginId(owner), mailbox, c, event.at).await?;
+        }
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(mailbox)
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for SqliteStore {
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<DirectoryEntry>> {
+        sqlx::query("SELECT id, account_id, role, details FROM directory_entries WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| entry_from_row(&r, ""))
+            .transpose()
+    }
+
+    async fn entries_of_account(&self, id: AccountId) -> StoreResult<Vec<DirectoryEntry>> {
+        sqlx::query("SELECT id, account_id, role, details FROM directory_entries WHERE account_id = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| entry_from_row(r, ""))
+            .collect()
+    }
+
+    async fn add_entry(
+        &self,
+        account: AccountId,
+        role: EntryRole,
+        details: EntryDetails,
+    ) -> StoreResult<EntryId> {
+        let mut tx = self.tx().await?;
+        let id = insert_entry(&mut tx, account, role, &details).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn update_entry(&self, id: EntryId, details: EntryDetails) -> StoreResult<()> {
+        let keys = entry_keys(&details);
+        let json = serde_json::to_string(&details).map_err(|e| StoreError::Io(e.to_string()))?;
+        let mut tx = self.tx().await?;
+        let n = sqlx::query(
+            "UPDATE directory_entries SET details = $1, name_key = $2, suburb_key = $3, postcode = $4, \
+             specialty_key = $5, category = $6 WHERE id = $7",
+        )
+        .bind(json)
+        .bind(keys.name)
+        .bind(keys.suburb)
+        .bind(keys.postcode)
+        .bind(keys.specialty)
+        .bind(keys.category)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("directory entry {id}")));
+        }
+        sqlx::query("DELETE FROM provider_numbers WHERE entry_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for p in &details.provider_numbers {
+            sqlx::query("INSERT INTO provider_numbers (entry_id, number) VALUES ($1, $2)")
+                .bind(id.0)
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn remove_entry(&self, id: EntryId) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM directory_entries WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        match role.as_deref() {
+            None => return Err(StoreError::NotFound(format!("directory entry {id}"))),
+            Some("staff") => {}
+            Some(_) => {
+                return Err(StoreError::State(
+                    "only staff entries can be removed; close the account instead".into(),
+                ));
+            }
+        }
+        let logins: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM logins WHERE staff_entry_id = $1 AND disabled_at IS NULL",
+        )
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if logins > 0 {
+            return Err(StoreError::State(
+                "this staff member still has a login; disable it first".into(),
+            ));
+        }
+        sqlx::query("UPDATE logins SET staff_entry_id = NULL WHERE staff_entry_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM directory_entries WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn search(&self, query: &DirectoryQuery) -> StoreResult<Vec<DirectoryHit>> {
+        // e: the matching entry; o: the account's own entry (the organisation,
+        // for staff). Place and category are the organisation's when a staff
+        // entry has none of its own.
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT e.id AS e_id, e.account_id AS e_account_id, e.role AS e_role, e.details AS e_details, \
+             o.id AS o_id, o.account_id AS o_account_id, o.role AS o_role, o.details AS o_details, \
+             a.address, a.status \
+             FROM directory_entries e \
+             JOIN accounts a ON a.id = e.account_id \
+             JOIN directory_entries o ON o.id = a.entry_id \
+             WHERE 1=1",
+        );
+        if !query.include_unconfirmed {
+            q.push(" AND a.status = 'confirmed'");
+        }
+        if let Some(name) = query
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            // Every word must appear, in any order: "citizen jane" finds "Dr Jane Citizen".
+            for word in search_key(name).split_whitespace().take(8) {
+                q.push(" AND e.name_key LIKE ")
+                    .push_bind(like_contains(word))
+                    .push(" ESCAPE '\\'");
+            }
+        }
+        if let Some(p) = &query.provider_number {
+            let p = athen_core::identifiers::provider_number(p)
+                .unwrap_or_else(|_| p.trim().to_ascii_uppercase());
+            q.push(" AND EXISTS (SELECT 1 FROM provider_numbers pn WHERE pn.entry_id = e.id AND pn.number = ")
+                .push_bind(p)
+                .push(")");
+        }
+        if let Some(place) = query
+            .place
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let key = search_key(place);
+            q.push(" AND (COALESCE(e.suburb_key, o.suburb_key) = ")
+                .push_bind(key.clone())
+                .push(" OR COALESCE(e.postcode, o.postcode) = ")
+                .push_bind(key)
+                .push(")");
+        }
+        if let Some(s) = query
+            .specialty
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            q.push(" AND e.specialty_key LIKE ")
+                .push_bind(like_contains(&search_key(s)))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(c) = query.category {
+            q.push(" AND COALESCE(e.category, o.category) = ")
+                .push_bind(c.slug());
+        }
+        let limit = if query.limit == 0 {
+            50
+        } else {
+            query.limit.min(500)
+        };
+        q.push(" ORDER BY e.name_key, e.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(&self.read).await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let entry = entry_from_row(r, "e_")?;
+                let org = entry_from_row(r, "o_")?;
+                let status: String = r.try_get("status").map_err(db_err)?;
+                Ok(DirectoryHit {
+                    organisation: (entry.role == EntryRole::Staff).then_some(org),
+                    entry,
+                    address: r.try_get("address").map_err(db_err)?,
+                    account_status: status
+                        .parse()
+                        .map_err(|e| decode_err("account status", e))?,
+                })
+            })
+            .collect()
+    }
+}
+
+const LOGIN_COLUMNS: &str = "id, account_id, name, staff_entry_id, created_at, disabled_at";
+const CREDENTIAL_COLUMNS: &str =
+    "id, login_id, mailbox_id, kind, label, wrapped, created_at, last_used_at, revoked_at";
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    async fn login_by_name(&self, name: &str) -> StoreResult<Option<Login>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LOGIN_COLUMNS} FROM logins WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| login_from_row(&r))
+        .transpose()
+    }
+
+    async fn login(&self, id: LoginId) -> StoreResult<Option<Login>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LOGIN_COLUMNS} FROM logins WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| login_from_row(&r))
+        .transpose()
+    }
+
+    async fn logins_of_account(&self, id: AccountId) -> StoreResult<Vec<Login>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LOGIN_COLUMNS} FROM logins WHERE account_id = $1 ORDER BY id"
+        )))
+        .bind(id.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(login_from_row)
+        .collect()
+    }
+
+    async fn add_login(
+        &self,
+        account: AccountId,
+        name: &str,
+        staff_entry: Option<EntryId>,
+        credential: NewCredential,
+        at: UnixTime,
+    ) -> StoreResult<(LoginId, CredentialId)> {
+        let mut tx = self.tx().await?;
+        let mailbox: i64 = sqlx::query_scalar("SELECT mailbox_id FROM accounts WHERE id = $1")
+            .bind(account.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+        let login: i64 = sqlx::query_scalar(
+            "INSERT INTO logins (account_id, name, staff_entry_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(account.0)
+        .bind(name)
+        .bind(staff_entry.map(|e| e.0))
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("the login name {name} is already in use")),
+            other => other,
+        })?;
+        let cred =
+            insert_credential(&mut tx, LoginId(login), MailboxId(mailbox), &credential, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((LoginId(login), cred))
+    }
+
+    async fn disable_login(&self, id: LoginId, at: UnixTime) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query("UPDATE logins SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2")
+            .bind(at)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE credentials SET revoked_at = $1 WHERE login_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn live_credentials(&self, login: LoginId) -> StoreResult<Vec<CredentialRecord>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT c.{} FROM credentials c JOIN logins l ON l.id = c.login_id \
+             JOIN accounts a ON a.id = l.account_id \
+             WHERE c.login_id = $1 AND c.revoked_at IS NULL AND l.disabled_at IS NULL \
+             AND c.mailbox_id = a.mailbox_id ORDER BY c.id",
+            CREDENTIAL_COLUMNS.replace(", ", ", c.")
+        )))
+        .bind(login.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(credential_from_row)
+        .collect()
+    }
+
+    async fn credential(&self, id: CredentialId) -> StoreResult<Option<CredentialRecord>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| credential_from_row(&r))
+        .transpose()
+    }
+
+    async fn credentials_of_account(&self, id: AccountId) -> StoreResult<Vec<CredentialRecord>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT c.{} FROM credentials c JOIN logins l ON l.id = c.login_id WHERE l.account_id = $1 ORDER BY c.id",
+            CREDENTIAL_COLUMNS.replace(", ", ", c.")
+        )))
+        .bind(id.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(credential_from_row)
+        .collect()
+    }
+
+    async fn add_credential(
+        &self,
+        login: LoginId,
+        credential: NewCredential,
+        at: UnixTime,
+    ) -> StoreResult<CredentialId> {
+        let mut tx = self.tx().await?;
+        let mailbox: i64 = sqlx::query_scalar(
+            "SELECT a.mailbox_id FROM logins l JOIN accounts a ON a.id = l.account_id WHERE l.id = $1",
+        )
+        .bind(login.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("login {login}")))?;
+        let id = insert_credential(&mut tx, login, MailboxId(mailbox), &credential, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn rewrap_credential(&self, id: CredentialId, wrapped: Vec<u8>) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let n =
+            sqlx::query("UPDATE credentials SET wrapped = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(wrapped)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("credential {id}")));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn revoke_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query(
+            "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("credential {id}")));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn touch_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta";
+
+async fn insert_message(
+    tx: &mut Transaction<'static, Sqlite>,
+    msg: NewStoredMessage,
+) -> Result<StoredMessage, StoreError> {
+    // Taking the UID and bumping uid_next in the same transaction keeps UIDs
+    // strictly ascending (RFC 9051 §2.3.1.1).
+    let uid: i64 = sqlx::query_scalar(
+        "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
+    )
+    .bind(msg.folder_id.0)
+    .bind(msg.mailbox_id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("folder {} of mailbox {}", msg.folder_id, msg.mailbox_id)))?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {MESSAGE_COLUMNS}"
+    )))
+    .bind(msg.mailbox_id.0)
+    .bind(msg.folder_id.0)
+    .bind(uid)
+    .bind(i64::try_from(msg.size).map_err(|e| StoreError::State(e.to_string()))?)
+    .bind(msg.received_at)
+    .bind(i64::from(msg.flags))
+    .bind(&msg.blob_key)
+    .bind(&msg.sealed_meta)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    message_from_row(&row)
+}
+
+#[async_trait]
+impl MailboxStore for SqliteStore {
+    async fn mailbox(&self, id: MailboxId) -> StoreResult<Option<Mailbox>> {
+        sqlx::query("SELECT id, account_id, public_key, created_at, retired_at FROM mailboxes WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| {
+                Ok(Mailbox {
+                    id: MailboxId(r.try_get("id").map_err(db_err)?),
+                    account_id: AccountId(r.try_get("account_id").map_err(db_err)?),
+                    public_key: r.try_get("public_key").map_err(db_err)?,
+                    created_at: r.try_get("created_at").map_err(db_err)?,
+                    retired_at: r.try_get("retired_at").map_err(db_err)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn folders(&self, id: MailboxId) -> StoreResult<Vec<Folder>> {
+        sqlx::query("SELECT id, mailbox_id, name, uid_validity, uid_next FROM folders WHERE mailbox_id = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(Folder {
+                    id: FolderId(r.try_get("id").map_err(db_err)?),
+                    mailbox_id: MailboxId(r.try_get("mailbox_id").map_err(db_err)?),
+                    name: r.try_get("name").map_err(db_err)?,
+                    uid_validity: u32::try_from(r.try_get::<i64, _>("uid_validity").map_err(db_err)?)
+                        .map_err(|e| decode_err("uid_validity", e))?,
+                    uid_next: u32::try_from(r.try_get::<i64, _>("uid_next").map_err(db_err)?)
+                        .map_err(|e| decode_err("uid_next", e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_message(&self, msg: NewStoredMessage) -> StoreResult<StoredMessage> {
+        let mut tx = self.tx().await?;
+        let m = insert_message(&mut tx, msg).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(m)
+    }
+
+    async fn messages(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 ORDER BY uid"
+        )))
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(message_from_row)
+        .collect()
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| message_from_row(&r))
+        .transpose()
+    }
+
+    async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mailbox_id = $1")
+            .bind(mailbox.0)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl SpoolStore for SqliteStore {
+    async fn add_spool_entry(
+        &self,
+        mailbox: MailboxId,
+        blob_key: &str,
+        size: u64,
+        at: UnixTime,
+    ) -> StoreResult<SpoolId> {
+        let mut tx = self.tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO spool (mailbox_id, blob_key, size, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(mailbox.0)
+        .bind(blob_key)
+        .bind(i64::try_from(size).map_err(|e| StoreError::State(e.to_string()))?)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(SpoolId(id))
+    }
+
+    async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>> {
+        sqlx::query("SELECT id, mailbox_id, blob_key, size, received_at FROM spool WHERE mailbox_id = $1 ORDER BY id")
+            .bind(mailbox.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(SpoolEntry {
+                    id: SpoolId(r.try_get("id").map_err(db_err)?),
+                    mailbox_id: MailboxId(r.try_get("mailbox_id").map_err(db_err)?),
+                    blob_key: r.try_get("blob_key").map_err(db_err)?,
+                    size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
+                    received_at: r.try_get("received_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unspool(&self, entry: SpoolId, msg: NewStoredMessage) -> StoreResult<StoredMessage> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
+            .bind(entry.0)
+            .bind(msg.mailbox_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("spool entry {entry}")));
+        }
+        let m = insert_message(&mut tx, msg).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(m)
+    }
+}
+
+#[async_trait]
+impl OperatorStore for SqliteStore {
+    async fn operator_by_login(&self, login: &str) -> StoreResult<Option<Operator>> {
+        sqlx::query("SELECT id, name, login, verifier, created_at FROM operators WHERE login = $1")
+            .bind(login)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| {
+                Ok(Operator {
+                    id: OperatorId(r.try_get("id").map_err(db_err)?),
+                    name: r.try_get("name").map_err(db_err)?,
+                    login: r.try_get("login").map_err(db_err)?,
+                    verifier: r.try_get("verifier").map_err(db_err)?,
+                    created_at: r.try_get("created_at").map_err(db_err)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn count_operators(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM operators")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    async fn add_operator(
+        &self,
+        name: &str,
+        login: &str,
+        verifier: Vec<u8>,
+        at: UnixTime,
+    ) -> StoreResult<OperatorId> {
+        let mut tx = self.tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO operators (name, login, verifier, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(login)
+        .bind(verifier)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("the operator login {login} is already in use")),
+            other => other,
+        })?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(OperatorId(id))
+    }
+
+    async fn set_bootstrap_token(&self, hash: Vec<u8>, at: UnixTime) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query(
+            "INSERT INTO bootstrap_token (id, hash, created_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at",
+        )
+        .bind(hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn take_bootstrap_token(&self, hash: &[u8]) -> StoreResult<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM bootstrap_token WHERE id = 1 AND hash = $1")
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n == 1)
+    }
+}
