@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod identifiers;
 pub mod ids;
+pub mod lifecycle;
 pub mod mailbox;
 pub mod store;
 

@@ -11,9 +11,11 @@
 //! - [`sessions`]: unlocked mailboxes in memory, with idle and absolute
 //!   timeouts; the keys go when the last session of a mailbox ends.
 
+pub mod accounts;
 pub mod auth;
 pub mod codes;
 pub mod keys;
+pub mod provision;
 pub mod seal;
 pub mod sessions;
 pub mod wrap;

@@ -1,1 +1,64 @@
-//! placeholder
+//! ATHEN's HTTPS front door.
+//!
+//! This first version serves what the foundation needs: a home page, a
+//! health check for monitoring, and the one-time page on which the first
+//! administrator is created with the token printed at first start. The web
+//! app proper (registration, mail, settings) is built on this router.
+
+mod pages;
+mod setup;
+
+use athen_core::clock::Clock;
+use athen_core::store::OperatorStore;
+use athen_vault::KdfParams;
+use axum::Router;
+use axum::http::{HeaderValue, Request, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+
+/// What the web handlers need, built once at start-up.
+pub struct WebState {
+    pub operators: Arc<dyn OperatorStore>,
+    pub clock: Arc<dyn Clock>,
+    pub kdf: KdfParams,
+    /// Shown on the home page: the mail domain this server serves.
+    pub domain: String,
+}
+
+/// The full router.
+pub fn router(state: Arc<WebState>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(pages::health))
+        .route("/style.css", get(pages::style))
+        .route("/setup", get(setup::form).post(setup::submit))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers every response carries: a strict Content-Security-Policy (no
+/// scripts, no inline styles, no framing), HSTS, no MIME sniffing, no
+/// referrers, and no caching of pages that may show personal details.
+async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    res
+}

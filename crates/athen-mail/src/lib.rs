@@ -1,0 +1,51 @@
+//! Message logic shared by every front door (SMTP, IMAP, web, API).
+//!
+//! This first part is the mailbox's storage path (DESIGN.md, "How a
+//! message flows"):
+//!
+//! - [`spool::deliver`]: seal a raw message to a mailbox's public key and
+//!   write it durably; needs no secret.
+//! - [`unspool::unspool_mailbox`]: with the unlocked secret, open each
+//!   spool entry, re-encrypt it with the mailbox data key into the mailbox
+//!   store, and remove the spool entry. Receipts, clinical conversion and
+//!   the audit trail join this pipeline in later issues.
+//! - [`read`]: list and read stored messages of an unlocked mailbox.
+
+pub mod meta;
+pub mod read;
+pub mod spool;
+pub mod unspool;
+
+use athen_core::StoreError;
+use athen_vault::VaultError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MailError {
+    #[error("the message is {size} bytes, more than the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the message is empty")]
+    Empty,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Blob key of a spool entry: `spool/<mailbox>/<random>`.
+pub(crate) fn spool_key(mailbox: athen_core::MailboxId) -> Result<String, StoreError> {
+    Ok(format!(
+        "spool/{}/{}",
+        mailbox.0,
+        athen_store::random_hex(16)?
+    ))
+}
+
+/// Blob key of a stored message: `mail/<mailbox>/<random>`.
+pub(crate) fn mail_key(mailbox: athen_core::MailboxId) -> Result<String, StoreError> {
+    Ok(format!(
+        "mail/{}/{}",
+        mailbox.0,
+        athen_store::random_hex(16)?
+    ))
+}

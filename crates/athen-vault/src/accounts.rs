@@ -1,0 +1,278 @@
+//! Account operations that make or change credentials. They live in the
+//! vault because the vault is the one place that creates, wraps and checks
+//! keys; everything else only sees wrapped bytes.
+
+use crate::VaultError;
+use crate::auth::Unlocked;
+use crate::codes;
+use crate::provision::{self, check_new_password};
+use crate::wrap::KdfParams;
+use athen_core::account::{Account, AccountEvent, AccountKind, CredentialKind};
+use athen_core::clock::Clock;
+use athen_core::directory::{EntryInput, EntryRole};
+use athen_core::identifiers::email_address;
+use athen_core::store::{
+    AccountStore, CreatedAccount, CredentialStore, MailboxStore, NewAccount, SpoolStore,
+};
+use athen_core::{CredentialId, EntryId, Invalid, LoginId, MailboxId, StoreError};
+use serde::Serialize;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Error)]
+pub enum AccountError {
+    /// Input that cannot be accepted; every problem found is listed.
+    #[error("{}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Invalid>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Invalid> for AccountError {
+    fn from(i: Invalid) -> Self {
+        Self::Invalid(vec![i])
+    }
+}
+
+/// A registration, as typed.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub kind: AccountKind,
+    pub address: String,
+    pub entry: EntryInput,
+}
+
+/// What registration hands back, once. The codes are not kept by the server.
+#[derive(Debug)]
+pub struct Registered {
+    pub created: CreatedAccount,
+    pub address: String,
+    pub public_key: String,
+    pub recovery_code: Zeroizing<String>,
+    /// For the welcome letter.
+    pub confirmation_code: Zeroizing<String>,
+}
+
+/// Creates an account with its directory entry, mailbox keys, password and
+/// recovery code, in one atomic store operation.
+pub async fn register(
+    accounts: &dyn AccountStore,
+    clock: &dyn Clock,
+    reg: &Registration,
+    password: &str,
+    params: KdfParams,
+) -> Result<Registered, AccountError> {
+    let mut problems = Vec::new();
+    let address = email_address(&reg.address)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let role = match reg.kind {
+        AccountKind::Organisation => EntryRole::Organisation,
+        AccountKind::Individual => EntryRole::Individual,
+    };
+    let details = reg
+        .entry
+        .validate(role)
+        .map_err(|e| problems.extend(e))
+        .ok();
+    if let Err(e) = check_new_password(password) {
+        problems.push(e);
+    }
+    let (Some(address), Some(details), true) = (address, details, problems.is_empty()) else {
+        return Err(AccountError::Invalid(problems));
+    };
+    if accounts.account_by_address(&address).await?.is_some() {
+        return Err(
+            StoreError::Conflict(format!("the address {address} is already in use")).into(),
+        );
+    }
+    let password = Zeroizing::new(password.to_string());
+    let mailbox = tokio::task::spawn_blocking(move || provision::new_mailbox(&password, params))
+        .await
+        .map_err(|e| VaultError::Parameter(format!("key generation task failed: {e}")))??;
+    let confirmation_code = codes::new_confirmation_code()?;
+    let created = accounts
+        .create_account(NewAccount {
+            kind: reg.kind,
+            address: address.clone(),
+            name: details.display_name(),
+            details,
+            public_key: mailbox.public_key.clone(),
+            credentials: mailbox.credentials,
+            created_at: clock.now(),
+            confirmation_hash: Some(codes::code_hash(&confirmation_code)),
+        })
+        .await?;
+    tracing::info!(account = %created.account_id, kind = %reg.kind, "account created");
+    Ok(Registered {
+        created,
+        address,
+        public_key: mailbox.public_key,
+        recovery_code: mailbox.recovery_code,
+        confirmation_code,
+    })
+}
+
+/// An app token just issued; the token text is shown once.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub id: CredentialId,
+    pub token: Zeroizing<String>,
+}
+
+/// Issues a named app token for the login that unlocked the mailbox.
+pub async fn issue_app_token(
+    credentials: &dyn CredentialStore,
+    clock: &dyn Clock,
+    unlocked: &Unlocked,
+    label: &str,
+) -> Result<IssuedToken, AccountError> {
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 60 || label.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            "Token name",
+            "must be 1 to 60 characters, e.g. 'Downloader at front desk'",
+        )
+        .into());
+    }
+    let (cred, secret) = provision::app_token_credential(&unlocked.secret, label)?;
+    let id = credentials
+        .add_credential(unlocked.login.id, cred, clock.now())
+        .await?;
+    Ok(IssuedToken {
+        id,
+        token: codes::format_app_token(id, &secret),
+    })
+}
+
+/// Gives a staff member of an organisation their own login on the
+/// organisation's mailbox, with their own password over the same key.
+pub async fn add_staff_login(
+    credentials: &dyn CredentialStore,
+    clock: &dyn Clock,
+    unlocked: &Unlocked,
+    staff_entry: EntryId,
+    login_name: &str,
+    password: &str,
+    params: KdfParams,
+) -> Result<LoginId, AccountError> {
+    if unlocked.account.kind != AccountKind::Organisation {
+        return Err(Invalid::new("Account", "only organisation accounts have staff logins").into());
+    }
+    let name = email_address(login_name).map_err(|e| Invalid::new("Login name", e.reason))?;
+    check_new_password(password)?;
+    let cred = provision::password_credential(&unlocked.secret, password, params)?;
+    let (login, _) = credentials
+        .add_login(
+            unlocked.account.id,
+            &name,
+            Some(staff_entry),
+            cred,
+            clock.now(),
+        )
+        .await?;
+    Ok(login)
+}
+
+/// Changes the password of the login that unlocked the mailbox: re-wraps
+/// the same secret; no mail is re-encrypted.
+pub async fn change_password(
+    credentials: &dyn CredentialStore,
+    clock: &dyn Clock,
+    unlocked: &Unlocked,
+    new_password: &str,
+    params: KdfParams,
+) -> Result<(), AccountError> {
+    check_new_password(new_password)?;
+    let cred = provision::password_credential(&unlocked.secret, new_password, params)?;
+    let existing = credentials.live_credentials(unlocked.login.id).await?;
+    match existing.iter().find(|c| c.kind == CredentialKind::Password) {
+        Some(c) => credentials.rewrap_credential(c.id, cred.wrapped).await?,
+        None => {
+            credentials
+                .add_credential(unlocked.login.id, cred, clock.now())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the recovery code (after it was used, or on request); the old
+/// one stops working. Returns the new code, to be shown once.
+pub async fn renew_recovery_code(
+    credentials: &dyn CredentialStore,
+    clock: &dyn Clock,
+    unlocked: &Unlocked,
+) -> Result<Zeroizing<String>, AccountError> {
+    let now = clock.now();
+    let (cred, code) = provision::recovery_credential(&unlocked.secret)?;
+    for c in credentials.live_credentials(unlocked.login.id).await? {
+        if c.kind == CredentialKind::RecoveryCode {
+            credentials.revoke_credential(c.id, now).await?;
+        }
+    }
+    credentials
+        .add_credential(unlocked.login.id, cred, now)
+        .await?;
+    Ok(code)
+}
+
+/// What a reset without any surviving credential costs.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailLoss {
+    pub retired_mailbox: MailboxId,
+    pub new_mailbox: MailboxId,
+    pub messages_unreadable: u64,
+    pub spooled_unreadable: u64,
+}
+
+/// The last resort when every credential is lost: the account gets a new
+/// mailbox with new keys and a new password and recovery code. The old
+/// mailbox's mail is kept but can never be read again; staff logins and app
+/// tokens stop working. Returns what was lost and the new recovery code.
+pub async fn reset_discarding_mail(
+    accounts: &dyn AccountStore,
+    mailboxes: &dyn MailboxStore,
+    spool: &dyn SpoolStore,
+    clock: &dyn Clock,
+    account: &Account,
+    new_password: &str,
+    params: KdfParams,
+    actor: &str,
+) -> Result<(MailLoss, Zeroizing<String>), AccountError> {
+    check_new_password(new_password)?;
+    let messages = mailboxes.count_messages(account.mailbox_id).await?;
+    let spooled = spool.spool_entries(account.mailbox_id).await?.len() as u64;
+    let password = Zeroizing::new(new_password.to_string());
+    let fresh = tokio::task::spawn_blocking(move || provision::new_mailbox(&password, params))
+        .await
+        .map_err(|e| VaultError::Parameter(format!("key generation task failed: {e}")))??;
+    let new_mailbox = accounts
+        .replace_mailbox(
+            account.id,
+            fresh.public_key.clone(),
+            fresh.credentials,
+            AccountEvent {
+                account_id: account.id,
+                at: clock.now(),
+                actor: actor.to_string(),
+                event: "credentials-reset".into(),
+                detail: format!(
+                    "all credentials replaced with new keys; mailbox {} retired with {messages} stored and {spooled} spooled messages that can no longer be read",
+                    account.mailbox_id
+                ),
+            },
+        )
+        .await?;
+    Ok((
+        MailLoss {
+            retired_mailbox: account.mailbox_id,
+            new_mailbox,
+            messages_unreadable: messages,
+            spooled_unreadable: spooled,
+        },
+        fresh.recovery_code,
+    ))
+}

@@ -1,0 +1,93 @@
+//! Plain pages: home, health, style sheet, not found.
+
+use crate::WebState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use std::sync::Arc;
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Wraps a page body in the common layout. `title` and `body` must already
+/// be escaped where they contain outside text.
+pub(crate) fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en-AU\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>{title} – ATHEN</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n<body>\n\
+<header><p class=\"brand\">ATHEN</p></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+}
+
+pub(crate) async fn home(State(state): State<Arc<WebState>>) -> Html<String> {
+    Html(layout(
+        "Secure clinical messaging",
+        &format!(
+            "<h1>Secure clinical messaging</h1>\n\
+<p>ATHEN lets practices, specialists and hospitals send each other letters by secure e-mail, \
+with every letter tracked until it has been read or imported into the clinical system.</p>\n\
+<p>This server handles mail for <strong>{}</strong>.</p>",
+            escape(&state.domain)
+        ),
+    ))
+}
+
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;line-height:1.5;color:#111;background:#fff}\
+header .brand{font-weight:bold;letter-spacing:.1em}\
+label{display:block;margin-top:1rem;font-weight:600}\
+input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box;border:1px solid #555}\
+button{margin-top:1rem;font-size:1rem;padding:.5rem 1rem;background:#0b4f8a;color:#fff;border:0}\
+.error{color:#8a0b0b;font-weight:600}";
+
+pub(crate) async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> (StatusCode, Html<String>) {
+    (
+        StatusCode::NOT_FOUND,
+        Html(layout(
+            "Not found",
+            "<h1>Page not found</h1>\n<p>There is no page at this address. <a href=\"/\">Go to the home page</a>.</p>",
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">O'Brien & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Brien &amp; co&lt;/a&gt;"
+        );
+    }
+}

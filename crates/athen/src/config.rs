@@ -1,0 +1,522 @@
+//! Configuration: `athen.toml`, environment overrides, and the localserve
+//! defaults.
+//!
+//! Every setting has a safe default. Unknown keys and bad values are errors
+//! that name the file (or environment variable), the key and the reason, and
+//! the server refuses to start: a typo must never silently fall back to a
+//! default.
+
+use anyhow::{Context, Result, bail};
+use athen_core::lifecycle::ExpiryPolicy;
+use athen_vault::KdfParams;
+use athen_vault::auth::ThrottleLimits;
+use athen_vault::sessions::SessionLimits;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub listen: ListenSection,
+    pub tls: TlsSection,
+    pub vault: VaultSection,
+    pub accounts: AccountsSection,
+    pub limits: LimitsSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// The mail domain: addresses are user@domain.
+    pub domain: String,
+    /// This server's host name (certificates, SMTP greeting, links).
+    pub hostname: String,
+    /// Where the database, blobs, keys and certificates live.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenSection {
+    pub address: IpAddr,
+    pub https: u16,
+    pub smtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
+    pub imap: u16,
+    pub imaps: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// PEM certificate chain. Empty: a self-signed certificate is made once
+    /// and kept in the data directory (fine for testing, not for production).
+    pub certificate: Option<PathBuf>,
+    /// PEM private key matching `certificate`.
+    pub private_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultSection {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    pub failed_logins_per_account: u32,
+    pub failed_logins_per_address: u32,
+    pub failed_login_window_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsSection {
+    pub flag_unconfirmed_after_days: u32,
+    pub close_flagged_after_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_message_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// error, warn, info, debug or trace.
+    pub level: String,
+    /// "text" or "json".
+    pub format: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            domain: "example.com.au".into(),
+            hostname: "mail.example.com.au".into(),
+            data_dir: PathBuf::from("/var/lib/athen"),
+        }
+    }
+}
+
+impl Default for ListenSection {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::from([0, 0, 0, 0]),
+            https: 443,
+            smtp: 25,
+            submission: 587,
+            submissions: 465,
+            imap: 143,
+            imaps: 993,
+        }
+    }
+}
+
+impl Default for VaultSection {
+    fn default() -> Self {
+        let k = KdfParams::default();
+        let t = ThrottleLimits::default();
+        let s = SessionLimits::default();
+        Self {
+            argon2_memory_kib: k.memory_kib,
+            argon2_iterations: k.iterations,
+            argon2_parallelism: k.parallelism,
+            session_idle_minutes: (s.idle_secs / 60) as u32,
+            session_absolute_hours: (s.absolute_secs / 3600) as u32,
+            failed_logins_per_account: t.per_login,
+            failed_logins_per_address: t.per_source,
+            failed_login_window_minutes: (t.window_secs / 60) as u32,
+        }
+    }
+}
+
+impl Default for AccountsSection {
+    fn default() -> Self {
+        let p = ExpiryPolicy::default();
+        Self {
+            flag_unconfirmed_after_days: p.flag_after_days,
+            close_flagged_after_days: p.close_after_days,
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerSection::default(),
+            listen: ListenSection::default(),
+            tls: TlsSection::default(),
+            vault: VaultSection::default(),
+            accounts: AccountsSection::default(),
+            limits: LimitsSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+/// Prefix of environment variables that override the file. A double
+/// underscore separates section and key: `ATHEN_LISTEN__HTTPS=8443`.
+pub const ENV_PREFIX: &str = "ATHEN_";
+
+impl Config {
+    /// The defaults `athen localserve` runs with: loopback, unprivileged
+    /// ports, data in ./athen-data.
+    pub fn localserve() -> Self {
+        Self {
+            server: ServerSection {
+                domain: "athen.localhost".into(),
+                hostname: "localhost".into(),
+                data_dir: PathBuf::from("athen-data"),
+            },
+            listen: ListenSection {
+                address: IpAddr::from([127, 0, 0, 1]),
+                https: 8443,
+                smtp: 2525,
+                submission: 2587,
+                submissions: 2465,
+                imap: 2143,
+                imaps: 2993,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Reads a config file, applies `ATHEN_SECTION__KEY` environment
+    /// overrides, and checks the result.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::from_toml(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    /// Parses `text` (named `source` in errors) over the defaults, then the
+    /// environment overrides in `env`.
+    pub fn from_toml(
+        text: &str,
+        source: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        // First the file alone, so that its errors carry line and column.
+        let from_file: Config = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{source}: {}", e.to_string().trim_end()))?;
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let mut env_keys = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                continue;
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            // Numbers and booleans are typed as such; everything else is a string.
+            let parsed = value
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
+                .unwrap_or(toml::Value::String(value.clone()));
+            let table = doc
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(table) = table.as_table_mut() else {
+                bail!("environment variable {name}: [{section}] is not a section");
+            };
+            table.insert(key.clone(), parsed);
+            env_keys.push((name, section, key));
+        }
+        if env_keys.is_empty() {
+            from_file
+                .check()
+                .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            return Ok(from_file);
+        }
+        let config: Config = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                let msg = e.message().to_string();
+                // Say which environment variable was at fault, if one was.
+                let from_env = env_keys.iter().find(|(_, s, k)| {
+                    msg.contains(&format!("`{k}`")) || msg.contains(&format!("`{s}`"))
+                });
+                match from_env {
+                    Some((var, s, k)) => {
+                        anyhow::anyhow!("environment variable {var} ([{s}] {k}): {msg}")
+                    }
+                    None => anyhow::anyhow!("{source}: {msg}"),
+                }
+            })?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{source} with ATHEN_* environment overrides: {e}"))?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn check(&self) -> Result<()> {
+        athen_core::identifiers::domain_name(&self.server.domain)
+            .map_err(|e| anyhow::anyhow!("[server] domain: {}", e.reason))?;
+        if self.server.hostname.trim().is_empty() {
+            bail!("[server] hostname: must not be empty");
+        }
+        if self.server.data_dir.as_os_str().is_empty() {
+            bail!("[server] data_dir: must not be empty");
+        }
+        let l = &self.listen;
+        let ports = [
+            ("https", l.https),
+            ("smtp", l.smtp),
+            ("submission", l.submission),
+            ("submissions", l.submissions),
+            ("imap", l.imap),
+            ("imaps", l.imaps),
+        ];
+        // Port 0 means "any free port", which is printed at start (tests use it).
+        for (i, (name, port)) in ports.iter().enumerate() {
+            if *port == 0 {
+                continue;
+            }
+            if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
+                bail!("[listen] {name}: port {port} is already used by {other}");
+            }
+        }
+        match (&self.tls.certificate, &self.tls.private_key) {
+            (Some(_), None) => bail!("[tls] private_key: required when certificate is set"),
+            (None, Some(_)) => bail!("[tls] certificate: required when private_key is set"),
+            _ => {}
+        }
+        self.kdf_params()
+            .check()
+            .map_err(|e| anyhow::anyhow!("[vault] argon2_*: {e}"))?;
+        let v = &self.vault;
+        if v.session_idle_minutes == 0 || v.session_absolute_hours == 0 {
+            bail!("[vault] session_*: timeouts must be at least 1");
+        }
+        if u64::from(v.session_idle_minutes) > u64::from(v.session_absolute_hours) * 60 {
+            bail!("[vault] session_idle_minutes: must not exceed session_absolute_hours");
+        }
+        if v.failed_logins_per_account == 0
+            || v.failed_logins_per_address == 0
+            || v.failed_login_window_minutes == 0
+        {
+            bail!("[vault] failed_login*: limits must be at least 1");
+        }
+        if self.accounts.flag_unconfirmed_after_days == 0 {
+            bail!("[accounts] flag_unconfirmed_after_days: must be at least 1");
+        }
+        if self.limits.max_message_bytes < 1024 {
+            bail!("[limits] max_message_bytes: must be at least 1024");
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
+            bail!("[log] level: must be error, warn, info, debug or trace");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            bail!("[log] format: must be text or json");
+        }
+        Ok(())
+    }
+
+    pub fn kdf_params(&self) -> KdfParams {
+        KdfParams {
+            memory_kib: self.vault.argon2_memory_kib,
+            iterations: self.vault.argon2_iterations,
+            parallelism: self.vault.argon2_parallelism,
+        }
+    }
+
+    pub fn throttle_limits(&self) -> ThrottleLimits {
+        ThrottleLimits {
+            per_login: self.vault.failed_logins_per_account,
+            per_source: self.vault.failed_logins_per_address,
+            window_secs: i64::from(self.vault.failed_login_window_minutes) * 60,
+        }
+    }
+
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            idle_secs: i64::from(self.vault.session_idle_minutes) * 60,
+            absolute_secs: i64::from(self.vault.session_absolute_hours) * 3600,
+        }
+    }
+
+    pub fn expiry_policy(&self) -> ExpiryPolicy {
+        ExpiryPolicy {
+            flag_after_days: self.accounts.flag_unconfirmed_after_days,
+            close_after_days: self.accounts.close_flagged_after_days,
+        }
+    }
+}
+
+/// The fully commented example printed by `athen config example`. A test
+/// checks that it parses to exactly the defaults.
+pub const EXAMPLE: &str = r#"# ATHEN configuration.
+#
+# Every setting below is shown with its default; delete what you don't change.
+# Environment variables override this file: ATHEN_<SECTION>__<KEY>, e.g.
+#   ATHEN_LISTEN__HTTPS=8443  ATHEN_SERVER__DOMAIN=clinic.example.com.au
+# Unknown keys and bad values stop the server with a message naming them.
+
+[server]
+# The mail domain. Addresses are name@domain.
+domain = "example.com.au"
+# This server's own host name: used in certificates, the SMTP greeting and links.
+hostname = "mail.example.com.au"
+# Database, sealed mail, keys and certificates. Back this up (see docs/operations.md).
+data_dir = "/var/lib/athen"
+
+[listen]
+# Address to listen on; 0.0.0.0 is every IPv4 address, :: every IPv6 address.
+address = "0.0.0.0"
+https = 443
+# SMTP for other mail servers (MX). STARTTLS is compulsory.
+smtp = 25
+# Mail submission by people's mail programs: STARTTLS on 587, implicit TLS on 465.
+submission = 587
+submissions = 465
+# IMAP: STARTTLS on 143, implicit TLS on 993.
+imap = 143
+imaps = 993
+
+[tls]
+# PEM files for the certificate chain and its private key. Leave both unset to
+# have ATHEN make a self-signed certificate in data_dir/tls (testing only).
+# certificate = "/etc/athen/fullchain.pem"
+# private_key = "/etc/athen/privkey.pem"
+
+[vault]
+# Argon2id cost for passwords. The default is OWASP's recommendation
+# (19 MiB, 2 passes, 1 lane). Raising memory makes guessing costlier and
+# logins slower; 7168 KiB is the least accepted.
+argon2_memory_kib = 19456
+argon2_iterations = 2
+argon2_parallelism = 1
+# A session (and the mailbox keys it holds in memory) ends after this long unused…
+session_idle_minutes = 30
+# …and this long after log-in, however busy.
+session_absolute_hours = 12
+# Failed log-ins allowed per account name and per source address in the window,
+# before further attempts are refused until the window has passed.
+failed_logins_per_account = 10
+failed_logins_per_address = 50
+failed_login_window_minutes = 15
+
+[accounts]
+# A provisional account not confirmed with the code from its letter is flagged
+# for the administrator after this many days…
+flag_unconfirmed_after_days = 21
+# …and closed this many days after being flagged. Nothing is deleted.
+close_flagged_after_days = 14
+
+[limits]
+# Largest message accepted, in bytes.
+max_message_bytes = 52428800
+
+[log]
+# error, warn, info, debug or trace. Logs never contain message content or
+# patient details.
+level = "info"
+# "text" for people, "json" for log collectors.
+format = "text"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        Config::from_toml(
+            text,
+            "athen.toml",
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn example_is_exactly_the_defaults() {
+        assert_eq!(parse(EXAMPLE, &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse("", &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_reason() {
+        let e = parse("[listen]\nhttps = 443\nhtps = 8443\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("athen.toml") && e.contains("htps") && e.contains("unknown field"),
+            "{e}"
+        );
+        let e = parse("[lisen]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for (text, needle) in [
+            ("[listen]\nhttps = 70000\n", "https"),
+            ("[listen]\nhttps = \"x\"\n", "https"),
+            ("[listen]\nimap = 25\n", "already used by smtp"),
+            ("[server]\ndomain = \"nodot\"\n", "domain"),
+            ("[vault]\nargon2_memory_kib = 64\n", "argon2"),
+            ("[log]\nlevel = \"loud\"\n", "level"),
+            ("[tls]\ncertificate = \"/x.pem\"\n", "private_key"),
+            ("[listen]\naddress = \"localhost\"\n", "address"),
+        ] {
+            let e = parse(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text} → {e}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_is_named_in_errors() {
+        let c = parse(
+            "[listen]\nhttps = 443\n",
+            &[
+                ("ATHEN_LISTEN__HTTPS", "8443"),
+                ("ATHEN_SERVER__DOMAIN", "clinic.test"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.https, 8443);
+        assert_eq!(c.server.domain, "clinic.test");
+        let e = parse("", &[("ATHEN_LISTEN__HTTP", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ATHEN_LISTEN__HTTP"), "{e}");
+        // Variables without the section separator are for command-line flags, not the file.
+        assert!(parse("", &[("ATHEN_DATA_DIR", "/x")]).is_ok());
+    }
+
+    #[test]
+    fn localserve_defaults_are_valid() {
+        Config::localserve().check().unwrap();
+    }
+}

@@ -1,0 +1,137 @@
+//! `athen mailbox`: open a mailbox with its own credential, as a mail
+//! program would, to list and read mail. Opening runs the unspooler, so
+//! mail waiting sealed in the spool moves into the mailbox store.
+
+use crate::config::Config;
+use crate::context::DataDir;
+use crate::output::{CommandError, finish};
+use athen_core::clock::rfc3339;
+use athen_core::store::MailboxStore;
+use athen_mail::{read, unspool};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+#[derive(Args)]
+pub struct MailboxArgs {
+    #[arg(
+        long,
+        env = "ATHEN_DATA_DIR",
+        default_value = "athen-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// The login name (the account's address, or a staff login).
+    #[arg(long)]
+    login: String,
+    /// Read the password or app token from standard input.
+    #[arg(long, global = true)]
+    password_stdin: bool,
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: MailboxCommand,
+}
+
+#[derive(Subcommand)]
+enum MailboxCommand {
+    /// List a folder (after moving waiting mail in from the spool).
+    List {
+        #[arg(long, default_value = "Inbox")]
+        folder: String,
+    },
+    /// Write one message, exactly as received, to standard output.
+    Read {
+        uid: u32,
+        #[arg(long, default_value = "Inbox")]
+        folder: String,
+    },
+}
+
+pub async fn run(args: MailboxArgs) -> ExitCode {
+    let json_mode = args.json;
+    let result = run_inner(args).await;
+    finish(json_mode, result)
+}
+
+async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
+    if !args.password_stdin {
+        return Err(CommandError::invalid(
+            "give the password or app token on standard input with --password-stdin",
+        ));
+    }
+    let mut secret = Zeroizing::new(String::new());
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut secret)
+        .map_err(|e| CommandError::invalid(format!("cannot read standard input: {e}")))?;
+    let secret = Zeroizing::new(secret.lines().next().unwrap_or("").to_string());
+    let config = Config::default();
+    let data = DataDir::open(&args.data_dir).await?;
+    let s = data.store.clone();
+    let unlocked = data
+        .authenticator(&config)
+        .unlock(&args.login, &secret, None)
+        .await?;
+    let mailbox = unlocked.account.mailbox_id;
+    let report = unspool::unspool_mailbox(
+        data.blobs.as_ref(),
+        s.as_ref(),
+        s.as_ref(),
+        mailbox,
+        &unlocked.secret,
+    )
+    .await?;
+    let result = match args.command {
+        MailboxCommand::List { folder } => {
+            let f = read::folder(s.as_ref(), mailbox, &folder).await?;
+            let list = read::list(s.as_ref(), mailbox, &f, &unlocked.secret).await?;
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|m| json!({"uid": m.message.uid, "size": m.message.size, "received_at": rfc3339(m.message.received_at), "subject": m.meta.subject, "from": m.meta.from, "to": m.meta.to, "date": m.meta.date, "message_id": m.meta.message_id}))
+                .collect();
+            let text = list
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{:>5}  {}  {:<30}  {}",
+                        m.message.uid,
+                        &rfc3339(m.message.received_at)[..16],
+                        m.meta.from.first().map(String::as_str).unwrap_or(""),
+                        m.meta.subject.as_deref().unwrap_or("(no subject)")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok((
+                json!({"folder": f.name, "unspooled": report.moved, "damaged_spool_entries": report.damaged.iter().map(|d| d.0).collect::<Vec<_>>(), "messages": rows}),
+                if text.is_empty() {
+                    format!("{} is empty", f.name)
+                } else {
+                    text
+                },
+            ))
+        }
+        MailboxCommand::Read { uid, folder } => {
+            let f = read::folder(s.as_ref(), mailbox, &folder).await?;
+            let m = s
+                .messages(mailbox, f.id)
+                .await?
+                .into_iter()
+                .find(|m| m.uid == uid)
+                .ok_or_else(|| {
+                    CommandError::not_found(format!("{} has no message {uid}", f.name))
+                })?;
+            let raw = read::raw_message(data.blobs.as_ref(), &unlocked.secret, &m).await?;
+            std::io::stdout().write_all(&raw).map_err(|e| {
+                CommandError::new(crate::output::exit::FAILURE, format!("cannot write: {e}"))
+            })?;
+            Ok((Value::Null, String::new()))
+        }
+    };
+    s.close().await;
+    result
+}

@@ -1,0 +1,274 @@
+//! Starting and stopping the services.
+
+use crate::config::Config;
+use crate::context::DataDir;
+use crate::tls;
+use anyhow::{Context, Result};
+use athen_core::store::OperatorStore;
+use athen_vault::sessions::Sessions;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// How the server was started, for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Localserve,
+    Serve,
+}
+
+/// A TLS handshake must finish within this time, so half-open connections
+/// cannot pile up.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many HTTPS connections at once; more wait in the backlog.
+const MAX_HTTPS_CONNECTIONS: usize = 4096;
+
+pub async fn run(config: Config, mode: Mode) -> Result<()> {
+    let data = DataDir::open(&config.server.data_dir).await?;
+    let _lock = data.lock_for_server()?;
+    let tls = tls::server_config(
+        &data.path,
+        &config.server.hostname,
+        config.tls.certificate.as_deref(),
+        config.tls.private_key.as_deref(),
+    )?;
+
+    let sessions = Arc::new(Sessions::new(data.clock.clone(), config.session_limits()));
+    let web_state = Arc::new(athen_web::WebState {
+        operators: data.store.clone(),
+        clock: data.clock.clone(),
+        kdf: config.kdf_params(),
+        domain: config.server.domain.clone(),
+    });
+    let https_addr = SocketAddr::new(config.listen.address, config.listen.https);
+    let listener = TcpListener::bind(https_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTPS on {https_addr}"))?;
+    let https_addr = listener.local_addr()?;
+
+    let setup_token = if data.store.count_operators().await? == 0 {
+        let token = athen_vault::codes::new_bootstrap_token()?;
+        data.store
+            .set_bootstrap_token(athen_vault::codes::code_hash(&token), data.clock.now())
+            .await?;
+        Some(token)
+    } else {
+        None
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let https = tokio::spawn(serve_https(
+        listener,
+        TlsAcceptor::from(tls.config.clone()),
+        athen_web::router(web_state),
+        stop_rx.clone(),
+    ));
+    let housekeeping = tokio::spawn(housekeeping(
+        data.store.clone(),
+        data.clock.clone(),
+        sessions.clone(),
+        config.clone(),
+        stop_rx,
+    ));
+
+    print_summary(
+        &config,
+        mode,
+        &data,
+        https_addr,
+        &tls,
+        setup_token.as_deref().map(|s| s.as_str()),
+    );
+    tracing::info!(https = %https_addr, data_dir = %data.path.display(), "ATHEN started");
+
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), https).await;
+    let _ = housekeeping.await;
+    let locked = sessions.session_count();
+    drop(sessions);
+    data.store.close().await;
+    println!("ATHEN stopped cleanly ({locked} sessions ended, all mailbox keys dropped).");
+    Ok(())
+}
+
+fn print_summary(
+    config: &Config,
+    mode: Mode,
+    data: &DataDir,
+    https: SocketAddr,
+    tls: &tls::TlsSetup,
+    setup_token: Option<&str>,
+) {
+    let host = if https.ip().is_loopback() && mode == Mode::Localserve {
+        "localhost".to_string()
+    } else {
+        config.server.hostname.clone()
+    };
+    let base = format!("https://{host}:{}/", https.port());
+    let l = &config.listen;
+    let mode_name = match mode {
+        Mode::Localserve => "localserve: for trying ATHEN on this computer",
+        Mode::Serve => "serve",
+    };
+    println!(
+        "ATHEN {} is running ({mode_name}).",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "  Data directory:   {} (database, sealed mail, wrapped keys)",
+        data.path.display()
+    );
+    println!("  Mail domain:      {}", config.server.domain);
+    println!("  Web (HTTPS):      {base}");
+    println!("  HTTPS port:       {}", https.port());
+    println!(
+        "  TLS certificate:  {}{}",
+        tls.certificate.display(),
+        if tls.self_signed {
+            " (self-signed: your browser will warn)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  Not in this version yet: SMTP (MX {}, submission {}/{}) and IMAP ({}/{}).",
+        l.smtp, l.submission, l.submissions, l.imap, l.imaps
+    );
+    match setup_token {
+        Some(t) => {
+            println!("  First administrator: open {base}setup?token={t}");
+            println!(
+                "    (one use only; or run: athen admin --data-dir {} operator create ...)",
+                data.path.display()
+            );
+        }
+        None => println!("  Administrators:   set up"),
+    }
+    println!("  Stop with Ctrl-C.");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_HTTPS_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = stop.changed() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let builder = ConnBuilder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "HTTPS connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// Periodic work: ending idle sessions (which locks their mailboxes) every
+/// minute, and the unconfirmed-account sweep every hour.
+async fn housekeeping(
+    store: Arc<athen_store::SqliteStore>,
+    clock: Arc<dyn athen_core::clock::Clock>,
+    sessions: Arc<Sessions>,
+    config: Config,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u32;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => {}
+        }
+        let ended = sessions.sweep();
+        if ended > 0 {
+            tracing::info!(ended, "idle sessions ended");
+        }
+        if minutes % 60 == 0 {
+            match athen_core::lifecycle::sweep_unconfirmed(
+                store.as_ref(),
+                clock.as_ref(),
+                config.expiry_policy(),
+            )
+            .await
+            {
+                Ok(r) if !r.flagged.is_empty() || !r.closed.is_empty() => {
+                    tracing::warn!(
+                        flagged = r.flagged.len(),
+                        closed = r.closed.len(),
+                        "unconfirmed accounts swept"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "unconfirmed-account sweep failed"),
+            }
+        }
+        minutes = minutes.wrapping_add(1);
+    }
+}
