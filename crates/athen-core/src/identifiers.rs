@@ -166,7 +166,7 @@ fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A DVA file number: state letter, 1–3 letter war code and digits making 7

@@ -185,3 +185,16 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &str) -> StoreResult<Vec<u8>>;
     async fn delete(&self, key: &str) -> StoreResult<()>;
 }
+
+/// Every metadata trait at once, for code that needs several of them (one
+/// back-end implements them all). Blob storage stays separate because it may
+/// live elsewhere (a filesystem, an object store).
+pub trait MetadataStore:
+    AccountStore + DirectoryStore + CredentialStore + MailboxStore + SpoolStore + OperatorStore
+{
+}
+
+impl<T> MetadataStore for T where
+    T: AccountStore + DirectoryStore + CredentialStore + MailboxStore + SpoolStore + OperatorStore
+{
+}

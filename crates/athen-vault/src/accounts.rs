@@ -12,7 +12,7 @@ use athen_core::clock::Clock;
 use athen_core::directory::{EntryInput, EntryRole};
 use athen_core::identifiers::email_address;
 use athen_core::store::{
-    AccountStore, CreatedAccount, CredentialStore, MailboxStore, NewAccount, SpoolStore,
+    AccountStore, CreatedAccount, CredentialStore, MetadataStore, NewAccount,
 };
 use athen_core::{CredentialId, EntryId, Invalid, LoginId, MailboxId, StoreError};
 use serde::Serialize;
@@ -233,9 +233,7 @@ pub struct MailLoss {
 /// mailbox's mail is kept but can never be read again; staff logins and app
 /// tokens stop working. Returns what was lost and the new recovery code.
 pub async fn reset_discarding_mail(
-    accounts: &dyn AccountStore,
-    mailboxes: &dyn MailboxStore,
-    spool: &dyn SpoolStore,
+    store: &dyn MetadataStore,
     clock: &dyn Clock,
     account: &Account,
     new_password: &str,
@@ -243,13 +241,13 @@ pub async fn reset_discarding_mail(
     actor: &str,
 ) -> Result<(MailLoss, Zeroizing<String>), AccountError> {
     check_new_password(new_password)?;
-    let messages = mailboxes.count_messages(account.mailbox_id).await?;
-    let spooled = spool.spool_entries(account.mailbox_id).await?.len() as u64;
+    let messages = store.count_messages(account.mailbox_id).await?;
+    let spooled = store.spool_entries(account.mailbox_id).await?.len() as u64;
     let password = Zeroizing::new(new_password.to_string());
     let fresh = tokio::task::spawn_blocking(move || provision::new_mailbox(&password, params))
         .await
         .map_err(|e| VaultError::Parameter(format!("key generation task failed: {e}")))??;
-    let new_mailbox = accounts
+    let new_mailbox = store
         .replace_mailbox(
             account.id,
             fresh.public_key.clone(),

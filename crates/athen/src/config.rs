@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerSection,
@@ -164,19 +164,6 @@ impl Default for LogSection {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerSection::default(),
-            listen: ListenSection::default(),
-            tls: TlsSection::default(),
-            vault: VaultSection::default(),
-            accounts: AccountsSection::default(),
-            limits: LimitsSection::default(),
-            log: LogSection::default(),
-        }
-    }
-}
 
 /// Prefix of environment variables that override the file. A double
 /// underscore separates section and key: `ATHEN_LISTEN__HTTPS=8443`.
@@ -255,21 +242,28 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
             return Ok(from_file);
         }
-        let config: Config = toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                let msg = e.message().to_string();
-                // Say which environment variable was at fault, if one was.
-                let from_env = env_keys.iter().find(|(_, s, k)| {
-                    msg.contains(&format!("`{k}`")) || msg.contains(&format!("`{s}`"))
-                });
-                match from_env {
-                    Some((var, s, k)) => {
-                        anyhow::anyhow!("environment variable {var} ([{s}] {k}): {msg}")
+        let config: Config = match toml::Value::Table(doc.clone()).try_into() {
+            Ok(c) => c,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                // Find the environment variable at fault by applying each alone.
+                let file_doc: toml::Table = toml::from_str(text).unwrap_or_default();
+                for (var, section, key) in &env_keys {
+                    let mut one = file_doc.clone();
+                    let value = doc.get(section).and_then(|t| t.get(key)).cloned();
+                    let table = one
+                        .entry(section.clone())
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    if let (Some(v), Some(t)) = (value, table.as_table_mut()) {
+                        t.insert(key.clone(), v);
                     }
-                    None => anyhow::anyhow!("{source}: {msg}"),
+                    if let Err(e1) = toml::Value::Table(one).try_into::<Config>() {
+                        bail!("environment variable {var} ([{section}] {key}): {}", e1.message());
+                    }
                 }
-            })?;
+                bail!("{source} with ATHEN_* environment overrides: {}", e.message());
+            }
+        };
         config
             .check()
             .map_err(|e| anyhow::anyhow!("{source} with ATHEN_* environment overrides: {e}"))?;

@@ -29,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run everything on this computer with no configuration: loopback

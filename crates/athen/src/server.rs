@@ -250,7 +250,7 @@ async fn housekeeping(
         if ended > 0 {
             tracing::info!(ended, "idle sessions ended");
         }
-        if minutes % 60 == 0 {
+        if minutes.is_multiple_of(60) {
             match athen_core::lifecycle::sweep_unconfirmed(
                 store.as_ref(),
                 clock.as_ref(),

@@ -1,0 +1,226 @@
+//! The real server on an ephemeral loopback port, spoken to by clients we
+//! did not write: Python's `urllib`/`ssl` and `openssl s_client`.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    summary: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["localserve", "--data-dir", data.to_str().unwrap(), "--https-port", "0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut summary = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !summary.contains("Stop with Ctrl-C") {
+            assert!(Instant::now() < deadline, "server did not start: {summary}");
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+                panic!("server exited early: {summary}\n{err}");
+            }
+            summary.push_str(&line);
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let port = summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("HTTPS port:"))
+            .and_then(|p| p.trim().parse().ok())
+            .expect("port in summary");
+        Server { child, port, summary }
+    }
+
+    fn setup_token(&self) -> Option<String> {
+        self.summary.split("setup?token=").nth(1).map(|t| t.split_whitespace().next().unwrap().to_string())
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and remaining stderr.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs a Python snippet with `PORT` and `CA` set; returns stdout.
+fn python(port: u16, ca: &Path, code: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("PORT", port.to_string())
+        .env("CA", ca)
+        .output()
+        .expect("python3 is installed by the test command");
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const PY_PRELUDE: &str = r#"
+import os, ssl, json, urllib.request, urllib.parse, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+def get(path):
+    try:
+        r = urllib.request.urlopen(base + path, context=ctx, timeout=10)
+        return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+def post(path, fields):
+    data = urllib.parse.urlencode(fields).encode()
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(base + path, data=data), context=ctx, timeout=10)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+"#;
+
+#[test]
+fn localserve_serves_https_with_its_own_certificate_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    assert!(server.summary.contains("athen.localhost"));
+    assert!(server.summary.contains(&data.canonicalize().unwrap().display().to_string()));
+    let ca = data.join("tls/self-signed-cert.pem");
+    assert!(ca.exists());
+
+    // Python verifies the certificate against the self-signed one (host name checked).
+    let out = python(server.port, &ca, &format!("{PY_PRELUDE}
+s, h, body = get('/healthz')
+print(s, json.loads(body)['status'])
+s, h, body = get('/')
+h = {{k.lower(): v for k, v in h.items()}}
+print(s, 'default-src' in h['content-security-policy'], h['x-frame-options'], h['x-content-type-options'])
+s, h, body = get('/nowhere')
+print(s)
+"));
+    assert_eq!(out, "200 ok\n200 True DENY nosniff\n404\n");
+
+    // openssl s_client: TLS 1.3 offered and the chain verifies.
+    let s_client = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{}", server.port), "-servername", "localhost", "-CAfile"])
+        .arg(&ca)
+        .args(["-verify_return_error", "-brief"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&s_client.stdout), String::from_utf8_lossy(&s_client.stderr));
+    assert!(text.contains("TLSv1.3"), "{text}");
+    assert!(text.contains("Verification: OK"), "{text}");
+    // TLS 1.1 and older are refused.
+    let old = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{}", server.port), "-tls1_1", "-brief"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!old.status.success());
+
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+
+    // A restart keeps the certificate.
+    let before = std::fs::read(&ca).unwrap();
+    let server = Server::start(&data, &[]);
+    assert_eq!(std::fs::read(&ca).unwrap(), before);
+    // A second server on the same data directory is refused.
+    let second = Command::new(BIN)
+        .args(["localserve", "--data-dir", data.to_str().unwrap(), "--https-port", "0"])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+    assert!(server.stop().success());
+}
+
+#[test]
+fn first_administrator_is_created_once_with_the_printed_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let token = server.setup_token().expect("a set-up link on first start");
+    let ca = data.join("tls/self-signed-cert.pem");
+    let out = python(server.port, &ca, &format!("{PY_PRELUDE}
+tok = {token:?}
+s, h, body = get('/setup?token=' + tok)
+print(s, 'Create the administrator' in body)
+print(get('/setup')[0])
+good = dict(token=tok, name='Ada <Admin>', login='ada', password='operator password 1', password_again='operator password 1')
+print(post('/setup', dict(good, password_again='different password'))[0])
+print(post('/setup', dict(good, token='WRONGTOKEN'))[0])
+s, body = post('/setup', good)
+print(s, 'Ada &lt;Admin&gt;' in body, '<Admin>' not in body)
+print(post('/setup', good)[0])
+print(get('/setup?token=' + tok)[0])
+"));
+    assert_eq!(out, "200 True\n400\n422\n403\n200 True True\n410\n410\n");
+    assert!(server.stop().success());
+    // Once an administrator exists, no link is printed.
+    let server = Server::start(&data, &[]);
+    assert!(server.setup_token().is_none());
+    assert!(server.stop().success());
+}
+
+#[test]
+fn bad_configuration_stops_the_server_with_file_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = run(&["config", "example"], "");
+    assert!(example.status.success());
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &example.stdout).unwrap();
+    let out = run(&["config", "check", "--config", good.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[listen]\nhtps = 8443\n").unwrap();
+    for cmd in [["config", "check", "--config"], ["serve", "--config", ""]] {
+        let args: Vec<&str> = cmd.iter().copied().filter(|a| !a.is_empty()).chain([bad.to_str().unwrap()]).collect();
+        let out = run(&args, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml") && err.contains("htps") && err.contains("unknown field"), "{err}");
+    }
+
+    // A bad value from the environment is named as such.
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", good.to_str().unwrap()])
+        .env("ATHEN_LISTEN__HTTPS", "99999")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ATHEN_LISTEN__HTTPS"));
+
+    // localserve flags are checked too.
+    let out = Command::new(BIN).args(["localserve", "--domain", "nodot", "--data-dir"]).arg(dir.path().join("x")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("domain"));
+}
