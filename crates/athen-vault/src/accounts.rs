@@ -11,9 +11,7 @@ use athen_core::account::{Account, AccountEvent, AccountKind, CredentialKind};
 use athen_core::clock::Clock;
 use athen_core::directory::{EntryInput, EntryRole};
 use athen_core::identifiers::email_address;
-use athen_core::store::{
-    AccountStore, CreatedAccount, CredentialStore, MetadataStore, NewAccount,
-};
+use athen_core::store::{AccountStore, CreatedAccount, CredentialStore, MetadataStore, NewAccount};
 use athen_core::{CredentialId, EntryId, Invalid, LoginId, MailboxId, StoreError};
 use serde::Serialize;
 use thiserror::Error;

@@ -164,7 +164,6 @@ impl Default for LogSection {
     }
 }
 
-
 /// Prefix of environment variables that override the file. A double
 /// underscore separates section and key: `ATHEN_LISTEN__HTTPS=8443`.
 pub const ENV_PREFIX: &str = "ATHEN_";
@@ -258,10 +257,16 @@ impl Config {
                         t.insert(key.clone(), v);
                     }
                     if let Err(e1) = toml::Value::Table(one).try_into::<Config>() {
-                        bail!("environment variable {var} ([{section}] {key}): {}", e1.message());
+                        bail!(
+                            "environment variable {var} ([{section}] {key}): {}",
+                            e1.message()
+                        );
                     }
                 }
-                bail!("{source} with ATHEN_* environment overrides: {}", e.message());
+                bail!(
+                    "{source} with ATHEN_* environment overrides: {}",
+                    e.message()
+                );
             }
         };
         config

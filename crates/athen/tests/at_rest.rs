@@ -33,9 +33,14 @@ fn no_marker_is_stored_in_plaintext_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     create_individual(d, "Jane Citizen", "jane@example.test", PW);
-    create_organisation(d, "Northside Medical", "reception@northside.example", PW, &[]);
-    // Markers in the subject, body, correspondents' addresses and patient details,
-    // including UTF-16 and base64-free 8-bit text.
+    create_organisation(
+        d,
+        "Northside Medical",
+        "reception@northside.example",
+        PW,
+        &[],
+    );
+    // Markers in the subject, body, correspondents' addresses and patient details.
     let markers = [
         "ZQXSUBJECTMARKER",
         "ZQXBODYMARKER",
@@ -47,7 +52,7 @@ fn no_marker_is_stored_in_plaintext_anywhere() {
         "From: Dr Sender <zqx.correspondent@remote.example>\r\nTo: jane@example.test\r\n\
 Subject: [ZQXPATIENTSURNAME, John (M) DOB:01/02/1960] ZQXSUBJECTMARKER\r\n\
 X-Athen-Patient: family=ZQXPATIENTSURNAME; medicare=4009887514\r\n\r\n\
-Dear Dr, re ZQXPATIENTSURNAME, Medicare 4009887514: ZQXBODYMARKER.\r\n"
+Dear Dr, re ZQXPATIENTSURNAME, Medicare 4009887514: ZQXBODYMARKER.\r\n",
     );
     for _ in 0..3 {
         deliver(d, "jane@example.test", &msg);
@@ -57,17 +62,36 @@ Dear Dr, re ZQXPATIENTSURNAME, Medicare 4009887514: ZQXBODYMARKER.\r\n"
     let (rc, inbox) = mailbox(d, "jane@example.test", PW, &["list"]);
     assert_eq!(rc, 0);
     assert_eq!(inbox["messages"].as_array().unwrap().len(), 3);
-    assert_eq!(inbox["messages"][0]["subject"], "[ZQXPATIENTSURNAME, John (M) DOB:01/02/1960] ZQXSUBJECTMARKER");
+    assert_eq!(
+        inbox["messages"][0]["subject"],
+        "[ZQXPATIENTSURNAME, John (M) DOB:01/02/1960] ZQXSUBJECTMARKER"
+    );
 
     let all = files(d);
-    assert!(all.iter().any(|p| p.to_string_lossy().contains("/blobs/mail/")), "stored mail exists");
-    assert!(all.iter().any(|p| p.to_string_lossy().contains("/blobs/spool/")), "spooled mail exists");
+    assert!(
+        all.iter()
+            .any(|p| p.to_string_lossy().contains("/blobs/mail/")),
+        "stored mail exists"
+    );
+    assert!(
+        all.iter()
+            .any(|p| p.to_string_lossy().contains("/blobs/spool/")),
+        "spooled mail exists"
+    );
     for f in &all {
         let bytes = std::fs::read(f).unwrap();
         for m in markers {
-            assert!(!contains(&bytes, m.as_bytes()), "{m} found in plaintext in {}", f.display());
+            assert!(
+                !contains(&bytes, m.as_bytes()),
+                "{m} found in plaintext in {}",
+                f.display()
+            );
             let lower = m.to_lowercase();
-            assert!(!contains(&bytes, lower.as_bytes()), "{lower} found in {}", f.display());
+            assert!(
+                !contains(&bytes, lower.as_bytes()),
+                "{lower} found in {}",
+                f.display()
+            );
         }
     }
 
@@ -83,9 +107,16 @@ fn damaged_spool_entry_is_reported_and_kept_not_a_panic() {
     let d = dir.path();
     create_individual(d, "Jane Citizen", "jane@example.test", PW);
     deliver(d, "jane@example.test", &letter("intact", "fine"));
-    deliver(d, "jane@example.test", &letter("to be damaged", "x".repeat(5000).as_str()));
+    deliver(
+        d,
+        "jane@example.test",
+        &letter("to be damaged", "x".repeat(5000).as_str()),
+    );
     // Truncate the newest spool blob.
-    let mut spooled: Vec<_> = files(d).into_iter().filter(|p| p.to_string_lossy().contains("/blobs/spool/")).collect();
+    let mut spooled: Vec<_> = files(d)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/blobs/spool/"))
+        .collect();
     spooled.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let big = spooled.last().unwrap().clone();
     let bytes = std::fs::read(&big).unwrap();
@@ -93,9 +124,20 @@ fn damaged_spool_entry_is_reported_and_kept_not_a_panic() {
 
     let (rc, v) = mailbox(d, "jane@example.test", PW, &["list"]);
     assert_eq!(rc, 0, "{v}");
-    assert_eq!(v["messages"].as_array().unwrap().len(), 1, "the intact message is delivered");
-    assert_eq!(v["damaged_spool_entries"].as_array().unwrap().len(), 1, "the damaged one is reported");
-    assert!(big.exists(), "the damaged entry is kept for the administrator, not deleted");
+    assert_eq!(
+        v["messages"].as_array().unwrap().len(),
+        1,
+        "the intact message is delivered"
+    );
+    assert_eq!(
+        v["damaged_spool_entries"].as_array().unwrap().len(),
+        1,
+        "the damaged one is reported"
+    );
+    assert!(
+        big.exists(),
+        "the damaged entry is kept for the administrator, not deleted"
+    );
     let show = admin_ok(d, &["account", "show", "jane@example.test"], "");
     assert_eq!(show["mailbox"]["spooled"], 1);
 }
@@ -108,13 +150,25 @@ fn damaged_stored_message_gives_a_clear_error() {
     deliver(d, "jane@example.test", &letter("stored", "body"));
     let (rc, _) = mailbox(d, "jane@example.test", PW, &["list"]);
     assert_eq!(rc, 0);
-    let stored = files(d).into_iter().find(|p| p.to_string_lossy().contains("/blobs/mail/")).unwrap();
+    let stored = files(d)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/blobs/mail/"))
+        .unwrap();
     let mut bytes = std::fs::read(&stored).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&stored, &bytes).unwrap();
     let out = run(
-        &["mailbox", "--data-dir", d.to_str().unwrap(), "--login", "jane@example.test", "--password-stdin", "read", "1"],
+        &[
+            "mailbox",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--login",
+            "jane@example.test",
+            "--password-stdin",
+            "read",
+            "1",
+        ],
         &format!("{PW}\n"),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -133,7 +187,10 @@ fn full_disk_fails_cleanly_and_nothing_half_written_is_visible() {
         .arg(mnt.path())
         .status()
         .expect("run mount");
-    assert!(status.success(), "mounting a small tmpfs needs root; run the suite as root (CI does)");
+    assert!(
+        status.success(),
+        "mounting a small tmpfs needs root; run the suite as root (CI does)"
+    );
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -154,13 +211,28 @@ fn full_disk_fails_cleanly_and_nothing_half_written_is_visible() {
         while f.write_all(&chunk).is_ok() {}
         let _ = f.sync_all();
     }
-    let free_some = std::fs::metadata(&filler).unwrap().len().saturating_sub(48 * 1024);
-    std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(free_some).unwrap();
+    let free_some = std::fs::metadata(&filler)
+        .unwrap()
+        .len()
+        .saturating_sub(48 * 1024);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(free_some)
+        .unwrap();
 
     let big = letter("too big for the disk", &"y".repeat(400 * 1024));
     let (rc, v) = admin(&d, &["deliver", "--to", "jane@example.test"], &big);
     assert_eq!(rc, 1, "{v}");
-    assert!(v["error"].as_str().unwrap().to_lowercase().contains("space"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("space"),
+        "{v}"
+    );
     // Nothing half-written: no temporary left, no spool entry, one blob as before.
     assert_eq!(std::fs::read_dir(d.join("blobs/tmp")).unwrap().count(), 0);
     let show = admin_ok(&d, &["account", "show", "jane@example.test"], "");
@@ -171,6 +243,11 @@ fn full_disk_fails_cleanly_and_nothing_half_written_is_visible() {
     deliver(&d, "jane@example.test", &big);
     let (rc, inbox) = mailbox(&d, "jane@example.test", PW, &["list"]);
     assert_eq!(rc, 0);
-    let subjects: Vec<&str> = inbox["messages"].as_array().unwrap().iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    let subjects: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
     assert_eq!(subjects, ["before", "too big for the disk"]);
 }

@@ -17,7 +17,13 @@ struct Server {
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["localserve", "--data-dir", data.to_str().unwrap(), "--https-port", "0"])
+            .args([
+                "localserve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--https-port",
+                "0",
+            ])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -44,11 +50,18 @@ impl Server {
             .find_map(|l| l.trim().strip_prefix("HTTPS port:"))
             .and_then(|p| p.trim().parse().ok())
             .expect("port in summary");
-        Server { child, port, summary }
+        Server {
+            child,
+            port,
+            summary,
+        }
     }
 
     fn setup_token(&self) -> Option<String> {
-        self.summary.split("setup?token=").nth(1).map(|t| t.split_whitespace().next().unwrap().to_string())
+        self.summary
+            .split("setup?token=")
+            .nth(1)
+            .map(|t| t.split_whitespace().next().unwrap().to_string())
     }
 
     /// Sends SIGTERM and waits; returns the exit status and remaining stderr.
@@ -81,7 +94,11 @@ fn python(port: u16, ca: &Path, code: &str) -> String {
         .env("CA", ca)
         .output()
         .expect("python3 is installed by the test command");
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -110,7 +127,11 @@ fn localserve_serves_https_with_its_own_certificate_and_stops_cleanly() {
     let data = dir.path().join("data");
     let server = Server::start(&data, &[]);
     assert!(server.summary.contains("athen.localhost"));
-    assert!(server.summary.contains(&data.canonicalize().unwrap().display().to_string()));
+    assert!(
+        server
+            .summary
+            .contains(&data.canonicalize().unwrap().display().to_string())
+    );
     let ca = data.join("tls/self-signed-cert.pem");
     assert!(ca.exists());
 
@@ -128,18 +149,35 @@ print(s)
 
     // openssl s_client: TLS 1.3 offered and the chain verifies.
     let s_client = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{}", server.port), "-servername", "localhost", "-CAfile"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", server.port),
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
         .arg(&ca)
         .args(["-verify_return_error", "-brief"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&s_client.stdout), String::from_utf8_lossy(&s_client.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&s_client.stdout),
+        String::from_utf8_lossy(&s_client.stderr)
+    );
     assert!(text.contains("TLSv1.3"), "{text}");
     assert!(text.contains("Verification: OK"), "{text}");
     // TLS 1.1 and older are refused.
     let old = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{}", server.port), "-tls1_1", "-brief"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", server.port),
+            "-tls1_1",
+            "-brief",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -154,7 +192,13 @@ print(s)
     assert_eq!(std::fs::read(&ca).unwrap(), before);
     // A second server on the same data directory is refused.
     let second = Command::new(BIN)
-        .args(["localserve", "--data-dir", data.to_str().unwrap(), "--https-port", "0"])
+        .args([
+            "localserve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--https-port",
+            "0",
+        ])
         .output()
         .unwrap();
     assert!(!second.status.success());
@@ -198,16 +242,28 @@ fn bad_configuration_stops_the_server_with_file_key_and_reason() {
     let good = dir.path().join("good.toml");
     std::fs::write(&good, &example.stdout).unwrap();
     let out = run(&["config", "check", "--config", good.to_str().unwrap()], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[listen]\nhtps = 8443\n").unwrap();
     for cmd in [["config", "check", "--config"], ["serve", "--config", ""]] {
-        let args: Vec<&str> = cmd.iter().copied().filter(|a| !a.is_empty()).chain([bad.to_str().unwrap()]).collect();
+        let args: Vec<&str> = cmd
+            .iter()
+            .copied()
+            .filter(|a| !a.is_empty())
+            .chain([bad.to_str().unwrap()])
+            .collect();
         let out = run(&args, "");
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("bad.toml") && err.contains("htps") && err.contains("unknown field"), "{err}");
+        assert!(
+            err.contains("bad.toml") && err.contains("htps") && err.contains("unknown field"),
+            "{err}"
+        );
     }
 
     // A bad value from the environment is named as such.
@@ -220,7 +276,11 @@ fn bad_configuration_stops_the_server_with_file_key_and_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ATHEN_LISTEN__HTTPS"));
 
     // localserve flags are checked too.
-    let out = Command::new(BIN).args(["localserve", "--domain", "nodot", "--data-dir"]).arg(dir.path().join("x")).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["localserve", "--domain", "nodot", "--data-dir"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("domain"));
 }
