@@ -6,7 +6,7 @@ use crate::tls;
 use anyhow::{Context, Result};
 use athen_core::store::OperatorStore;
 use athen_vault::sessions::Sessions;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -27,6 +27,8 @@ pub enum Mode {
 /// A TLS handshake must finish within this time, so half-open connections
 /// cannot pile up.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request headers must arrive within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many HTTPS connections at once; more wait in the backlog.
 const MAX_HTTPS_CONNECTIONS: usize = 4096;
 
@@ -219,7 +221,12 @@ async fn serve_https(
                     return;
                 }
             };
-            let builder = ConnBuilder::new(TokioExecutor::new());
+            let mut builder = ConnBuilder::new(TokioExecutor::new());
+            // A client must send its request headers promptly (slow-loris).
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "HTTPS connection ended with an error");

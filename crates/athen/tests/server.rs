@@ -16,15 +16,20 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "localserve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--https-port",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
+    }
+
+    fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args([
-                "localserve",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--https-port",
-                "0",
-            ])
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -283,4 +288,34 @@ fn bad_configuration_stops_the_server_with_file_key_and_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("domain"));
+}
+
+#[test]
+fn serve_runs_from_a_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("athen.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndomain = \"clinic.example\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
+[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(
+        server.summary.contains("clinic.example"),
+        "{}",
+        server.summary
+    );
+    let ca = data.join("tls/self-signed-cert.pem");
+    let out = python(
+        server.port,
+        &ca,
+        &format!("{PY_PRELUDE}\ns, h, body = get('/')\nprint(s, 'clinic.example' in body)\n"),
+    );
+    assert_eq!(out, "200 True\n");
+    assert!(server.stop().success());
 }

@@ -1,0 +1,323 @@
+//! The SQLite store and the account life cycle over it.
+
+use athen_core::StoreError;
+use athen_core::account::{
+    AccountKind, AccountStatus, CredentialKind, NewCredential, StatusAction,
+};
+use athen_core::clock::{Clock, ManualClock};
+use athen_core::directory::{DirectoryQuery, EntryDetails, EntryRole};
+use athen_core::lifecycle::{ExpiryPolicy, change_status, sweep_unconfirmed};
+use athen_core::mailbox::{NewStoredMessage, SpecialFolder};
+use athen_core::store::*;
+use athen_store::SqliteStore;
+
+const DAY: i64 = 86_400;
+
+fn new_account(address: &str, at: i64) -> NewAccount {
+    NewAccount {
+        kind: AccountKind::Individual,
+        address: address.into(),
+        name: address.into(),
+        details: EntryDetails {
+            family_name: Some(address.split('@').next().unwrap().into()),
+            ..Default::default()
+        },
+        public_key: "age1test".into(),
+        credentials: vec![NewCredential {
+            kind: CredentialKind::Password,
+            label: String::new(),
+            wrapped: vec![1, 2, 3],
+        }],
+        created_at: at,
+        confirmation_hash: None,
+    }
+}
+
+async fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("athen.db"))
+        .await
+        .unwrap();
+    (dir, s)
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_newer_schemas_are_refused() {
+    let (dir, s) = open().await;
+    s.create_account(new_account("a@x.test", 0)).await.unwrap();
+    s.close().await;
+    let s = SqliteStore::open(&dir.path().join("athen.db"))
+        .await
+        .unwrap();
+    assert!(
+        s.account_by_address("a@x.test").await.unwrap().is_some(),
+        "data survives reopening"
+    );
+    s.close().await;
+
+    // Simulate a database migrated by a newer ATHEN.
+    let conn = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("athen.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)")
+        .execute(&conn)
+        .await
+        .unwrap();
+    conn.close().await;
+    match SqliteStore::open(&dir.path().join("athen.db")).await {
+        Err(StoreError::State(msg)) => assert!(msg.contains("newer"), "{msg}"),
+        other => panic!("expected refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn account_creation_is_atomic_and_unique() {
+    let (_d, s) = open().await;
+    let c = s.create_account(new_account("a@x.test", 10)).await.unwrap();
+    let a = s.account(c.account_id).await.unwrap().unwrap();
+    assert_eq!(a.status, AccountStatus::Provisional);
+    assert_eq!(a.mailbox_id, c.mailbox_id);
+    let folders: Vec<String> = s
+        .folders(c.mailbox_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(folders, SpecialFolder::ALL.map(|f| f.name().to_string()));
+    assert!(matches!(
+        s.create_account(new_account("a@x.test", 11)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The failed attempt left nothing behind.
+    assert_eq!(
+        s.list_accounts(&AccountFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let creds = s.live_credentials(c.login_id).await.unwrap();
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].mailbox_id, c.mailbox_id);
+}
+
+#[tokio::test]
+async fn unspool_moves_exactly_once_with_ascending_uids() {
+    let (_d, s) = open().await;
+    let c = s.create_account(new_account("a@x.test", 0)).await.unwrap();
+    let inbox = s
+        .folders(c.mailbox_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "Inbox")
+        .unwrap();
+    let e1 = s
+        .add_spool_entry(c.mailbox_id, "spool/1/a", 10, 1)
+        .await
+        .unwrap();
+    let e2 = s
+        .add_spool_entry(c.mailbox_id, "spool/1/b", 20, 2)
+        .await
+        .unwrap();
+    let msg = |key: &str| NewStoredMessage {
+        mailbox_id: c.mailbox_id,
+        folder_id: inbox.id,
+        size: 10,
+        received_at: 1,
+        flags: 0,
+        blob_key: key.into(),
+        sealed_meta: vec![9],
+    };
+    assert_eq!(s.unspool(e1, msg("mail/1/a")).await.unwrap().uid, 1);
+    assert_eq!(s.unspool(e2, msg("mail/1/b")).await.unwrap().uid, 2);
+    // A second attempt for the same entry (e.g. after a crash) adds nothing.
+    assert!(matches!(
+        s.unspool(e1, msg("mail/1/c")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.count_messages(c.mailbox_id).await.unwrap(), 2);
+    assert!(s.spool_entries(c.mailbox_id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unconfirmed_accounts_are_flagged_then_closed_never_deleted() {
+    let (_d, s) = open().await;
+    let clock = ManualClock::new(1_800_000_000);
+    let old = s
+        .create_account(new_account("old@x.test", clock.now()))
+        .await
+        .unwrap();
+    let kept = s
+        .create_account(new_account("kept@x.test", clock.now()))
+        .await
+        .unwrap();
+    let kept_account = s.account(kept.account_id).await.unwrap().unwrap();
+    change_status(&s, &clock, &kept_account, StatusAction::Confirm, "test", "")
+        .await
+        .unwrap();
+    let policy = ExpiryPolicy::default();
+
+    clock.advance(20 * DAY);
+    assert_eq!(
+        sweep_unconfirmed(&s, &clock, policy)
+            .await
+            .unwrap()
+            .flagged
+            .len(),
+        0
+    );
+    let young = s
+        .create_account(new_account("young@x.test", clock.now()))
+        .await
+        .unwrap();
+
+    clock.advance(2 * DAY);
+    let r = sweep_unconfirmed(&s, &clock, policy).await.unwrap();
+    assert_eq!(r.flagged, ["old@x.test"]);
+    assert!(r.closed.is_empty());
+    // Sweeping again changes nothing.
+    assert_eq!(
+        sweep_unconfirmed(&s, &clock, policy).await.unwrap(),
+        Default::default()
+    );
+
+    clock.advance(14 * DAY);
+    let r = sweep_unconfirmed(&s, &clock, policy).await.unwrap();
+    assert_eq!(r.closed, ["old@x.test"]);
+    assert!(r.flagged.is_empty(), "young is only 16 days old");
+    let a = s.account(old.account_id).await.unwrap().unwrap();
+    assert_eq!(a.status, AccountStatus::Closed);
+    assert_eq!(
+        s.account(kept.account_id).await.unwrap().unwrap().status,
+        AccountStatus::Confirmed
+    );
+    assert_eq!(
+        s.account(young.account_id).await.unwrap().unwrap().status,
+        AccountStatus::Provisional
+    );
+    // Its mailbox, entry and history are all still there.
+    assert!(s.mailbox(a.mailbox_id).await.unwrap().is_some());
+    assert!(s.entry(a.entry_id).await.unwrap().is_some());
+    let events: Vec<String> = s
+        .events(old.account_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events, ["created", "flagged", "close"]);
+
+    clock.advance(5 * DAY);
+    assert_eq!(
+        sweep_unconfirmed(&s, &clock, policy).await.unwrap().flagged,
+        ["young@x.test"]
+    );
+    // Confirming a flagged account clears the flag.
+    let y = s.account(young.account_id).await.unwrap().unwrap();
+    change_status(&s, &clock, &y, StatusAction::Confirm, "test", "")
+        .await
+        .unwrap();
+    assert!(
+        s.account(young.account_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .flagged_at
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn search_is_limited_and_ordered() {
+    let (_d, s) = open().await;
+    for i in 0..30 {
+        let c = s
+            .create_account(new_account(&format!("p{i:02}@x.test"), 0))
+            .await
+            .unwrap();
+        let a = s.account(c.account_id).await.unwrap().unwrap();
+        change_status(&s, &ManualClock::new(0), &a, StatusAction::Confirm, "t", "")
+            .await
+            .unwrap();
+    }
+    let hits = s
+        .search(&DirectoryQuery {
+            name: Some("p".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 10);
+    let names: Vec<_> = hits
+        .iter()
+        .map(|h| h.entry.details.family_name.clone().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(hits[0].entry.role, EntryRole::Individual);
+    assert!(
+        s.search(&DirectoryQuery {
+            name: Some("p__".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn staff_entries_with_live_logins_cannot_be_removed() {
+    let (_d, s) = open().await;
+    let c = s
+        .create_account(new_account("org@x.test", 0))
+        .await
+        .unwrap();
+    let staff = s
+        .add_entry(
+            c.account_id,
+            EntryRole::Staff,
+            EntryDetails {
+                family_name: Some("Smith".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cred = NewCredential {
+        kind: CredentialKind::Password,
+        label: String::new(),
+        wrapped: vec![7],
+    };
+    let (login, _) = s
+        .add_login(c.account_id, "smith@x.test", Some(staff), cred.clone(), 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.add_login(c.account_id, "smith@x.test", None, cred, 0)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.remove_entry(staff).await,
+        Err(StoreError::State(_))
+    ));
+    assert!(
+        matches!(s.remove_entry(c.entry_id).await, Err(StoreError::State(_))),
+        "the account's own entry stays"
+    );
+    s.disable_login(login, 1).await.unwrap();
+    assert!(
+        s.live_credentials(login).await.unwrap().is_empty(),
+        "disabling revokes"
+    );
+    s.remove_entry(staff).await.unwrap();
+    assert!(s.entry(staff).await.unwrap().is_none());
+}
