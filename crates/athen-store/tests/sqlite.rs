@@ -212,7 +212,7 @@ async fn unconfirmed_accounts_are_flagged_then_closed_never_deleted() {
         .collect();
     assert_eq!(events, ["created", "flagged", "close"]);
 
-    clock.advance(5 * DAY);
+    clock.advance(6 * DAY);
     assert_eq!(
         sweep_unconfirmed(&s, &clock, policy).await.unwrap().flagged,
         ["young@x.test"]
