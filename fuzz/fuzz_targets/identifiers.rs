@@ -8,9 +8,17 @@ use athen_core::identifiers::*;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
-    let checks: [fn(&str) -> Result<String, athen_core::Invalid>; 6] =
-        [medicare_number, provider_number, dva_number, ahpra_number, email_address, postcode];
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let checks: [fn(&str) -> Result<String, athen_core::Invalid>; 6] = [
+        medicare_number,
+        provider_number,
+        dva_number,
+        ahpra_number,
+        email_address,
+        postcode,
+    ];
     for check in checks {
         if let Ok(v) = check(s) {
             assert_eq!(check(&v).as_deref(), Ok(v.as_str()));
@@ -19,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = phone_number("Phone", s) {
         assert_eq!(phone_number("Phone", &v).as_deref(), Ok(v.as_str()));
     }
-    for kind in [HealthIdentifierKind::Ihi, HealthIdentifierKind::HpiI, HealthIdentifierKind::HpiO] {
+    for kind in [
+        HealthIdentifierKind::Ihi,
+        HealthIdentifierKind::HpiI,
+        HealthIdentifierKind::HpiO,
+    ] {
         let _ = health_identifier(kind, s);
     }
     let parts: Vec<&str> = s.split('\u{1f}').collect();
@@ -35,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
         category: field(7),
         ..Default::default()
     };
-    for role in [EntryRole::Organisation, EntryRole::Individual, EntryRole::Staff] {
+    for role in [
+        EntryRole::Organisation,
+        EntryRole::Individual,
+        EntryRole::Staff,
+    ] {
         let _ = input.validate(role);
     }
 });
