@@ -70,6 +70,26 @@ pub fn rfc3339(t: UnixTime) -> String {
     )
 }
 
+/// Formats a Unix time as an RFC 5322 §3.3 date-time in UTC
+/// (`Tue, 24 Nov 2026 10:30:00 +0000`), for mail header fields.
+pub fn rfc5322(t: UnixTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let iso = rfc3339(t);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[t.div_euclid(86_400).rem_euclid(7) as usize];
+    let month: usize = iso[5..7].parse().unwrap_or(1);
+    format!(
+        "{weekday}, {} {} {} {} +0000",
+        iso[8..10].trim_start_matches('0'),
+        MONTHS[(month.clamp(1, 12)) - 1],
+        &iso[..4],
+        &iso[11..19]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +99,12 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_515_000), "2026-11-24T10:10:00Z");
+    }
+
+    #[test]
+    fn formats_mail_dates() {
+        assert_eq!(rfc5322(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322(1_795_515_000), "Tue, 24 Nov 2026 10:10:00 +0000");
     }
 
     #[test]

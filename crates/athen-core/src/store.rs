@@ -55,6 +55,9 @@ pub trait AccountStore: Send + Sync {
     async fn create_account(&self, new: NewAccount) -> StoreResult<CreatedAccount>;
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>>;
+    /// Whether any account has an address in this domain (so the domain is
+    /// one this server receives mail for).
+    async fn domain_in_use(&self, domain: &str) -> StoreResult<bool>;
     async fn list_accounts(&self, filter: &AccountFilter) -> StoreResult<Vec<Account>>;
     /// Changes status and records the event in one step.
     async fn set_status(
@@ -152,6 +155,14 @@ pub trait SpoolStore: Send + Sync {
         size: u64,
         at: UnixTime,
     ) -> StoreResult<SpoolId>;
+    /// Records several spool entries (one message for several mailboxes) in
+    /// one transaction: all or none become visible.
+    async fn add_spool_entries(
+        &self,
+        entries: &[(MailboxId, String)],
+        size: u64,
+        at: UnixTime,
+    ) -> StoreResult<Vec<SpoolId>>;
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>>;
     /// Moves a spool entry into the mailbox store in one step, so that a
     /// crash leaves the message either spooled or stored, never both or neither.

@@ -22,6 +22,30 @@ pub async fn deliver(
     max_size: usize,
     now: UnixTime,
 ) -> Result<SpoolId, MailError> {
+    let ids = deliver_to_all(
+        blobs,
+        spool,
+        std::slice::from_ref(mailbox),
+        raw,
+        max_size,
+        now,
+    )
+    .await?;
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| MailError::Store(StoreError::Io("no spool entry was made".into())))
+}
+
+/// Seals `raw` to each mailbox and spools every copy durably; the copies
+/// become visible together (one transaction) or not at all.
+pub async fn deliver_to_all(
+    blobs: &dyn BlobStore,
+    spool: &dyn SpoolStore,
+    mailboxes: &[Mailbox],
+    raw: &[u8],
+    max_size: usize,
+    now: UnixTime,
+) -> Result<Vec<SpoolId>, MailError> {
     if raw.is_empty() {
         return Err(MailError::Empty);
     }
@@ -31,24 +55,30 @@ pub async fn deliver(
             limit: max_size,
         });
     }
-    if mailbox.retired_at.is_some() {
-        return Err(MailError::Store(StoreError::State(format!(
-            "mailbox {} is retired",
-            mailbox.id
-        ))));
+    let mut written: Vec<(athen_core::MailboxId, String)> = Vec::with_capacity(mailboxes.len());
+    let result = async {
+        for mailbox in mailboxes {
+            if mailbox.retired_at.is_some() {
+                return Err(MailError::Store(StoreError::State(format!(
+                    "mailbox {} is retired",
+                    mailbox.id
+                ))));
+            }
+            let sealed = athen_vault::seal::seal_to(&mailbox.public_key, raw)?;
+            let key = spool_key(mailbox.id)?;
+            blobs.put(&key, &sealed).await?;
+            written.push((mailbox.id, key));
+        }
+        Ok(spool
+            .add_spool_entries(&written, raw.len() as u64, now)
+            .await?)
     }
-    let sealed = athen_vault::seal::seal_to(&mailbox.public_key, raw)?;
-    let key = spool_key(mailbox.id)?;
-    blobs.put(&key, &sealed).await?;
-    match spool
-        .add_spool_entry(mailbox.id, &key, raw.len() as u64, now)
-        .await
-    {
-        Ok(id) => Ok(id),
-        Err(e) => {
-            // Best effort: the orphan is unreadable anyway, but don't leave it.
-            let _ = blobs.delete(&key).await;
-            Err(e.into())
+    .await;
+    if result.is_err() {
+        // Best effort: the orphans are unreadable anyway, but don't leave them.
+        for (_, key) in &written {
+            let _ = blobs.delete(key).await;
         }
     }
+    result
 }

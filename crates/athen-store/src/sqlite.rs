@@ -291,17 +291,20 @@ async fn insert_event(
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_contains(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('%');
     out
+}
+
+/// A `LIKE` pattern matching `s` anywhere.
+fn like_contains(s: &str) -> String {
+    format!("%{}%", like_escape(s))
 }
 
 #[async_trait]
@@ -398,6 +401,17 @@ impl AccountStore for SqliteStore {
         .map_err(db_err)?
         .map(|r| account_from_row(&r))
         .transpose()
+    }
+
+    async fn domain_in_use(&self, domain: &str) -> StoreResult<bool> {
+        // Addresses are stored lower case; the domain is what follows the last '@'.
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE address LIKE $1 ESCAPE '\\'")
+                .bind(format!("%@{}", like_escape(domain)))
+                .fetch_one(&self.read)
+                .await
+                .map_err(db_err)?;
+        Ok(n > 0)
     }
 
     async fn list_accounts(&self, filter: &AccountFilter) -> StoreResult<Vec<Account>> {
@@ -1099,19 +1113,36 @@ impl SpoolStore for SqliteStore {
         size: u64,
         at: UnixTime,
     ) -> StoreResult<SpoolId> {
+        self.add_spool_entries(&[(mailbox, blob_key.to_string())], size, at)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Io("no spool entry was made".into()))
+    }
+
+    async fn add_spool_entries(
+        &self,
+        entries: &[(MailboxId, String)],
+        size: u64,
+        at: UnixTime,
+    ) -> StoreResult<Vec<SpoolId>> {
+        let size = i64::try_from(size).map_err(|e| StoreError::State(e.to_string()))?;
         let mut tx = self.tx().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO spool (mailbox_id, blob_key, size, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(mailbox.0)
-        .bind(blob_key)
-        .bind(i64::try_from(size).map_err(|e| StoreError::State(e.to_string()))?)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let mut ids = Vec::with_capacity(entries.len());
+        for (mailbox, key) in entries {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO spool (mailbox_id, blob_key, size, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(mailbox.0)
+            .bind(key)
+            .bind(size)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            ids.push(SpoolId(id));
+        }
         tx.commit().await.map_err(db_err)?;
-        Ok(SpoolId(id))
+        Ok(ids)
     }
 
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>> {

@@ -54,6 +54,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen for HTTPS on {https_addr}"))?;
     let https_addr = listener.local_addr()?;
+    let smtp_addr = SocketAddr::new(config.listen.address, config.listen.smtp);
+    let smtp_listener = TcpListener::bind(smtp_addr)
+        .await
+        .with_context(|| format!("cannot listen for SMTP on {smtp_addr}"))?;
+    let smtp_addr = smtp_listener.local_addr()?;
 
     let setup_token = if data.store.count_operators().await? == 0 {
         let token = athen_vault::codes::new_bootstrap_token()?;
@@ -66,10 +71,28 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut https_tls = (*tls.config).clone();
+    https_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let https = tokio::spawn(serve_https(
         listener,
-        TlsAcceptor::from(tls.config.clone()),
+        TlsAcceptor::from(Arc::new(https_tls)),
         athen_web::router(web_state),
+        stop_rx.clone(),
+    ));
+    let mx = Arc::new(athen_smtp::MxContext {
+        config: athen_smtp::MxConfig::new(
+            &config.server.hostname,
+            &config.server.domain,
+            usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX),
+        ),
+        store: data.store.clone(),
+        blobs: data.blobs.clone(),
+        clock: data.clock.clone(),
+        tls: TlsAcceptor::from(tls.config.clone()),
+    });
+    let smtp = tokio::spawn(athen_smtp::listener::serve_mx(
+        smtp_listener,
+        mx,
         stop_rx.clone(),
     ));
     let housekeeping = tokio::spawn(housekeeping(
@@ -85,15 +108,17 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         mode,
         &data,
         https_addr,
+        smtp_addr,
         &tls,
         setup_token.as_deref().map(|s| s.as_str()),
     );
-    tracing::info!(https = %https_addr, data_dir = %data.path.display(), "ATHEN started");
+    tracing::info!(https = %https_addr, smtp = %smtp_addr, data_dir = %data.path.display(), "ATHEN started");
 
     shutdown_signal().await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), https).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), smtp).await;
     let _ = housekeeping.await;
     let locked = sessions.session_count();
     drop(sessions);
@@ -107,6 +132,7 @@ fn print_summary(
     mode: Mode,
     data: &DataDir,
     https: SocketAddr,
+    smtp: SocketAddr,
     tls: &tls::TlsSetup,
     setup_token: Option<&str>,
 ) {
@@ -142,8 +168,12 @@ fn print_summary(
         }
     );
     println!(
-        "  Not in this version yet: SMTP (MX {}, submission {}/{}) and IMAP ({}/{}).",
-        l.smtp, l.submission, l.submissions, l.imap, l.imaps
+        "  SMTP (MX):        {smtp} (STARTTLS required; mail for this server's accounts only)"
+    );
+    println!("  SMTP port:        {}", smtp.port());
+    println!(
+        "  Not in this version yet: submission ({}/{}) and IMAP ({}/{}).",
+        l.submission, l.submissions, l.imap, l.imaps
     );
     match setup_token {
         Some(t) => {

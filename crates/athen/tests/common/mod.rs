@@ -3,8 +3,10 @@
 
 use serde_json::Value;
 use std::io::Write;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_athen");
 
@@ -121,3 +123,134 @@ Date: Tue, 24 Nov 2026 10:00:00 +1100\r\nMessage-ID: <{}@remote.example>\r\n\r\n
         subject.len() * 7919 + body.len()
     )
 }
+
+/// A running `athen` server, stopped (killed) when dropped.
+pub struct Server {
+    pub child: Child,
+    /// The HTTPS port.
+    pub port: u16,
+    pub summary: String,
+}
+
+impl Server {
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "localserve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--https-port",
+            "0",
+            "--smtp-port",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
+    }
+
+    pub fn start_with(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut summary = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !summary.contains("Stop with Ctrl-C") {
+            assert!(Instant::now() < deadline, "server did not start: {summary}");
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+                panic!("server exited early: {summary}\n{err}");
+            }
+            summary.push_str(&line);
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        let port = summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("HTTPS port:"))
+            .and_then(|p| p.trim().parse().ok())
+            .expect("port in summary");
+        Server {
+            child,
+            port,
+            summary,
+        }
+    }
+
+    pub fn setup_token(&self) -> Option<String> {
+        self.summary
+            .split("setup?token=")
+            .nth(1)
+            .map(|t| t.split_whitespace().next().unwrap().to_string())
+    }
+
+    /// The port printed on the summary line starting with `label`.
+    pub fn port_of(&self, label: &str) -> u16 {
+        self.summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {label} in {}", self.summary))
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and remaining stderr.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs a Python snippet with `PORT` and `CA` set; returns stdout.
+pub fn python(port: u16, ca: &Path, code: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("PORT", port.to_string())
+        .env("CA", ca)
+        .output()
+        .expect("python3 is installed by the test command");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub const PY_PRELUDE: &str = r#"
+import os, ssl, json, urllib.request, urllib.parse, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+def get(path):
+    try:
+        r = urllib.request.urlopen(base + path, context=ctx, timeout=10)
+        return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+def post(path, fields):
+    data = urllib.parse.urlencode(fields).encode()
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(base + path, data=data), context=ctx, timeout=10)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+"#;

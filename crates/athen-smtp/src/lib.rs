@@ -1,0 +1,67 @@
+//! ATHEN's SMTP front doors.
+//!
+//! This first part is the MX listener (whitepaper "Receiving Mail
+//! Run-Through" steps 1–3): it accepts mail from other servers only over TLS
+//! (STARTTLS is compulsory, RFC 3207), only for accounts of this server (it is
+//! not a relay), and answers `250` only after the message has been sealed to
+//! each recipient's public key and written durably.
+//!
+//! Modules follow the flow: [`listener`] accepts connections within limits,
+//! [`session`] speaks the protocol, [`reply`] holds the reply texts.
+
+pub mod listener;
+pub mod reply;
+pub mod session;
+
+use athen_core::clock::Clock;
+use athen_core::store::{BlobStore, MetadataStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the MX listener.
+#[derive(Debug, Clone)]
+pub struct MxConfig {
+    /// This server's name, in the greeting and Received: fields.
+    pub hostname: String,
+    /// The configured mail domain (also every domain an account uses is local).
+    pub domain: String,
+    /// Largest message accepted (advertised with SIZE, RFC 1870).
+    pub max_message_bytes: usize,
+    /// RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
+    pub max_recipients: usize,
+    /// Open connections allowed from one address at once.
+    pub max_connections_per_address: usize,
+    /// Open connections allowed in all.
+    pub max_connections: usize,
+    /// RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for a command.
+    pub command_timeout: Duration,
+    /// RFC 5321 §4.5.3.2.5: 3 minutes for each block of message data.
+    pub data_timeout: Duration,
+    /// Protocol errors tolerated before the connection is closed.
+    pub max_errors: u32,
+}
+
+impl MxConfig {
+    pub fn new(hostname: &str, domain: &str, max_message_bytes: usize) -> Self {
+        Self {
+            hostname: hostname.to_string(),
+            domain: domain.to_ascii_lowercase(),
+            max_message_bytes,
+            max_recipients: 100,
+            max_connections_per_address: 20,
+            max_connections: 2000,
+            command_timeout: Duration::from_secs(5 * 60),
+            data_timeout: Duration::from_secs(3 * 60),
+            max_errors: 10,
+        }
+    }
+}
+
+/// What the MX needs, built once at start-up.
+pub struct MxContext {
+    pub config: MxConfig,
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub tls: tokio_rustls::TlsAcceptor,
+}

@@ -1,0 +1,524 @@
+//! One SMTP conversation on the MX port.
+//!
+//! State machine per RFC 5321 §4.1.4 (command order) with STARTTLS per
+//! RFC 3207: before TLS only EHLO/HELO, STARTTLS, NOOP, RSET, QUIT and HELP
+//! are served; MAIL gets `530 5.7.0`. After the TLS handshake every
+//! earlier state is forgotten and the client must say EHLO again (§4.2).
+
+use crate::MxContext;
+use crate::reply::{self, Reply};
+use athen_core::account::AccountStatus;
+use athen_core::clock::rfc5322;
+use athen_core::mailbox::Mailbox;
+use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
+use smtp_proto::{Error as ProtoError, Request};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zeroize::Zeroizing;
+
+/// The connection, before or after STARTTLS.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Only while the plain socket is handed to the TLS acceptor.
+    Closed,
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl Io {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Plain(s) => s.read(buf).await,
+            Io::Tls(s) => s.read(buf).await,
+            Io::Closed => Err(closed()),
+        }
+    }
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Io::Plain(s) => s.write_all(buf).await,
+            Io::Tls(s) => s.write_all(buf).await,
+            Io::Closed => Err(closed()),
+        }
+    }
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Io::Plain(s) => AsyncWriteExt::shutdown(s).await,
+            Io::Tls(s) => AsyncWriteExt::shutdown(s).await,
+            Io::Closed => Ok(()),
+        };
+    }
+}
+
+/// A recipient accepted by RCPT TO.
+struct Recipient {
+    mailbox: Mailbox,
+}
+
+/// Where the conversation is.
+#[derive(Default)]
+struct Transaction {
+    helo: Option<String>,
+    esmtp: bool,
+    mail_from: Option<String>,
+    recipients: Vec<Recipient>,
+}
+
+enum Next {
+    Continue,
+    StartTls,
+    Data,
+    Quit,
+}
+
+pub struct Session {
+    ctx: Arc<MxContext>,
+    peer: SocketAddr,
+    tls: bool,
+    tx: Transaction,
+    errors: u32,
+}
+
+/// Serves one connection to its end.
+pub async fn serve(ctx: Arc<MxContext>, stream: TcpStream, peer: SocketAddr) {
+    let mut s = Session {
+        ctx,
+        peer,
+        tls: false,
+        tx: Transaction::default(),
+        errors: 0,
+    };
+    let mut io = Io::Plain(stream);
+    if let Err(e) = s.run(&mut io).await {
+        tracing::debug!(peer = %s.peer, error = %e, "SMTP connection ended");
+    }
+    io.shutdown().await;
+}
+
+async fn send(io: &mut Io, r: &Reply) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    r.write_to(&mut out);
+    io.write_all(&out).await
+}
+
+impl Session {
+    async fn run(&mut self, io: &mut Io) -> std::io::Result<()> {
+        let host = self.ctx.config.hostname.clone();
+        send(
+            io,
+            &Reply::new(220, format!("{host} ESMTP ATHEN ready; TLS required")),
+        )
+        .await?;
+        let mut receiver = RequestReceiver::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        // Bytes received but not yet processed (e.g. commands pipelined
+        // after the end of a message).
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            if pending.is_empty() {
+                let n =
+                    match tokio::time::timeout(self.ctx.config.command_timeout, io.read(&mut buf))
+                        .await
+                    {
+                        Ok(r) => r?,
+                        Err(_) => {
+                            send(io, &reply::timeout(&host)).await?;
+                            return Ok(());
+                        }
+                    };
+                if n == 0 {
+                    return Ok(());
+                }
+                pending.extend_from_slice(&buf[..n]);
+            }
+            let input = std::mem::take(&mut pending);
+            let mut bytes = input.iter();
+            let mut out = Vec::new();
+            let mut next = Next::Continue;
+            // RFC 2920 (PIPELINING): answer every complete command in the buffer.
+            while !bytes.as_slice().is_empty() {
+                let reply = match receiver.ingest(&mut bytes) {
+                    Ok(req) => {
+                        let req = req.into_owned();
+                        let (r, n) = self.command(req).await;
+                        next = n;
+                        r
+                    }
+                    Err(ProtoError::NeedsMoreData { .. }) => break,
+                    Err(ProtoError::ResponseTooLong) => reply::line_too_long(),
+                    Err(ProtoError::UnknownCommand) => reply::unknown_command(),
+                    Err(ProtoError::InvalidSenderAddress) => {
+                        reply::syntax("The sender address is not valid")
+                    }
+                    Err(ProtoError::InvalidRecipientAddress) => {
+                        reply::syntax("The recipient address is not valid")
+                    }
+                    Err(ProtoError::SyntaxError { syntax }) => {
+                        reply::syntax(&format!("Syntax: {syntax}"))
+                    }
+                    Err(ProtoError::InvalidParameter { param }) => {
+                        reply::syntax(&format!("Invalid parameter {param}"))
+                    }
+                    Err(ProtoError::UnsupportedParameter { param }) => Reply::new(
+                        555,
+                        format!(
+                            "5.5.4 Unsupported parameter {}",
+                            param.chars().take(40).collect::<String>()
+                        ),
+                    ),
+                    Err(_) => reply::syntax("Invalid command"),
+                };
+                if !reply.is_positive()
+                    && reply.code != 530
+                    && reply.code != 550
+                    && reply.code != 452
+                {
+                    self.errors += 1;
+                }
+                reply.write_to(&mut out);
+                if self.errors >= self.ctx.config.max_errors {
+                    reply::too_many_errors().write_to(&mut out);
+                    io.write_all(&out).await?;
+                    return Ok(());
+                }
+                if !matches!(next, Next::Continue) {
+                    break;
+                }
+            }
+            io.write_all(&out).await?;
+            match next {
+                Next::Continue => {}
+                Next::Quit => return Ok(()),
+                Next::StartTls => {
+                    // RFC 3207 §5: anything the client pipelined after STARTTLS
+                    // is discarded (it could be injected in the clear).
+                    receiver = RequestReceiver::default();
+                    let Io::Plain(tcp) = std::mem::replace(io, Io::Closed) else {
+                        return Ok(());
+                    };
+                    let tls = match tokio::time::timeout(
+                        std::time::Duration::from_secs(30),
+                        self.ctx.tls.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(t)) => t,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %self.peer, error = %e, "STARTTLS handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => return Ok(()),
+                    };
+                    *io = Io::Tls(Box::new(tls));
+                    self.tls = true;
+                    self.tx = Transaction::default();
+                }
+                Next::Data => {
+                    let (r, leftover) = self.data(io, bytes.as_slice()).await?;
+                    send(io, &r).await?;
+                    self.reset();
+                    pending = leftover;
+                }
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.tx.mail_from = None;
+        self.tx.recipients.clear();
+    }
+
+    async fn command(&mut self, req: Request<String>) -> (Reply, Next) {
+        let host = self.ctx.config.hostname.clone();
+        match req {
+            Request::Ehlo { host: client } => {
+                self.reset();
+                self.tx.helo = Some(client.clone());
+                self.tx.esmtp = true;
+                let mut lines = vec![format!("{host} greets {client}")];
+                lines.push("PIPELINING".into());
+                lines.push(format!("SIZE {}", self.ctx.config.max_message_bytes));
+                lines.push("8BITMIME".into());
+                lines.push("ENHANCEDSTATUSCODES".into());
+                lines.push("SMTPUTF8".into());
+                if !self.tls {
+                    lines.push("STARTTLS".into());
+                }
+                (Reply::multi(250, lines), Next::Continue)
+            }
+            Request::Helo { host: client } => {
+                self.reset();
+                self.tx.helo = Some(client);
+                self.tx.esmtp = false;
+                (Reply::new(250, host), Next::Continue)
+            }
+            Request::Lhlo { .. } => (reply::unknown_command(), Next::Continue),
+            Request::StartTls => {
+                if self.tls {
+                    (reply::bad_sequence("TLS is already active"), Next::Continue)
+                } else if !self.tx.esmtp {
+                    (reply::bad_sequence("Say EHLO first"), Next::Continue)
+                } else {
+                    (Reply::new(220, "2.0.0 Ready to start TLS"), Next::StartTls)
+                }
+            }
+            Request::Mail { from } => {
+                if !self.tls {
+                    return (reply::must_starttls(), Next::Continue);
+                }
+                if self.tx.helo.is_none() {
+                    return (reply::bad_sequence("Say EHLO first"), Next::Continue);
+                }
+                if self.tx.mail_from.is_some() {
+                    return (
+                        reply::bad_sequence("Sender already given; use RSET to start again"),
+                        Next::Continue,
+                    );
+                }
+                // RFC 1870 §6.2: refuse a declared size over the limit at once.
+                if from.size > self.ctx.config.max_message_bytes {
+                    return (
+                        reply::too_big(self.ctx.config.max_message_bytes),
+                        Next::Continue,
+                    );
+                }
+                self.tx.mail_from = Some(from.address);
+                (Reply::new(250, "2.1.0 Sender OK"), Next::Continue)
+            }
+            Request::Rcpt { to } => {
+                if !self.tls {
+                    return (reply::must_starttls(), Next::Continue);
+                }
+                if self.tx.mail_from.is_none() {
+                    return (reply::bad_sequence("Need MAIL FROM first"), Next::Continue);
+                }
+                if self.tx.recipients.len() >= self.ctx.config.max_recipients {
+                    return (
+                        reply::too_many_recipients(self.ctx.config.max_recipients),
+                        Next::Continue,
+                    );
+                }
+                (self.recipient(&to.address).await, Next::Continue)
+            }
+            Request::Data => {
+                if !self.tls {
+                    return (reply::must_starttls(), Next::Continue);
+                }
+                if self.tx.mail_from.is_none() {
+                    return (reply::bad_sequence("Need MAIL FROM first"), Next::Continue);
+                }
+                if self.tx.recipients.is_empty() {
+                    return (Reply::new(554, "5.5.1 No valid recipients"), Next::Continue);
+                }
+                (
+                    Reply::new(354, "Start mail input; end with <CRLF>.<CRLF>"),
+                    Next::Data,
+                )
+            }
+            Request::Bdat { .. } => (reply::not_implemented("CHUNKING (BDAT)"), Next::Continue),
+            Request::Auth { .. } => (
+                reply::not_implemented("AUTH on the MX port; use the submission port"),
+                Next::Continue,
+            ),
+            Request::Rset => {
+                self.reset();
+                (reply::ok("Reset"), Next::Continue)
+            }
+            Request::Noop { .. } => (reply::ok("OK"), Next::Continue),
+            // RFC 5321 §3.5.3: 252 neither confirms nor denies (no address harvesting).
+            Request::Vrfy { .. } => (
+                Reply::new(
+                    252,
+                    "2.5.0 Cannot verify users; send the message and it will be delivered if the address exists",
+                ),
+                Next::Continue,
+            ),
+            Request::Expn { .. } => (reply::not_implemented("EXPN"), Next::Continue),
+            Request::Help { .. } => (
+                Reply::new(
+                    214,
+                    "2.0.0 ATHEN accepts mail for its users over TLS: EHLO, STARTTLS, MAIL, RCPT, DATA",
+                ),
+                Next::Continue,
+            ),
+            Request::Quit => (
+                Reply::new(221, format!("2.0.0 {host} closing connection")),
+                Next::Quit,
+            ),
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                (reply::not_implemented("This command"), Next::Continue)
+            }
+        }
+    }
+
+    /// RCPT TO: only accounts of this server that receive mail.
+    async fn recipient(&mut self, address: &str) -> Reply {
+        let address = address.trim().to_ascii_lowercase();
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return reply::syntax("The recipient address needs a domain");
+        };
+        let store = &self.ctx.store;
+        let account = match store.account_by_address(&address).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "recipient lookup failed");
+                return Reply::new(
+                    451,
+                    "4.3.0 Temporary failure looking up the recipient; try again later",
+                );
+            }
+        };
+        let Some(account) = account else {
+            let local = domain == self.ctx.config.domain
+                || store.domain_in_use(domain).await.unwrap_or(false);
+            return if local {
+                reply::no_such_user()
+            } else {
+                reply::relay_denied()
+            };
+        };
+        if !account.status.receives_mail() {
+            let status = match account.status {
+                AccountStatus::Suspended => "suspended",
+                _ => "closed",
+            };
+            return reply::mailbox_disabled(status);
+        }
+        if self
+            .tx
+            .recipients
+            .iter()
+            .any(|r| r.mailbox.id == account.mailbox_id)
+        {
+            // The same mailbox twice gets one copy (RFC 5321 §3.3 allows it).
+            return Reply::new(250, "2.1.5 Recipient OK");
+        }
+        match store.mailbox(account.mailbox_id).await {
+            Ok(Some(mailbox)) => {
+                self.tx.recipients.push(Recipient { mailbox });
+                Reply::new(250, "2.1.5 Recipient OK")
+            }
+            _ => Reply::new(
+                451,
+                "4.3.0 Temporary failure looking up the recipient; try again later",
+            ),
+        }
+    }
+
+    /// Receives the message text, then seals and stores it for every
+    /// recipient before answering.
+    /// Returns the reply and any bytes that followed the end of the message.
+    async fn data(&mut self, io: &mut Io, already: &[u8]) -> std::io::Result<(Reply, Vec<u8>)> {
+        let max = self.ctx.config.max_message_bytes;
+        let mut receiver = DataReceiver::new();
+        // Prime the receiver as if a line had just ended, so a first line of
+        // "." (empty message) or ".." (dot-stuffed) is read correctly.
+        let mut scratch = Vec::new();
+        receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
+        let mut message = Zeroizing::new(Vec::with_capacity(64 * 1024));
+        let mut too_big = false;
+        let mut pending = already.to_vec();
+        let mut buf = vec![0u8; 64 * 1024];
+        let leftover = loop {
+            let mut bytes = pending.iter();
+            let done = receiver.ingest(&mut bytes, &mut message);
+            if message.len() > max {
+                too_big = true;
+                message.clear();
+            }
+            if done {
+                break bytes.as_slice().to_vec();
+            }
+            let n =
+                match tokio::time::timeout(self.ctx.config.data_timeout, io.read(&mut buf)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        send(io, &reply::timeout(&self.ctx.config.hostname)).await?;
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "timeout during DATA",
+                        ));
+                    }
+                };
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during DATA",
+                ));
+            }
+            pending = buf[..n].to_vec();
+        };
+        if too_big {
+            return Ok((reply::too_big(max), leftover));
+        }
+        Ok((self.store_message(&message).await, leftover))
+    }
+
+    async fn store_message(&mut self, body: &[u8]) -> Reply {
+        let now = self.ctx.clock.now();
+        let from = self.tx.mail_from.clone().unwrap_or_default();
+        let helo = self.tx.helo.clone().unwrap_or_default();
+        let date = rfc5322(now);
+        // RFC 5321 §4.4: the final delivery MTA adds Return-Path, and each
+        // MTA a Received: line. Both go inside the sealed message.
+        let mut full = Zeroizing::new(Vec::with_capacity(body.len() + 512));
+        full.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
+        full.extend_from_slice(
+            format!(
+                "Received: from {} ({}) by {} with ESMTPS; {}\r\n",
+                sanitize(&helo),
+                self.peer.ip(),
+                self.ctx.config.hostname,
+                date
+            )
+            .as_bytes(),
+        );
+        full.extend_from_slice(body);
+        let mailboxes: Vec<Mailbox> = self
+            .tx
+            .recipients
+            .iter()
+            .map(|r| r.mailbox.clone())
+            .collect();
+        // All recipients' copies become visible together or not at all, so a
+        // retry after a failure never duplicates mail.
+        match athen_mail::spool::deliver_to_all(
+            self.ctx.blobs.as_ref(),
+            self.ctx.store.as_ref(),
+            &mailboxes,
+            &full,
+            self.ctx.config.max_message_bytes + 4096,
+            now,
+        )
+        .await
+        {
+            Ok(ids) => {
+                tracing::info!(
+                    recipients = ids.len(),
+                    size = body.len(),
+                    "message accepted"
+                );
+                Reply::new(
+                    250,
+                    format!("2.0.0 OK: sealed for {} mailbox(es)", ids.len()),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not spool a message");
+                reply::temporary_failure()
+            }
+        }
+    }
+}
+
+/// HELO names go into a header: keep only what a host name may contain.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':' | '_'))
+        .take(255)
+        .collect()
+}
