@@ -84,6 +84,10 @@ pub struct AccountsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     pub max_message_bytes: u64,
+    /// Open SMTP connections allowed from one address at once.
+    pub smtp_connections_per_address: u32,
+    /// Open SMTP connections allowed in all.
+    pub smtp_connections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +155,8 @@ impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             max_message_bytes: 50 * 1024 * 1024,
+            smtp_connections_per_address: 20,
+            smtp_connections: 2000,
         }
     }
 }
@@ -330,6 +336,9 @@ impl Config {
         if self.limits.max_message_bytes < 1024 {
             bail!("[limits] max_message_bytes: must be at least 1024");
         }
+        if self.limits.smtp_connections_per_address == 0 || self.limits.smtp_connections == 0 {
+            bail!("[limits] smtp_connections*: must be at least 1");
+        }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             bail!("[log] level: must be error, warn, info, debug or trace");
         }
@@ -433,6 +442,10 @@ close_flagged_after_days = 14
 [limits]
 # Largest message accepted, in bytes.
 max_message_bytes = 52428800
+# Open SMTP connections allowed from one address at once, and in all. Further
+# connections are told to try again later (421).
+smtp_connections_per_address = 20
+smtp_connections = 2000
 
 [log]
 # error, warn, info, debug or trace. Logs never contain message content or

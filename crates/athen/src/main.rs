@@ -1,6 +1,7 @@
 //! `athen`: the ATHEN secure clinical messaging server.
 
 mod admin;
+mod bench_smtp;
 mod config;
 mod context;
 mod mailbox_cmd;
@@ -49,6 +50,15 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Open a mailbox with its own credential: list and read mail.
     Mailbox(mailbox_cmd::MailboxArgs),
+    /// Load generators for measuring ATHEN (or another server).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Send mail over SMTP with STARTTLS from many connections at once.
+    Smtp(bench_smtp::SmtpBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -153,6 +163,10 @@ fn main() -> ExitCode {
         }),
         Command::Admin(args) => runtime().map(|rt| rt.block_on(admin::run(args))),
         Command::Mailbox(args) => runtime().map(|rt| rt.block_on(mailbox_cmd::run(args))),
+        Command::Bench(BenchCommand::Smtp(args)) => runtime().and_then(|rt| {
+            rt.block_on(bench_smtp::run(args))
+                .map(|_| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,

@@ -79,12 +79,15 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         athen_web::router(web_state),
         stop_rx.clone(),
     ));
+    let mut mx_config = athen_smtp::MxConfig::new(
+        &config.server.hostname,
+        &config.server.domain,
+        usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX),
+    );
+    mx_config.max_connections_per_address = config.limits.smtp_connections_per_address as usize;
+    mx_config.max_connections = config.limits.smtp_connections as usize;
     let mx = Arc::new(athen_smtp::MxContext {
-        config: athen_smtp::MxConfig::new(
-            &config.server.hostname,
-            &config.server.domain,
-            usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX),
-        ),
+        config: mx_config,
         store: data.store.clone(),
         blobs: data.blobs.clone(),
         clock: data.clock.clone(),
