@@ -14,6 +14,7 @@
 pub mod meta;
 pub mod read;
 pub mod spool;
+pub mod submit;
 pub mod unspool;
 
 use athen_core::StoreError;

@@ -1,10 +1,15 @@
 //! ATHEN's SMTP front doors.
 //!
-//! This first part is the MX listener (whitepaper "Receiving Mail
-//! Run-Through" steps 1–3): it accepts mail from other servers only over TLS
-//! (STARTTLS is compulsory, RFC 3207), only for accounts of this server (it is
-//! not a relay), and answers `250` only after the message has been sealed to
-//! each recipient's public key and written durably.
+//! - The MX listener (whitepaper "Receiving Mail Run-Through" steps 1–3):
+//!   it accepts mail from other servers only over TLS (STARTTLS is
+//!   compulsory, RFC 3207), only for accounts of this server (it is not a
+//!   relay), and answers `250` only after the message has been sealed to
+//!   each recipient's public key and written durably.
+//! - The submission listeners (587 with STARTTLS, 465 with implicit TLS,
+//!   RFC 6409 and RFC 8314): people's mail programs log in with AUTH PLAIN or
+//!   LOGIN (RFC 4954) after TLS, with their password or an app token, and may
+//!   send only as their own address. Mail to accounts of this server is
+//!   sealed into their spools; a copy goes into the sender's Sent folder.
 //!
 //! Modules follow the flow: [`listener`] accepts connections within limits,
 //! [`session`] speaks the protocol, [`reply`] holds the reply texts.
@@ -17,6 +22,15 @@ use athen_core::clock::Clock;
 use athen_core::store::{BlobStore, MetadataStore};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Which door a connection came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Port 25: other mail servers deliver to our accounts.
+    Mx,
+    /// Port 587 (STARTTLS) or 465 (`implicit_tls`): our users send.
+    Submission { implicit_tls: bool },
+}
 
 /// Settings of the MX listener.
 #[derive(Debug, Clone)]
@@ -60,6 +74,8 @@ impl MxConfig {
 /// What the MX needs, built once at start-up.
 pub struct MxContext {
     pub config: MxConfig,
+    /// Checks AUTH credentials on the submission ports (throttled).
+    pub authenticator: Arc<athen_vault::auth::Authenticator>,
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,

@@ -1,9 +1,9 @@
 //! Accepting SMTP connections within limits: connections per source address
 //! and in all, so one sender cannot exhaust the server.
 
-use crate::MxContext;
 use crate::reply;
 use crate::session;
+use crate::{Mode, MxContext};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -55,9 +55,14 @@ impl Slots {
     }
 }
 
-/// Serves the MX port until `stop` changes. Connections in progress are
+/// Serves one SMTP port until `stop` changes. Connections in progress are
 /// given a few seconds to finish their transaction.
-pub async fn serve_mx(listener: TcpListener, ctx: Arc<MxContext>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<MxContext>,
+    mode: Mode,
+    mut stop: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Slots::default());
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -78,16 +83,19 @@ pub async fn serve_mx(listener: TcpListener, ctx: Arc<MxContext>, mut stop: watc
             ctx.config.max_connections_per_address,
             ctx.config.max_connections,
         ) else {
-            let mut out = Vec::new();
-            reply::too_many_connections().write_to(&mut out);
-            let _ = tcp.write_all(&out).await;
+            // On the implicit-TLS port a plain-text reply would be garbage.
+            if mode != (Mode::Submission { implicit_tls: true }) {
+                let mut out = Vec::new();
+                reply::too_many_connections().write_to(&mut out);
+                let _ = tcp.write_all(&out).await;
+            }
             continue;
         };
         let _ = tcp.set_nodelay(true);
         let ctx = ctx.clone();
         tasks.spawn(async move {
             let _slot = slot;
-            session::serve(ctx, tcp, peer).await;
+            session::serve(ctx, tcp, peer, mode).await;
         });
     }
     drop(listener);

@@ -5,13 +5,17 @@
 //! are served; MAIL gets `530 5.7.0`. After the TLS handshake every
 //! earlier state is forgotten and the client must say EHLO again (§4.2).
 
-use crate::MxContext;
 use crate::reply::{self, Reply};
+use crate::{Mode, MxContext};
 use athen_core::account::AccountStatus;
 use athen_core::clock::rfc5322;
 use athen_core::mailbox::Mailbox;
+use athen_vault::VaultError;
+use athen_vault::auth::Unlocked;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
-use smtp_proto::{Error as ProtoError, Request};
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ProtoError, Request};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,24 +79,62 @@ enum Next {
     Quit,
 }
 
+/// A SASL exchange waiting for the client's next line (RFC 4954 §4).
+enum AuthStep {
+    /// PLAIN without an initial response: waiting for it.
+    Plain,
+    /// LOGIN: waiting for the user name.
+    LoginUser,
+    /// LOGIN: have the user name, waiting for the password.
+    LoginPassword(String),
+}
+
+/// RFC 4954 §4: an AUTH line may be up to 12288 octets.
+const MAX_AUTH_LINE: usize = 12_288;
+
 pub struct Session {
     ctx: Arc<MxContext>,
     peer: SocketAddr,
+    mode: Mode,
     tls: bool,
     tx: Transaction,
     errors: u32,
+    /// The logged-in user on the submission ports; its key is dropped with
+    /// the session.
+    user: Option<Unlocked>,
+    auth: Option<AuthStep>,
+    /// Part of an AUTH continuation line not yet complete.
+    auth_line: Vec<u8>,
 }
 
 /// Serves one connection to its end.
-pub async fn serve(ctx: Arc<MxContext>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve(ctx: Arc<MxContext>, stream: TcpStream, peer: SocketAddr, mode: Mode) {
     let mut s = Session {
         ctx,
         peer,
+        mode,
         tls: false,
         tx: Transaction::default(),
         errors: 0,
+        user: None,
+        auth: None,
+        auth_line: Vec::new(),
     };
     let mut io = Io::Plain(stream);
+    if mode == (Mode::Submission { implicit_tls: true }) {
+        // RFC 8314 §3.3: TLS from the first byte.
+        let Io::Plain(tcp) = std::mem::replace(&mut io, Io::Closed) else {
+            return;
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(30), s.ctx.tls.accept(tcp)).await
+        {
+            Ok(Ok(t)) => {
+                io = Io::Tls(Box::new(t));
+                s.tls = true;
+            }
+            _ => return,
+        }
+    }
     if let Err(e) = s.run(&mut io).await {
         tracing::debug!(peer = %s.peer, error = %e, "SMTP connection ended");
     }
@@ -141,6 +183,29 @@ impl Session {
             let mut next = Next::Continue;
             // RFC 2920 (PIPELINING): answer every complete command in the buffer.
             while !bytes.as_slice().is_empty() {
+                if self.auth.is_some() {
+                    // A SASL continuation line, not a command.
+                    let rest = bytes.as_slice();
+                    let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                        self.auth_line.extend_from_slice(rest);
+                        bytes = [].iter();
+                        if self.auth_line.len() > MAX_AUTH_LINE {
+                            self.auth = None;
+                            self.auth_line.clear();
+                            reply::line_too_long().write_to(&mut out);
+                        }
+                        break;
+                    };
+                    self.auth_line.extend_from_slice(&rest[..end]);
+                    bytes = rest[end + 1..].iter();
+                    let line = Zeroizing::new(std::mem::take(&mut self.auth_line));
+                    let r = self.auth_continue(&line).await;
+                    if !r.is_positive() && r.code != 334 {
+                        self.errors += 1;
+                    }
+                    r.write_to(&mut out);
+                    continue;
+                }
                 let reply = match receiver.ingest(&mut bytes) {
                     Ok(req) => {
                         let req = req.into_owned();
@@ -247,6 +312,9 @@ impl Session {
                 lines.push("SMTPUTF8".into());
                 if !self.tls {
                     lines.push("STARTTLS".into());
+                } else if matches!(self.mode, Mode::Submission { .. }) {
+                    // RFC 4954 §4: offer AUTH only where the password is protected.
+                    lines.push("AUTH PLAIN LOGIN".into());
                 }
                 (Reply::multi(250, lines), Next::Continue)
             }
@@ -278,6 +346,26 @@ impl Session {
                         reply::bad_sequence("Sender already given; use RSET to start again"),
                         Next::Continue,
                     );
+                }
+                if let Mode::Submission { .. } = self.mode {
+                    let Some(user) = &self.user else {
+                        return (
+                            Reply::new(530, "5.7.0 Authentication required: log in first"),
+                            Next::Continue,
+                        );
+                    };
+                    if !from.address.eq_ignore_ascii_case(&user.account.address) {
+                        return (
+                            Reply::new(
+                                553,
+                                format!(
+                                    "5.7.1 You may send only as {}; the sender address is not yours",
+                                    user.account.address
+                                ),
+                            ),
+                            Next::Continue,
+                        );
+                    }
                 }
                 // RFC 1870 §6.2: refuse a declared size over the limit at once.
                 if from.size > self.ctx.config.max_message_bytes {
@@ -320,8 +408,11 @@ impl Session {
                 )
             }
             Request::Bdat { .. } => (reply::not_implemented("CHUNKING (BDAT)"), Next::Continue),
-            Request::Auth { .. } => (
-                reply::not_implemented("AUTH on the MX port; use the submission port"),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => (
+                self.auth_start(mechanism, initial_response).await,
                 Next::Continue,
             ),
             Request::Rset => {
@@ -375,10 +466,14 @@ impl Session {
         let Some(account) = account else {
             let local = domain == self.ctx.config.domain
                 || store.domain_in_use(domain).await.unwrap_or(false);
-            return if local {
-                reply::no_such_user()
-            } else {
-                reply::relay_denied()
+            return match (local, self.mode) {
+                (true, _) => reply::no_such_user(),
+                (false, Mode::Mx) => reply::relay_denied(),
+                (false, Mode::Submission { .. }) => Reply::new(
+                    550,
+                    "5.7.1 Sending to other mail servers is not available in this version of ATHEN yet; \
+only addresses on this server can be reached",
+                ),
             };
         };
         if !account.status.receives_mail() {
@@ -459,6 +554,9 @@ impl Session {
     }
 
     async fn store_message(&mut self, body: &[u8]) -> Reply {
+        if let Mode::Submission { .. } = self.mode {
+            return self.submit(body).await;
+        }
         let now = self.ctx.clock.now();
         let from = self.tx.mail_from.clone().unwrap_or_default();
         let helo = self.tx.helo.clone().unwrap_or_default();
@@ -513,6 +611,219 @@ impl Session {
             }
         }
     }
+}
+
+impl Session {
+    /// AUTH: starts a SASL exchange (RFC 4954 §4).
+    async fn auth_start(&mut self, mechanism: u64, initial: String) -> Reply {
+        if self.mode == Mode::Mx {
+            return reply::not_implemented("AUTH on the MX port; use the submission port");
+        }
+        if !self.tls {
+            return Reply::new(
+                538,
+                "5.7.11 Encryption required: use STARTTLS before logging in",
+            );
+        }
+        if self.user.is_some() {
+            return reply::bad_sequence("Already logged in");
+        }
+        if self.tx.mail_from.is_some() {
+            return reply::bad_sequence("AUTH is not allowed during a mail transaction");
+        }
+        let initial = Zeroizing::new(initial);
+        match mechanism {
+            AUTH_PLAIN if initial.is_empty() => {
+                self.auth = Some(AuthStep::Plain);
+                Reply::new(334, "")
+            }
+            AUTH_PLAIN => self.auth_plain(initial.as_bytes()).await,
+            AUTH_LOGIN if initial.is_empty() => {
+                self.auth = Some(AuthStep::LoginUser);
+                Reply::new(334, BASE64.encode("Username:"))
+            }
+            AUTH_LOGIN => match decode(initial.as_bytes()) {
+                Some(user) => {
+                    self.auth = Some(AuthStep::LoginPassword(
+                        String::from_utf8_lossy(&user).into_owned(),
+                    ));
+                    Reply::new(334, BASE64.encode("Password:"))
+                }
+                None => reply::syntax("Not valid base64"),
+            },
+            _ => Reply::new(
+                504,
+                "5.5.4 Unrecognised authentication mechanism: use PLAIN or LOGIN",
+            ),
+        }
+    }
+
+    /// A continuation line of a SASL exchange.
+    async fn auth_continue(&mut self, line: &[u8]) -> Reply {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(step) = self.auth.take() else {
+            return reply::bad_sequence("No authentication in progress");
+        };
+        // RFC 4954 §4: "*" cancels the exchange.
+        if line == b"*" {
+            return Reply::new(501, "5.0.0 Authentication cancelled");
+        }
+        match step {
+            AuthStep::Plain => self.auth_plain(line).await,
+            AuthStep::LoginUser => match decode(line) {
+                Some(user) => {
+                    self.auth = Some(AuthStep::LoginPassword(
+                        String::from_utf8_lossy(&user).into_owned(),
+                    ));
+                    Reply::new(334, BASE64.encode("Password:"))
+                }
+                None => reply::syntax("Not valid base64"),
+            },
+            AuthStep::LoginPassword(user) => match decode(line) {
+                Some(password) => {
+                    self.log_in(&user, &String::from_utf8_lossy(&password))
+                        .await
+                }
+                None => reply::syntax("Not valid base64"),
+            },
+        }
+    }
+
+    /// PLAIN (RFC 4616): base64 of `authzid NUL authcid NUL password`.
+    async fn auth_plain(&mut self, b64: &[u8]) -> Reply {
+        let Some(raw) = decode(b64) else {
+            return reply::syntax("Not valid base64");
+        };
+        let mut parts = raw.split(|b| *b == 0);
+        let (Some(authz), Some(user), Some(password), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return reply::syntax("PLAIN needs authorisation id, user name and password");
+        };
+        if !authz.is_empty() && authz != user {
+            return Reply::new(535, "5.7.8 Logging in as someone else is not allowed");
+        }
+        let user = String::from_utf8_lossy(user).into_owned();
+        let password = Zeroizing::new(String::from_utf8_lossy(password).into_owned());
+        self.log_in(&user, &password).await
+    }
+
+    async fn log_in(&mut self, user: &str, secret: &str) -> Reply {
+        match self
+            .ctx
+            .authenticator
+            .unlock(user, secret, Some(self.peer.ip()))
+            .await
+        {
+            Ok(unlocked) => {
+                tracing::info!(login = %unlocked.login.name, "submission login");
+                self.user = Some(unlocked);
+                Reply::new(235, "2.7.0 Authentication successful")
+            }
+            Err(VaultError::Throttled { retry_after_secs }) => Reply::new(
+                454,
+                format!("4.7.0 Too many failed attempts; try again in {retry_after_secs} seconds"),
+            ),
+            Err(VaultError::AccountNotActive(status)) => Reply::new(
+                535,
+                format!("5.7.8 This account is {status}; contact the server administrator"),
+            ),
+            Err(VaultError::BadCredential) => {
+                Reply::new(535, "5.7.8 The user name or password is not right")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "authentication failed");
+                Reply::new(
+                    454,
+                    "4.7.0 Temporary authentication failure; try again later",
+                )
+            }
+        }
+    }
+
+    /// A message from a logged-in user: checked, completed, delivered to
+    /// local recipients and copied to the sender's Sent folder.
+    async fn submit(&mut self, body: &[u8]) -> Reply {
+        let Some(user) = &self.user else {
+            return Reply::new(530, "5.7.0 Authentication required: log in first");
+        };
+        let now = self.ctx.clock.now();
+        let prepared = match athen_mail::submit::prepare(
+            body,
+            &user.account.address,
+            &self.ctx.config.hostname,
+            now,
+        ) {
+            Ok(p) => p,
+            Err(problem) => return Reply::new(550, format!("5.7.1 {problem}")),
+        };
+        let from = user.account.address.clone();
+        let mut delivered = Zeroizing::new(Vec::with_capacity(prepared.len() + 256));
+        // RFC 5321 §4.4: the final delivery MTA adds Return-Path.
+        delivered.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
+        delivered.extend_from_slice(&prepared);
+        let mailboxes: Vec<Mailbox> = self
+            .tx
+            .recipients
+            .iter()
+            .map(|r| r.mailbox.clone())
+            .collect();
+        if let Err(e) = athen_mail::spool::deliver_to_all(
+            self.ctx.blobs.as_ref(),
+            self.ctx.store.as_ref(),
+            &mailboxes,
+            &delivered,
+            self.ctx.config.max_message_bytes + 4096,
+            now,
+        )
+        .await
+        {
+            tracing::error!(error = %e, "could not deliver a submitted message");
+            return reply::temporary_failure();
+        }
+        // The sender's own copy; if this fails the message has still gone,
+        // so say so rather than invite a resend.
+        match athen_mail::submit::store_sent_copy(
+            self.ctx.blobs.as_ref(),
+            self.ctx.store.as_ref(),
+            user.account.mailbox_id,
+            &user.secret,
+            &prepared,
+            now,
+        )
+        .await
+        {
+            Ok(_) => Reply::new(
+                250,
+                format!(
+                    "2.0.0 OK: delivered to {} mailbox(es); copy in Sent",
+                    mailboxes.len()
+                ),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "sent copy not stored");
+                Reply::new(
+                    250,
+                    format!(
+                        "2.0.0 OK: delivered to {} mailbox(es); the Sent copy could not be stored",
+                        mailboxes.len()
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn decode(b64: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let trimmed: Vec<u8> = b64
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if trimmed == b"=" {
+        return Some(Zeroizing::new(Vec::new()));
+    }
+    BASE64.decode(&trimmed).ok().map(Zeroizing::new)
 }
 
 /// HELO names go into a header: keep only what a host name may contain.

@@ -59,6 +59,19 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen for SMTP on {smtp_addr}"))?;
     let smtp_addr = smtp_listener.local_addr()?;
+    let mut submission_listeners = Vec::new();
+    for (port, implicit_tls) in [
+        (config.listen.submission, false),
+        (config.listen.submissions, true),
+    ] {
+        let addr = SocketAddr::new(config.listen.address, port);
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for mail submission on {addr}"))?;
+        submission_listeners.push((l.local_addr()?, l, implicit_tls));
+    }
+    let submission_addrs: Vec<SocketAddr> =
+        submission_listeners.iter().map(|(a, _, _)| *a).collect();
 
     let setup_token = if data.store.count_operators().await? == 0 {
         let token = athen_vault::codes::new_bootstrap_token()?;
@@ -88,16 +101,26 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     mx_config.max_connections = config.limits.smtp_connections as usize;
     let mx = Arc::new(athen_smtp::MxContext {
         config: mx_config,
+        authenticator: Arc::new(data.authenticator(&config)),
         store: data.store.clone(),
         blobs: data.blobs.clone(),
         clock: data.clock.clone(),
         tls: TlsAcceptor::from(tls.config.clone()),
     });
-    let smtp = tokio::spawn(athen_smtp::listener::serve_mx(
+    let mut smtp = vec![tokio::spawn(athen_smtp::listener::serve(
         smtp_listener,
-        mx,
+        mx.clone(),
+        athen_smtp::Mode::Mx,
         stop_rx.clone(),
-    ));
+    ))];
+    for (_, l, implicit_tls) in submission_listeners {
+        smtp.push(tokio::spawn(athen_smtp::listener::serve(
+            l,
+            mx.clone(),
+            athen_smtp::Mode::Submission { implicit_tls },
+            stop_rx.clone(),
+        )));
+    }
     let housekeeping = tokio::spawn(housekeeping(
         data.store.clone(),
         data.clock.clone(),
@@ -110,8 +133,11 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         &config,
         mode,
         &data,
-        https_addr,
-        smtp_addr,
+        &Listening {
+            https: https_addr,
+            smtp: smtp_addr,
+            submission: submission_addrs,
+        },
         &tls,
         setup_token.as_deref().map(|s| s.as_str()),
     );
@@ -121,7 +147,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), https).await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), smtp).await;
+    for task in smtp {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     let _ = housekeeping.await;
     let locked = sessions.session_count();
     drop(sessions);
@@ -130,15 +158,23 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// Where the services actually listen (ports may have been chosen by the OS).
+struct Listening {
+    https: SocketAddr,
+    smtp: SocketAddr,
+    /// STARTTLS, then implicit TLS.
+    submission: Vec<SocketAddr>,
+}
+
 fn print_summary(
     config: &Config,
     mode: Mode,
     data: &DataDir,
-    https: SocketAddr,
-    smtp: SocketAddr,
+    listening: &Listening,
     tls: &tls::TlsSetup,
     setup_token: Option<&str>,
 ) {
+    let (https, smtp) = (listening.https, listening.smtp);
     let host = if https.ip().is_loopback() && mode == Mode::Localserve {
         "localhost".to_string()
     } else {
@@ -174,9 +210,16 @@ fn print_summary(
         "  SMTP (MX):        {smtp} (STARTTLS required; mail for this server's accounts only)"
     );
     println!("  SMTP port:        {}", smtp.port());
+    if let [starttls, implicit] = listening.submission.as_slice() {
+        println!(
+            "  SMTP submission:  {starttls} (STARTTLS), {implicit} (TLS); log in with password or app token"
+        );
+        println!("  Submission port:  {}", starttls.port());
+        println!("  Submissions port: {}", implicit.port());
+    }
     println!(
-        "  Not in this version yet: submission ({}/{}) and IMAP ({}/{}).",
-        l.submission, l.submissions, l.imap, l.imaps
+        "  Not in this version yet: IMAP ({}/{}), and sending to other mail servers.",
+        l.imap, l.imaps
     );
     match setup_token {
         Some(t) => {

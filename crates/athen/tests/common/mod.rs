@@ -142,6 +142,10 @@ impl Server {
             "0",
             "--smtp-port",
             "0",
+            "--submission-port",
+            "0",
+            "--submissions-port",
+            "0",
         ];
         args.extend_from_slice(extra);
         Self::start_with(&args)

@@ -1,0 +1,185 @@
+//! Mail from our own users (the submission ports, later the web app):
+//! checking it is theirs, completing the header, and filing the Sent copy.
+
+use crate::{MailError, mail_key, meta};
+use athen_core::clock::{UnixTime, rfc5322};
+use athen_core::mailbox::{NewStoredMessage, SpecialFolder, StoredMessage, flags};
+use athen_core::store::{BlobStore, MailboxStore};
+use athen_core::{MailboxId, StoreError};
+use athen_vault::MailboxSecret;
+use athen_vault::seal::encrypt_stored;
+use mail_parser::{HeaderName, MessageParser};
+use zeroize::Zeroizing;
+
+/// Checks a submitted message and adds what it lacks:
+///
+/// - `From:` must be the sender's own address (added if missing);
+/// - `Message-ID:` and `Date:` are added if missing (RFC 6409 §8.3, §8.2);
+/// - `Disposition-Notification-To:` asks for a read receipt, unless the
+///   message is automatic (`Auto-Submitted` other than `no`, RFC 3834, or a
+///   `multipart/report`), so that every letter is followed until it is read;
+/// - a `Received:` line records the submission (RFC 6409 §8).
+///
+/// Returns the message to deliver, or why it is refused.
+pub fn prepare(
+    raw: &[u8],
+    sender: &str,
+    hostname: &str,
+    now: UnixTime,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let m = MessageParser::default()
+        .parse_headers(raw)
+        .ok_or_else(|| "The message could not be read as an e-mail message".to_string())?;
+    let mut add = String::new();
+    let date = rfc5322(now);
+    add.push_str(&format!(
+        "Received: by {hostname} (ATHEN submission) with ESMTPSA; {date}\r\n"
+    ));
+    match m.from() {
+        None => add.push_str(&format!("From: <{sender}>\r\n")),
+        Some(from) => {
+            for a in from.iter() {
+                let addr = a.address.as_deref().unwrap_or("");
+                if !addr.eq_ignore_ascii_case(sender) {
+                    return Err(format!(
+                        "The From: address must be your own ({sender}), not {addr}"
+                    ));
+                }
+            }
+        }
+    }
+    if m.message_id().is_none() {
+        let id = athen_store::random_hex(16).map_err(|e| e.to_string())?;
+        add.push_str(&format!("Message-ID: <{id}@{hostname}>\r\n"));
+    }
+    if m.date().is_none() {
+        add.push_str(&format!("Date: {date}\r\n"));
+    }
+    // Field names are case-insensitive (RFC 5322 §1.2.2).
+    let field = |name: &str| {
+        m.headers()
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| {
+                let (a, b) = (h.offset_start as usize, h.offset_end as usize);
+                String::from_utf8_lossy(raw.get(a..b).unwrap_or_default())
+                    .trim()
+                    .to_string()
+            })
+    };
+    let auto_submitted = field("Auto-Submitted").is_some_and(|v| !v.eq_ignore_ascii_case("no"));
+    let report = m
+        .header(HeaderName::ContentType)
+        .and_then(|h| h.as_content_type())
+        .is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        });
+    let has_dnt = field("Disposition-Notification-To").is_some();
+    if !auto_submitted && !report && !has_dnt {
+        add.push_str(&format!("Disposition-Notification-To: <{sender}>\r\n"));
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(add.len() + raw.len()));
+    out.extend_from_slice(add.as_bytes());
+    out.extend_from_slice(raw);
+    Ok(out)
+}
+
+/// Files the sender's copy in their Sent folder, encrypted with their data
+/// key (the sender is logged in, so the key is at hand), marked as read.
+pub async fn store_sent_copy(
+    blobs: &dyn BlobStore,
+    store: &dyn MailboxStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+    raw: &[u8],
+    now: UnixTime,
+) -> Result<StoredMessage, MailError> {
+    let sent = store
+        .folders(mailbox)
+        .await?
+        .into_iter()
+        .find(|f| f.name == SpecialFolder::Sent.name())
+        .ok_or_else(|| StoreError::Corrupt(format!("mailbox {mailbox} has no Sent folder")))?;
+    let key = mail_key(mailbox)?;
+    let meta_json = Zeroizing::new(
+        serde_json::to_vec(&meta::extract(raw))
+            .map_err(|e| StoreError::Io(format!("encode metadata: {e}")))?,
+    );
+    blobs
+        .put(&key, &encrypt_stored(secret, "body", &key, raw)?)
+        .await?;
+    // Issue 5 (audit trail): record SENT for this message here.
+    Ok(store
+        .add_message(NewStoredMessage {
+            mailbox_id: mailbox,
+            folder_id: sent.id,
+            size: raw.len() as u64,
+            received_at: now,
+            flags: flags::SEEN,
+            sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
+            blob_key: key,
+        })
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prep(raw: &str) -> Result<String, String> {
+        prepare(
+            raw.as_bytes(),
+            "jane@athen.localhost",
+            "mail.example",
+            1_795_515_000,
+        )
+        .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn completes_a_bare_message() {
+        let out = prep("Subject: hi\r\n\r\nbody\r\n").unwrap();
+        assert!(out.contains("From: <jane@athen.localhost>\r\n"));
+        assert!(out.contains("Message-ID: <"));
+        assert!(out.contains("Date: Tue, 24 Nov 2026 10:10:00 +0000\r\n"));
+        assert!(out.contains("Disposition-Notification-To: <jane@athen.localhost>\r\n"));
+        assert!(out.ends_with("Subject: hi\r\n\r\nbody\r\n"));
+    }
+
+    #[test]
+    fn keeps_what_is_there() {
+        let out = prep("From: Jane <JANE@athen.localhost>\r\nMessage-ID: <x@y>\r\nDate: Mon, 1 Jan 2024 00:00:00 +1100\r\nDisposition-Notification-To: other@x.test\r\n\r\nb\r\n").unwrap();
+        assert_eq!(out.matches("Message-ID").count(), 1);
+        assert_eq!(out.matches("Date:").count(), 1);
+        assert_eq!(out.matches("Disposition-Notification-To").count(), 1);
+        assert!(!out.contains("From: <jane"));
+    }
+
+    #[test]
+    fn automatic_mail_gets_no_receipt_request() {
+        for raw in [
+            "From: jane@athen.localhost\r\nAuto-Submitted: auto-replied\r\n\r\nb\r\n",
+            "From: jane@athen.localhost\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n",
+        ] {
+            assert!(
+                !prep(raw).unwrap().contains("Disposition-Notification-To"),
+                "{raw}"
+            );
+        }
+        assert!(
+            prep("From: jane@athen.localhost\r\nAuto-Submitted: no\r\n\r\nb\r\n")
+                .unwrap()
+                .contains("Disposition-Notification-To")
+        );
+    }
+
+    #[test]
+    fn someone_elses_from_is_refused() {
+        let e = prep("From: boss@athen.localhost\r\n\r\nb\r\n").unwrap_err();
+        assert!(e.contains("must be your own"), "{e}");
+        assert!(prep("From: jane@athen.localhost, boss@athen.localhost\r\n\r\nb\r\n").is_err());
+    }
+}

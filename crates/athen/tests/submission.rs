@@ -1,0 +1,243 @@
+//! Mail submission (587 STARTTLS, 465 implicit TLS) with real clients:
+//! Python's smtplib and swaks.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+const PW: &str = "correct horse battery";
+
+struct Sub {
+    _server: Server,
+    submission: u16,
+    submissions: u16,
+    ca: std::path::PathBuf,
+    data: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Sub {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    create_organisation(
+        &data,
+        "Northside Medical",
+        "reception@northside.example",
+        PW,
+        &[],
+    );
+    let server = Server::start(&data, &[]);
+    Sub {
+        submission: server.port_of("Submission port:"),
+        submissions: server.port_of("Submissions port:"),
+        _server: server,
+        ca: data.join("tls/self-signed-cert.pem"),
+        data,
+        _dir: dir,
+    }
+}
+
+fn messages(data: &Path, login: &str, folder: &str) -> Vec<serde_json::Value> {
+    let (rc, v) = mailbox(data, login, PW, &["list", "--folder", folder]);
+    assert_eq!(rc, 0, "{v}");
+    v["messages"].as_array().unwrap().clone()
+}
+
+fn read(data: &Path, login: &str, uid: &str) -> String {
+    let out = run(
+        &[
+            "mailbox",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--login",
+            login,
+            "--password-stdin",
+            "read",
+            uid,
+        ],
+        &format!("{PW}\n"),
+    );
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const PRELUDE: &str = r#"
+import os, ssl, smtplib, base64
+port = int(os.environ["PORT"])
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+PW = "correct horse battery"
+"#;
+
+#[test]
+fn log_in_after_tls_and_send_only_as_yourself() {
+    let s = setup();
+    let out = python(s.submission, &s.ca, &format!("{PRELUDE}
+c = smtplib.SMTP('localhost', port, timeout=10)
+code, text = c.ehlo()
+print('AUTH before TLS:', b'AUTH' in text)
+print(c.docmd('AUTH', 'PLAIN ' + base64.b64encode(b'\\0jane@athen.localhost\\0' + PW.encode()).decode())[0])
+c.starttls(context=ctx)
+code, text = c.ehlo()
+print('AUTH after TLS:', b'AUTH PLAIN LOGIN' in text)
+print(c.docmd('MAIL', 'FROM:<jane@athen.localhost>')[0])
+try:
+    c.login('jane@athen.localhost', 'wrong password')
+except smtplib.SMTPAuthenticationError as e:
+    print('wrong:', e.smtp_code)
+print(c.login('jane@athen.localhost', PW)[0])
+print(c.docmd('MAIL', 'FROM:<boss@athen.localhost>')[0])
+c.rset()
+msg = 'From: Jane Citizen <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\nSubject: Referral for John\\r\\n\\r\\nDear colleague\\r\\n'
+print('refused:', c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg))
+try:
+    c.sendmail('jane@athen.localhost', ['someone@elsewhere.example'], msg)
+except smtplib.SMTPRecipientsRefused as e:
+    print('remote:', e.recipients['someone@elsewhere.example'][0])
+forged = 'From: The Boss <boss@athen.localhost>\\r\\nSubject: forged\\r\\n\\r\\nx\\r\\n'
+try:
+    c.sendmail('jane@athen.localhost', ['reception@northside.example'], forged)
+except smtplib.SMTPDataError as e:
+    print('forged:', e.smtp_code, e.smtp_error.decode()[:5])
+c.quit()
+"));
+    assert_eq!(
+        out,
+        "AUTH before TLS: False\n538\nAUTH after TLS: True\n530\nwrong: 535\n235\n553\nrefused: {}\nremote: 550\nforged: 550 5.7.1\n"
+    );
+    let inbox = messages(&s.data, "reception@northside.example", "Inbox");
+    assert_eq!(inbox.len(), 1, "only the genuine message arrived");
+    let raw = read(&s.data, "reception@northside.example", "1");
+    for needle in [
+        "Return-Path: <jane@athen.localhost>\r\n",
+        "Disposition-Notification-To: <jane@athen.localhost>\r\n",
+        "Message-ID: <",
+        "Date: ",
+        "with ESMTPSA",
+        "Subject: Referral for John\r\n",
+    ] {
+        assert!(raw.contains(needle), "{needle} missing from {raw}");
+    }
+    let sent = messages(&s.data, "jane@athen.localhost", "Sent");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["subject"], "Referral for John");
+    assert_eq!(
+        sent[0]["message_id"], inbox[0]["message_id"],
+        "the Sent copy is the same message"
+    );
+}
+
+#[test]
+fn implicit_tls_login_with_an_app_token_and_auth_login() {
+    let s = setup();
+    let token = admin_ok(
+        &s.data,
+        &[
+            "token",
+            "issue",
+            "jane@athen.localhost",
+            "--label",
+            "Thunderbird",
+            "--password-stdin",
+        ],
+        &format!("{PW}\n"),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = python(s.submissions, &s.ca, &format!("{PRELUDE}
+c = smtplib.SMTP_SSL('localhost', port, context=ctx, timeout=10)
+c.ehlo()
+c.esmtp_features['auth'] = 'LOGIN'
+print(c.login('jane@athen.localhost', {token:?})[0])
+print(c.sendmail('jane@athen.localhost', ['reception@northside.example'], 'Subject: via 465\\r\\n\\r\\nhello\\r\\n'))
+c.quit()
+"));
+    assert_eq!(out, "235\n{}\n");
+    let inbox = messages(&s.data, "reception@northside.example", "Inbox");
+    assert_eq!(inbox[0]["subject"], "via 465");
+    assert_eq!(
+        inbox[0]["from"][0], "jane@athen.localhost",
+        "From: was added"
+    );
+}
+
+#[test]
+fn swaks_submits_with_auth_plain() {
+    let s = setup();
+    let out = Command::new("swaks")
+        .args([
+            "--to",
+            "reception@northside.example",
+            "--from",
+            "jane@athen.localhost",
+            "--server",
+            "127.0.0.1",
+            "--port",
+        ])
+        .arg(s.submission.to_string())
+        .args([
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "jane@athen.localhost",
+            "--auth-password",
+            PW,
+        ])
+        .args([
+            "--header",
+            "Subject: swaks submission",
+            "--header",
+            "From: jane@athen.localhost",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("235 2.7.0"), "{text}");
+    assert_eq!(
+        messages(&s.data, "reception@northside.example", "Inbox")[0]["subject"],
+        "swaks submission"
+    );
+}
+
+#[test]
+fn repeated_wrong_passwords_are_throttled() {
+    let s = setup();
+    let out = python(
+        s.submission,
+        &s.ca,
+        &format!(
+            "{PRELUDE}
+codes = []
+for i in range(11):
+    c = smtplib.SMTP('localhost', port, timeout=10)
+    c.starttls(context=ctx)
+    c.ehlo()
+    # One mechanism only: smtplib would otherwise try PLAIN and then LOGIN.
+    c.esmtp_features['auth'] = 'PLAIN'
+    try:
+        c.login('jane@athen.localhost', 'guess %d' % i)
+    except smtplib.SMTPAuthenticationError as e:
+        codes.append(e.smtp_code)
+    c.close()
+c = smtplib.SMTP('localhost', port, timeout=10)
+c.starttls(context=ctx)
+c.ehlo()
+c.esmtp_features['auth'] = 'PLAIN'
+try:
+    c.login('jane@athen.localhost', PW)
+    codes.append(235)
+except smtplib.SMTPAuthenticationError as e:
+    codes.append(e.smtp_code)
+print(codes)
+"
+        ),
+    );
+    assert_eq!(
+        out,
+        "[535, 535, 535, 535, 535, 535, 535, 535, 535, 535, 454, 454]\n"
+    );
+}
