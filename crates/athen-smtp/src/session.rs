@@ -70,12 +70,21 @@ struct Transaction {
     esmtp: bool,
     mail_from: Option<String>,
     recipients: Vec<Recipient>,
+    /// Message text received so far with BDAT (RFC 3030).
+    chunks: Zeroizing<Vec<u8>>,
+    /// A BDAT chunk pushed the message over the size limit.
+    chunks_too_big: bool,
 }
 
 enum Next {
     Continue,
     StartTls,
     Data,
+    /// BDAT: `size` octets of message follow the command (RFC 3030 §2).
+    Bdat {
+        size: usize,
+        last: bool,
+    },
     Quit,
 }
 
@@ -237,6 +246,10 @@ impl Session {
                     ),
                     Err(_) => reply::syntax("Invalid command"),
                 };
+                if matches!(next, Next::Bdat { .. }) {
+                    // Answered after the chunk has been read.
+                    break;
+                }
                 if !reply.is_positive()
                     && reply.code != 530
                     && reply.code != 550
@@ -288,6 +301,11 @@ impl Session {
                     self.reset();
                     pending = leftover;
                 }
+                Next::Bdat { size, last } => {
+                    let (r, leftover) = self.bdat(io, bytes.as_slice(), size, last).await?;
+                    send(io, &r).await?;
+                    pending = leftover;
+                }
             }
         }
     }
@@ -295,6 +313,85 @@ impl Session {
     fn reset(&mut self) {
         self.tx.mail_from = None;
         self.tx.recipients.clear();
+        self.tx.chunks.clear();
+        self.tx.chunks_too_big = false;
+    }
+
+    /// Reads one BDAT chunk (RFC 3030); on the last one, stores the message.
+    /// Returns the reply and any bytes that followed the chunk.
+    async fn bdat(
+        &mut self,
+        io: &mut Io,
+        already: &[u8],
+        size: usize,
+        last: bool,
+    ) -> std::io::Result<(Reply, Vec<u8>)> {
+        let max = self.ctx.config.max_message_bytes;
+        let mut have = already.to_vec();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut taken = 0usize;
+        // Keep at most the limit; read (and drop) the rest of an oversized chunk.
+        loop {
+            let want = size - taken;
+            let n = want.min(have.len());
+            if !self.tx.chunks_too_big {
+                self.tx.chunks.extend_from_slice(&have[..n]);
+                if self.tx.chunks.len() > max {
+                    self.tx.chunks_too_big = true;
+                    self.tx.chunks.clear();
+                }
+            }
+            taken += n;
+            have.drain(..n);
+            if taken == size {
+                break;
+            }
+            let got =
+                match tokio::time::timeout(self.ctx.config.data_timeout, io.read(&mut buf)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        send(io, &reply::timeout(&self.ctx.config.hostname)).await?;
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "timeout during BDAT",
+                        ));
+                    }
+                };
+            if got == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed during BDAT",
+                ));
+            }
+            have.extend_from_slice(&buf[..got]);
+        }
+        let refusal = if !self.tls && self.mode == Mode::Mx {
+            Some(reply::must_starttls())
+        } else if self.tx.mail_from.is_none() {
+            Some(reply::bad_sequence("Need MAIL FROM first"))
+        } else if self.tx.recipients.is_empty() {
+            Some(Reply::new(554, "5.5.1 No valid recipients"))
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            self.reset();
+            return Ok((r, have));
+        }
+        if !last {
+            return Ok((
+                Reply::new(250, format!("2.0.0 {size} octets received")),
+                have,
+            ));
+        }
+        let reply = if self.tx.chunks_too_big {
+            reply::too_big(max)
+        } else {
+            let message = std::mem::take(&mut self.tx.chunks);
+            self.store_message(&message).await
+        };
+        self.reset();
+        Ok((reply, have))
     }
 
     async fn command(&mut self, req: Request<String>) -> (Reply, Next) {
@@ -309,6 +406,7 @@ impl Session {
                 lines.push(format!("SIZE {}", self.ctx.config.max_message_bytes));
                 lines.push("8BITMIME".into());
                 lines.push("ENHANCEDSTATUSCODES".into());
+                lines.push("CHUNKING".into());
                 lines.push("SMTPUTF8".into());
                 if !self.tls {
                     lines.push("STARTTLS".into());
@@ -407,7 +505,20 @@ impl Session {
                     Next::Data,
                 )
             }
-            Request::Bdat { .. } => (reply::not_implemented("CHUNKING (BDAT)"), Next::Continue),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => {
+                // RFC 3030 §2: the chunk follows whatever we answer, so it is
+                // always read; a refusal is given after it.
+                (
+                    Reply::new(0, ""),
+                    Next::Bdat {
+                        size: chunk_size,
+                        last: is_last,
+                    },
+                )
+            }
             Request::Auth {
                 mechanism,
                 initial_response,

@@ -105,7 +105,7 @@ s.quit()
 "));
     assert_eq!(
         out,
-        "250 ['8BITMIME', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8', 'STARTTLS']\n\
+        "250 ['8BITMIME', 'CHUNKING', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE', 'SMTPUTF8', 'STARTTLS']\n\
 plain: 530 5.7.0\n\
 after tls has STARTTLS: False\n\
 refused: {}\n\
@@ -150,6 +150,7 @@ def replies(f, n):
     out = []
     while len(out) < n:
         line = f.readline().decode()
+        assert line[:3].isdigit() and line[3] in ' -' and line.endswith('\\r\\n'), repr(line)
         if line[3] == ' ':
             out.append(line[:3])
     return out
@@ -165,16 +166,30 @@ tls.sendall(b'MAIL FROM:<dr@remote.example>\\r\\n')
 print('mail before ehlo:', replies(g, 1))
 tls.sendall(b'EHLO client.example\\r\\nMAIL FROM:<dr@remote.example>\\r\\nRCPT TO:<jane@athen.localhost>\\r\\nRCPT TO:<nobody@athen.localhost>\\r\\nDATA\\r\\n')
 print(replies(g, 5))
-tls.sendall(b'Subject: pipelined\\r\\n\\r\\nbody\\r\\n.\\r\\nQUIT\\r\\n')
-print(replies(g, 2))
+tls.sendall(b'Subject: pipelined\\r\\n\\r\\nbody\\r\\n.\\r\\n')
+print(replies(g, 1))
+# CHUNKING (RFC 3030): a chunk before MAIL is read and refused; then a
+# two-chunk message, all pipelined with QUIT.
+first = b'Subject: chunked\\r\\n\\r\\n'
+second = b'in two chunks\\r\\n'
+tls.sendall(b'BDAT 5\\r\\nxxxxxMAIL FROM:<dr@remote.example>\\r\\nRCPT TO:<jane@athen.localhost>\\r\\n'
+            + b'BDAT %d\\r\\n' % len(first) + first + b'BDAT %d LAST\\r\\n' % len(second) + second + b'QUIT\\r\\n')
+print(replies(g, 6))
 "));
     assert_eq!(
         out,
-        "['220']\n['250']\n['220']\nmail before ehlo: ['503']\n['250', '250', '250', '550', '354']\n['250', '221']\n"
+        "['220']\n['250']\n['220']\nmail before ehlo: ['503']\n['250', '250', '250', '550', '354']\n['250']\n\
+['503', '250', '250', '250', '250', '221']\n"
     );
     let list = inbox(&m.data, "jane@athen.localhost");
-    assert_eq!(list.len(), 1);
+    assert_eq!(list.len(), 2);
     assert_eq!(list[0]["subject"], "pipelined");
+    assert_eq!(list[1]["subject"], "chunked");
+    let raw = read(&m.data, "jane@athen.localhost", "2");
+    assert!(
+        raw.ends_with("Subject: chunked\r\n\r\nin two chunks\r\n"),
+        "{raw}"
+    );
 }
 
 #[test]
@@ -276,6 +291,12 @@ s.mail('dr@remote.example')
 s.rcpt('jane@athen.localhost')
 code, text = s.data('Subject: big\\r\\n\\r\\n' + 'x' * 5000 + '\\r\\n')
 print(code, text.decode()[:5])
+# …and an oversized BDAT chunk, read and refused.
+s.mail('dr@remote.example')
+s.rcpt('jane@athen.localhost')
+s.putcmd('BDAT 3000 LAST')
+s.send(b'y' * 3000)
+print(s.getreply()[0])
 print(s.sendmail('dr@remote.example', ['jane@athen.localhost'], 'Subject: small\\r\\n\\r\\nfits\\r\\n'))
 s.quit()
 # Ten bad commands close the connection.
@@ -286,7 +307,7 @@ print(codes[-1], s.getreply()[0])
 conns = [socket.create_connection(('127.0.0.1', port)) for _ in range(21)]
 print([c.makefile('rb').readline()[:3].decode() for c in conns][-2:])
 "));
-    assert_eq!(out, "552\n552 5.3.4\n{}\n500 421\n['220', '421']\n");
+    assert_eq!(out, "552\n552 5.3.4\n552\n{}\n500 421\n['220', '421']\n");
     let list = inbox(&data, "jane@athen.localhost");
     assert_eq!(list.len(), 1, "only the message that fits: {list:?}");
     assert!(server.stop().success());
