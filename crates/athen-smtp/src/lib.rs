@@ -47,6 +47,8 @@ pub struct MxConfig {
     pub max_connections_per_address: usize,
     /// Open connections allowed in all.
     pub max_connections: usize,
+    /// New connections allowed from one address in any 60 seconds.
+    pub connections_per_minute_per_address: usize,
     /// RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for a command.
     pub command_timeout: Duration,
     /// RFC 5321 §4.5.3.2.5: 3 minutes for each block of message data.
@@ -64,6 +66,7 @@ impl MxConfig {
             max_recipients: 100,
             max_connections_per_address: 20,
             max_connections: 2000,
+            connections_per_minute_per_address: 600,
             command_timeout: Duration::from_secs(5 * 60),
             data_timeout: Duration::from_secs(3 * 60),
             max_errors: 10,

@@ -1,13 +1,14 @@
-//! Accepting SMTP connections within limits: connections per source address
-//! and in all, so one sender cannot exhaust the server.
+//! Accepting SMTP connections within limits: open connections per source
+//! address and in all, and new connections per address per minute, so one
+//! sender cannot exhaust the server.
 
 use crate::reply;
 use crate::session;
 use crate::{Mode, MxContext};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -16,6 +17,8 @@ use tokio::sync::watch;
 #[derive(Default)]
 struct Slots {
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// When each address last opened connections (sliding 60-second window).
+    recent: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
 struct Slot {
@@ -40,6 +43,26 @@ impl Drop for Slot {
 }
 
 impl Slots {
+    /// Records a new connection from `ip`; false if it opened too many in the
+    /// last minute.
+    fn rate_ok(&self, ip: IpAddr, per_minute: usize) -> bool {
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
+        }
+        let q = m.entry(ip).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            q.pop_front();
+        }
+        if q.len() >= per_minute {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+
     fn take(self: &Arc<Self>, ip: IpAddr, per_address: usize, total: usize) -> Option<Slot> {
         let mut m = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
         let all: usize = m.values().sum();
@@ -78,11 +101,17 @@ pub async fn serve(
             },
         };
         while tasks.try_join_next().is_some() {}
-        let Some(slot) = slots.take(
-            peer.ip(),
-            ctx.config.max_connections_per_address,
-            ctx.config.max_connections,
-        ) else {
+        let allowed = slots.rate_ok(peer.ip(), ctx.config.connections_per_minute_per_address);
+        let slot = allowed
+            .then(|| {
+                slots.take(
+                    peer.ip(),
+                    ctx.config.max_connections_per_address,
+                    ctx.config.max_connections,
+                )
+            })
+            .flatten();
+        let Some(slot) = slot else {
             // On the implicit-TLS port a plain-text reply would be garbage.
             if mode != (Mode::Submission { implicit_tls: true }) {
                 let mut out = Vec::new();

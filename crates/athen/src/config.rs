@@ -88,6 +88,8 @@ pub struct LimitsSection {
     pub smtp_connections_per_address: u32,
     /// Open SMTP connections allowed in all.
     pub smtp_connections: u32,
+    /// New SMTP connections allowed from one address in any minute.
+    pub smtp_connections_per_minute_per_address: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +159,7 @@ impl Default for LimitsSection {
             max_message_bytes: 50 * 1024 * 1024,
             smtp_connections_per_address: 20,
             smtp_connections: 2000,
+            smtp_connections_per_minute_per_address: 600,
         }
     }
 }
@@ -336,7 +339,10 @@ impl Config {
         if self.limits.max_message_bytes < 1024 {
             bail!("[limits] max_message_bytes: must be at least 1024");
         }
-        if self.limits.smtp_connections_per_address == 0 || self.limits.smtp_connections == 0 {
+        if self.limits.smtp_connections_per_address == 0
+            || self.limits.smtp_connections == 0
+            || self.limits.smtp_connections_per_minute_per_address == 0
+        {
             bail!("[limits] smtp_connections*: must be at least 1");
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
@@ -446,6 +452,8 @@ max_message_bytes = 52428800
 # connections are told to try again later (421).
 smtp_connections_per_address = 20
 smtp_connections = 2000
+# New SMTP connections allowed from one address in any minute.
+smtp_connections_per_minute_per_address = 600
 
 [log]
 # error, warn, info, debug or trace. Logs never contain message content or

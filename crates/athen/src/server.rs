@@ -99,6 +99,8 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     );
     mx_config.max_connections_per_address = config.limits.smtp_connections_per_address as usize;
     mx_config.max_connections = config.limits.smtp_connections as usize;
+    mx_config.connections_per_minute_per_address =
+        config.limits.smtp_connections_per_minute_per_address as usize;
     let mx = Arc::new(athen_smtp::MxContext {
         config: mx_config,
         authenticator: Arc::new(data.authenticator(&config)),

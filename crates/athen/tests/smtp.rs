@@ -271,7 +271,7 @@ fn limits_size_errors_and_connections() {
         format!(
             "[server]\ndomain = \"athen.localhost\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
 [listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
-[limits]\nmax_message_bytes = 2048\n",
+[limits]\nmax_message_bytes = 2048\nsmtp_connections_per_minute_per_address = 40\n",
             data.to_str().unwrap()
         ),
     )
@@ -303,11 +303,23 @@ s.quit()
 s = smtplib.SMTP('localhost', port, timeout=10)
 codes = [s.docmd('BOGUS')[0] for _ in range(10)]
 print(codes[-1], s.getreply()[0])
-# At most 20 connections from one address.
+# At most 20 open connections from one address…
 conns = [socket.create_connection(('127.0.0.1', port)) for _ in range(21)]
 print([c.makefile('rb').readline()[:3].decode() for c in conns][-2:])
+for c in conns:
+    c.close()
+# …and at most 40 new ones a minute (this test has opened 23 so far).
+codes = []
+for _ in range(18):
+    c = socket.create_connection(('127.0.0.1', port))
+    codes.append(c.makefile('rb').readline()[:3].decode())
+    c.close()
+print(codes[-2:])
 "));
-    assert_eq!(out, "552\n552 5.3.4\n552\n{}\n500 421\n['220', '421']\n");
+    assert_eq!(
+        out,
+        "552\n552 5.3.4\n552\n{}\n500 421\n['220', '421']\n['220', '421']\n"
+    );
     let list = inbox(&data, "jane@athen.localhost");
     assert_eq!(list.len(), 1, "only the message that fits: {list:?}");
     assert!(server.stop().success());
