@@ -16,6 +16,7 @@
 
 pub mod listener;
 pub mod reply;
+pub mod sender_auth;
 pub mod session;
 
 use athen_core::clock::Clock;
@@ -77,6 +78,8 @@ impl MxConfig {
 /// What the MX needs, built once at start-up.
 pub struct MxContext {
     pub config: MxConfig,
+    /// SPF, DKIM, DMARC and ARC checks of incoming mail (MX only).
+    pub sender_auth: Arc<sender_auth::SenderAuth>,
     /// Checks AUTH credentials on the submission ports (throttled).
     pub authenticator: Arc<athen_vault::auth::Authenticator>,
     pub store: Arc<dyn MetadataStore>,

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The connection, before or after STARTTLS.
 enum Io {
@@ -674,8 +674,19 @@ only addresses on this server can be reached",
         let date = rfc5322(now);
         // RFC 5321 §4.4: the final delivery MTA adds Return-Path, and each
         // MTA a Received: line. Both go inside the sealed message.
-        let mut full = Zeroizing::new(Vec::with_capacity(body.len() + 512));
+        // Checked now, in memory: once sealed, the server cannot read it.
+        let verdict = self
+            .ctx
+            .sender_auth
+            .check(self.peer.ip(), &helo, &from, body)
+            .await;
+        if let Some(why) = verdict.refuse {
+            tracing::info!("message refused by the sender's DMARC policy");
+            return Reply::new(550, format!("5.7.1 {why}"));
+        }
+        let mut full = Zeroizing::new(Vec::with_capacity(body.len() + 1024));
         full.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
+        full.extend_from_slice(verdict.header.as_bytes());
         full.extend_from_slice(
             format!(
                 "Received: from {} ({}) by {} with ESMTPS; {}\r\n",
@@ -686,7 +697,11 @@ only addresses on this server can be reached",
             )
             .as_bytes(),
         );
-        full.extend_from_slice(body);
+        let kept = crate::sender_auth::strip_forged_results(body, &self.ctx.config.hostname);
+        full.extend_from_slice(&kept);
+        if let std::borrow::Cow::Owned(mut copy) = kept {
+            copy.zeroize();
+        }
         let mailboxes: Vec<Mailbox> = self
             .tx
             .recipients

@@ -24,7 +24,19 @@ pub struct Config {
     pub vault: VaultSection,
     pub accounts: AccountsSection,
     pub limits: LimitsSection,
+    pub smtp: SmtpSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSection {
+    /// DNS servers for SPF, DKIM and DMARC checks ("ip" or "ip:port");
+    /// empty: the system's (/etc/resolv.conf).
+    pub dns_servers: Vec<String>,
+    /// Refuse incoming mail that fails DMARC when the sender's domain asks
+    /// for rejection. Default false: record the failure and deliver.
+    pub reject_dmarc_failures: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -345,6 +357,7 @@ impl Config {
         {
             bail!("[limits] smtp_connections*: must be at least 1");
         }
+        self.dns_servers()?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             bail!("[log] level: must be error, warn, info, debug or trace");
         }
@@ -352,6 +365,24 @@ impl Config {
             bail!("[log] format: must be text or json");
         }
         Ok(())
+    }
+
+    /// The `[smtp] dns_servers` as socket addresses (port 53 if not given).
+    pub fn dns_servers(&self) -> Result<Vec<std::net::SocketAddr>> {
+        self.smtp
+            .dns_servers
+            .iter()
+            .map(|s| {
+                s.parse::<std::net::SocketAddr>()
+                    .or_else(|_| {
+                        s.parse::<IpAddr>()
+                            .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| {
+                        anyhow::anyhow!("[smtp] dns_servers: {s:?} is not an IP address or ip:port")
+                    })
+            })
+            .collect()
     }
 
     pub fn kdf_params(&self) -> KdfParams {
@@ -454,6 +485,16 @@ smtp_connections_per_address = 20
 smtp_connections = 2000
 # New SMTP connections allowed from one address in any minute.
 smtp_connections_per_minute_per_address = 600
+
+[smtp]
+# DNS servers for checking incoming mail's SPF, DKIM and DMARC, as "ip" or
+# "ip:port". Empty: the system's resolvers.
+dns_servers = []
+# The results are always recorded in the message (Authentication-Results). By
+# default a failure does not stop delivery, because clinical mail must not
+# vanish silently; set true to refuse mail that fails DMARC where the sender's
+# domain publishes p=reject.
+reject_dmarc_failures = false
 
 [log]
 # error, warn, info, debug or trace. Logs never contain message content or

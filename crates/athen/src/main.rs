@@ -101,6 +101,10 @@ struct LocalserveArgs {
     /// IMAP port, implicit TLS.
     #[arg(long, env = "ATHEN_IMAPS_PORT", default_value_t = 2993)]
     imaps_port: u16,
+    /// DNS server for SPF/DKIM/DMARC checks ("ip" or "ip:port"); default:
+    /// the system's.
+    #[arg(long, env = "ATHEN_DNS_SERVER")]
+    dns_server: Option<String>,
 }
 
 impl LocalserveArgs {
@@ -115,6 +119,7 @@ impl LocalserveArgs {
         c.listen.submissions = self.submissions_port;
         c.listen.imap = self.imap_port;
         c.listen.imaps = self.imaps_port;
+        c.smtp.dns_servers = self.dns_server.iter().cloned().collect();
         c.check()?;
         Ok(c)
     }

@@ -101,8 +101,15 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     mx_config.max_connections = config.limits.smtp_connections as usize;
     mx_config.connections_per_minute_per_address =
         config.limits.smtp_connections_per_minute_per_address as usize;
+    let sender_auth = athen_smtp::sender_auth::SenderAuth::new(
+        &config.dns_servers()?,
+        &config.server.hostname,
+        config.smtp.reject_dmarc_failures,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let mx = Arc::new(athen_smtp::MxContext {
         config: mx_config,
+        sender_auth: Arc::new(sender_auth),
         authenticator: Arc::new(data.authenticator(&config)),
         store: data.store.clone(),
         blobs: data.blobs.clone(),

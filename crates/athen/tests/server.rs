@@ -173,13 +173,16 @@ fn bad_configuration_stops_the_server_with_file_key_and_reason() {
 fn serve_runs_from_a_configuration_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let dns = Dns::empty();
     let config = dir.path().join("athen.toml");
     std::fs::write(
         &config,
         format!(
             "[server]\ndomain = \"clinic.example\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
-[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n",
-            data.to_str().unwrap()
+[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
+[smtp]\ndns_servers = [{:?}]\n",
+            data.to_str().unwrap(),
+            dns.address()
         ),
     )
     .unwrap();

@@ -120,9 +120,12 @@ sam@athen.localhost 550 5.2.1\n\
         assert_eq!(list[0]["subject"], "Referral ZQXSMTP");
         let raw = read(&m.data, login, "1");
         assert!(
-            raw.starts_with("Return-Path: <dr@remote.example>\r\nReceived: from "),
+            raw.starts_with(
+                "Return-Path: <dr@remote.example>\r\nAuthentication-Results: localhost;\r\n\tspf=none "
+            ),
             "{raw}"
         );
+        assert!(raw.contains("\r\n\tdmarc=none "), "{raw}");
         assert!(
             raw.contains(" (127.0.0.1) by localhost with ESMTPS; "),
             "{raw}"
@@ -265,14 +268,17 @@ fn limits_size_errors_and_connections() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let dns = Dns::empty();
     let config = dir.path().join("athen.toml");
     std::fs::write(
         &config,
         format!(
             "[server]\ndomain = \"athen.localhost\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
 [listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
-[limits]\nmax_message_bytes = 2048\nsmtp_connections_per_minute_per_address = 40\n",
-            data.to_str().unwrap()
+[limits]\nmax_message_bytes = 2048\nsmtp_connections_per_minute_per_address = 40\n\n\
+[smtp]\ndns_servers = [{:?}]\n",
+            data.to_str().unwrap(),
+            dns.address()
         ),
     )
     .unwrap();

@@ -124,12 +124,61 @@ Date: Tue, 24 Nov 2026 10:00:00 +1100\r\nMessage-ID: <{}@remote.example>\r\n\r\n
     )
 }
 
+/// A DNS server on loopback (`tests/support/dns_server.py`, dnslib) that
+/// answers TXT queries from `records` and NXDOMAIN otherwise, so SPF, DKIM
+/// and DMARC checks get quick, controlled answers without the internet.
+pub struct Dns {
+    child: Child,
+    pub port: u16,
+}
+
+impl Dns {
+    pub fn start(records: &Value) -> Dns {
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/dns_server.py"
+            ))
+            .arg(records.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with dnslib is installed by the test command");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("DNS server port, got {line:?}"));
+        Dns { child, port }
+    }
+
+    /// A server that knows no names at all.
+    pub fn empty() -> Dns {
+        Self::start(&serde_json::json!({}))
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `athen` server, stopped (killed) when dropped.
 pub struct Server {
     pub child: Child,
     /// The HTTPS port.
     pub port: u16,
     pub summary: String,
+    /// The DNS server started for it, if any; lives as long as the server.
+    pub dns: Option<Dns>,
 }
 
 impl Server {
@@ -147,8 +196,15 @@ impl Server {
             "--submissions-port",
             "0",
         ];
+        // No DNS beyond loopback: an empty server on loopback answers
+        // every SPF/DKIM/DMARC query with NXDOMAIN at once.
+        let dns = Dns::empty();
+        let address = dns.address();
+        args.extend_from_slice(&["--dns-server", &address]);
         args.extend_from_slice(extra);
-        Self::start_with(&args)
+        let mut server = Self::start_with(&args);
+        server.dns = Some(dns);
+        server
     }
 
     pub fn start_with(args: &[&str]) -> Server {
@@ -183,6 +239,7 @@ impl Server {
             child,
             port,
             summary,
+            dns: None,
         }
     }
 
