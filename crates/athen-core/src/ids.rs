@@ -55,3 +55,11 @@ id_type!(
     /// A server operator (administrator) login.
     OperatorId
 );
+id_type!(
+    /// A message in the outbound queue.
+    QueueId
+);
+id_type!(
+    /// One recipient of a message in the outbound queue.
+    QueueRecipientId
+);

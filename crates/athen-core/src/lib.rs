@@ -14,6 +14,7 @@ pub mod identifiers;
 pub mod ids;
 pub mod lifecycle;
 pub mod mailbox;
+pub mod queue;
 pub mod store;
 
 pub use error::{Invalid, StoreError};

@@ -12,6 +12,7 @@ use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetail
 use crate::error::StoreError;
 use crate::ids::*;
 use crate::mailbox::{Folder, Mailbox, NewStoredMessage, SpoolEntry, StoredMessage};
+use crate::queue::{AttemptOutcome, NewQueuedMessage, QueuedMessage};
 use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -187,6 +188,33 @@ pub trait OperatorStore: Send + Sync {
     async fn take_bootstrap_token(&self, hash: &[u8]) -> StoreResult<bool>;
 }
 
+/// The outbound queue (see [`crate::queue`]).
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Adds a message and its recipients in one transaction; returns its id.
+    async fn enqueue(&self, msg: NewQueuedMessage) -> StoreResult<QueueId>;
+    /// Messages with at least one recipient due for an attempt at `now`,
+    /// oldest first, with all their recipients.
+    async fn due_messages(&self, now: UnixTime, limit: u32) -> StoreResult<Vec<QueuedMessage>>;
+    /// Every message still in the queue (for the operator).
+    async fn queued_messages(&self) -> StoreResult<Vec<QueuedMessage>>;
+    async fn queued_message(&self, id: QueueId) -> StoreResult<Option<QueuedMessage>>;
+    /// Records attempt outcomes (one transaction), counting the attempt.
+    async fn record_attempts(&self, outcomes: &[AttemptOutcome], at: UnixTime) -> StoreResult<()>;
+    /// Marks recipients whose final state has been reported to the sender,
+    /// and, if `delay` is set, that the message's one delay report went out.
+    async fn mark_reported(
+        &self,
+        id: QueueId,
+        recipients: &[QueueRecipientId],
+        delay: bool,
+    ) -> StoreResult<()>;
+    /// Removes a message whose recipients are all final and reported;
+    /// returns its blob key so the caller can delete the body. `None` if
+    /// it still has work to do (nothing is removed then).
+    async fn remove_finished(&self, id: QueueId) -> StoreResult<Option<String>>;
+}
+
 /// Durable storage of opaque byte blobs (sealed spool entries, encrypted
 /// messages). A successful `put` survives a crash or power loss; a failed or
 /// interrupted `put` leaves nothing visible under the key.
@@ -201,11 +229,23 @@ pub trait BlobStore: Send + Sync {
 /// back-end implements them all). Blob storage stays separate because it may
 /// live elsewhere (a filesystem, an object store).
 pub trait MetadataStore:
-    AccountStore + DirectoryStore + CredentialStore + MailboxStore + SpoolStore + OperatorStore
+    AccountStore
+    + DirectoryStore
+    + CredentialStore
+    + MailboxStore
+    + SpoolStore
+    + OperatorStore
+    + QueueStore
 {
 }
 
 impl<T> MetadataStore for T where
-    T: AccountStore + DirectoryStore + CredentialStore + MailboxStore + SpoolStore + OperatorStore
+    T: AccountStore
+        + DirectoryStore
+        + CredentialStore
+        + MailboxStore
+        + SpoolStore
+        + OperatorStore
+        + QueueStore
 {
 }

@@ -42,6 +42,11 @@ pub(crate) fn spool_key(mailbox: athen_core::MailboxId) -> Result<String, StoreE
     ))
 }
 
+/// Blob key of a message in the outbound queue: `queue/<random>`.
+pub fn queue_key() -> Result<String, StoreError> {
+    Ok(format!("queue/{}", athen_store::random_hex(16)?))
+}
+
 /// Blob key of a stored message: `mail/<mailbox>/<random>`.
 pub(crate) fn mail_key(mailbox: athen_core::MailboxId) -> Result<String, StoreError> {
     Ok(format!(

@@ -14,7 +14,9 @@
 //! Modules follow the flow: [`listener`] accepts connections within limits,
 //! [`session`] speaks the protocol, [`reply`] holds the reply texts.
 
+pub mod dkim;
 pub mod listener;
+pub mod outbound;
 pub mod reply;
 pub mod sender_auth;
 pub mod session;
@@ -86,4 +88,7 @@ pub struct MxContext {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub tls: tokio_rustls::TlsAcceptor,
+    /// The outbound queue for submitted mail to other servers; `None`
+    /// refuses such recipients.
+    pub outbound: Option<Arc<outbound::Outbound>>,
 }

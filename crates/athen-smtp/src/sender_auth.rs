@@ -22,6 +22,7 @@ use mail_auth::{
 };
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// All checks together must finish within this time; otherwise the result
@@ -29,7 +30,7 @@ use std::time::Duration;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SenderAuth {
-    authenticator: MessageAuthenticator,
+    authenticator: Arc<MessageAuthenticator>,
     hostname: String,
     reject_dmarc_failures: bool,
 }
@@ -42,36 +43,40 @@ pub struct Verdict {
     pub refuse: Option<String>,
 }
 
+/// The DNS resolver for sender checks and MX lookups. `dns_servers`
+/// empty: the system's resolvers (/etc/resolv.conf).
+pub fn resolver(dns_servers: &[SocketAddr]) -> Result<MessageAuthenticator, String> {
+    if dns_servers.is_empty() {
+        MessageAuthenticator::new_system_conf()
+    } else {
+        let servers = dns_servers
+            .iter()
+            .map(|s| {
+                let (mut udp, mut tcp) = (ConnectionConfig::udp(), ConnectionConfig::tcp());
+                udp.port = s.port();
+                tcp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        let mut opts = ResolverOpts::default();
+        opts.timeout = Duration::from_secs(5);
+        opts.attempts = 2;
+        MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts)
+    }
+    .map_err(|e| format!("cannot set up DNS: {e}"))
+}
+
 impl SenderAuth {
-    /// `dns_servers` empty: the system's resolvers (/etc/resolv.conf).
     pub fn new(
-        dns_servers: &[SocketAddr],
+        authenticator: Arc<MessageAuthenticator>,
         hostname: &str,
         reject_dmarc_failures: bool,
-    ) -> Result<Self, String> {
-        let authenticator = if dns_servers.is_empty() {
-            MessageAuthenticator::new_system_conf()
-        } else {
-            let servers = dns_servers
-                .iter()
-                .map(|s| {
-                    let (mut udp, mut tcp) = (ConnectionConfig::udp(), ConnectionConfig::tcp());
-                    udp.port = s.port();
-                    tcp.port = s.port();
-                    NameServerConfig::new(s.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            let mut opts = ResolverOpts::default();
-            opts.timeout = Duration::from_secs(5);
-            opts.attempts = 2;
-            MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), opts)
-        }
-        .map_err(|e| format!("cannot set up DNS for SPF/DKIM/DMARC checks: {e}"))?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             authenticator,
             hostname: hostname.to_string(),
             reject_dmarc_failures,
-        })
+        }
     }
 
     /// Checks a message received from `ip`, which said `helo` and gave

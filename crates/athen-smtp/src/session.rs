@@ -70,6 +70,11 @@ struct Transaction {
     esmtp: bool,
     mail_from: Option<String>,
     recipients: Vec<Recipient>,
+    /// Submission: recipients on other servers, for the outbound queue.
+    remote: Vec<crate::outbound::OutboundRecipient>,
+    /// Submission: RFC 3461 ENVID and RET from MAIL FROM.
+    envid: Option<String>,
+    ret: Option<athen_core::queue::Ret>,
     /// Message text received so far with BDAT (RFC 3030).
     chunks: Zeroizing<Vec<u8>>,
     /// A BDAT chunk pushed the message over the size limit.
@@ -313,6 +318,9 @@ impl Session {
     fn reset(&mut self) {
         self.tx.mail_from = None;
         self.tx.recipients.clear();
+        self.tx.remote.clear();
+        self.tx.envid = None;
+        self.tx.ret = None;
         self.tx.chunks.clear();
         self.tx.chunks_too_big = false;
     }
@@ -369,7 +377,7 @@ impl Session {
             Some(reply::must_starttls())
         } else if self.tx.mail_from.is_none() {
             Some(reply::bad_sequence("Need MAIL FROM first"))
-        } else if self.tx.recipients.is_empty() {
+        } else if self.tx.recipients.is_empty() && self.tx.remote.is_empty() {
             Some(Reply::new(554, "5.5.1 No valid recipients"))
         } else {
             None
@@ -413,6 +421,9 @@ impl Session {
                 } else if matches!(self.mode, Mode::Submission { .. }) {
                     // RFC 4954 §4: offer AUTH only where the password is protected.
                     lines.push("AUTH PLAIN LOGIN".into());
+                    // RFC 3461: the queue carries RET, ENVID, NOTIFY and ORCPT
+                    // and reports failures, delays and relays.
+                    lines.push("DSN".into());
                 }
                 (Reply::multi(250, lines), Next::Continue)
             }
@@ -472,6 +483,16 @@ impl Session {
                         Next::Continue,
                     );
                 }
+                if let Mode::Submission { .. } = self.mode {
+                    self.tx.envid = from.env_id.clone();
+                    self.tx.ret = if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+                        Some(athen_core::queue::Ret::Headers)
+                    } else if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+                        Some(athen_core::queue::Ret::Full)
+                    } else {
+                        None
+                    };
+                }
                 self.tx.mail_from = Some(from.address);
                 (Reply::new(250, "2.1.0 Sender OK"), Next::Continue)
             }
@@ -482,13 +503,14 @@ impl Session {
                 if self.tx.mail_from.is_none() {
                     return (reply::bad_sequence("Need MAIL FROM first"), Next::Continue);
                 }
-                if self.tx.recipients.len() >= self.ctx.config.max_recipients {
+                if self.tx.recipients.len() + self.tx.remote.len() >= self.ctx.config.max_recipients
+                {
                     return (
                         reply::too_many_recipients(self.ctx.config.max_recipients),
                         Next::Continue,
                     );
                 }
-                (self.recipient(&to.address).await, Next::Continue)
+                (self.recipient(&to).await, Next::Continue)
             }
             Request::Data => {
                 if !self.tls {
@@ -497,7 +519,7 @@ impl Session {
                 if self.tx.mail_from.is_none() {
                     return (reply::bad_sequence("Need MAIL FROM first"), Next::Continue);
                 }
-                if self.tx.recipients.is_empty() {
+                if self.tx.recipients.is_empty() && self.tx.remote.is_empty() {
                     return (Reply::new(554, "5.5.1 No valid recipients"), Next::Continue);
                 }
                 (
@@ -558,8 +580,8 @@ impl Session {
     }
 
     /// RCPT TO: only accounts of this server that receive mail.
-    async fn recipient(&mut self, address: &str) -> Reply {
-        let address = address.trim().to_ascii_lowercase();
+    async fn recipient(&mut self, to: &smtp_proto::RcptTo<String>) -> Reply {
+        let address = to.address.trim().to_ascii_lowercase();
         let Some((_, domain)) = address.rsplit_once('@') else {
             return reply::syntax("The recipient address needs a domain");
         };
@@ -580,9 +602,19 @@ impl Session {
             return match (local, self.mode) {
                 (true, _) => reply::no_such_user(),
                 (false, Mode::Mx) => reply::relay_denied(),
+                (false, Mode::Submission { .. }) if self.ctx.outbound.is_some() => {
+                    if !self.tx.remote.iter().any(|r| r.address == address) {
+                        self.tx.remote.push(crate::outbound::OutboundRecipient {
+                            address: address.clone(),
+                            orcpt: to.orcpt.clone(),
+                            notify: notify_of(to.flags),
+                        });
+                    }
+                    Reply::new(250, "2.1.5 Recipient OK; will be sent on")
+                }
                 (false, Mode::Submission { .. }) => Reply::new(
                     550,
-                    "5.7.1 Sending to other mail servers is not available in this version of ATHEN yet; \
+                    "5.7.1 This server is not set up to send to other mail servers; \
 only addresses on this server can be reached",
                 ),
             };
@@ -894,17 +926,58 @@ impl Session {
             .iter()
             .map(|r| r.mailbox.clone())
             .collect();
-        if let Err(e) = athen_mail::spool::deliver_to_all(
-            self.ctx.blobs.as_ref(),
-            self.ctx.store.as_ref(),
-            &mailboxes,
-            &delivered,
-            self.ctx.config.max_message_bytes + 4096,
-            now,
-        )
-        .await
+        // Other servers' recipients first: if queuing fails nothing has been
+        // delivered yet, so the client's retry duplicates nothing.
+        let remote = std::mem::take(&mut self.tx.remote);
+        let remote_count = remote.len();
+        if !remote.is_empty() {
+            let Some(outbound) = &self.ctx.outbound else {
+                return reply::temporary_failure();
+            };
+            // RFC 3461 §4.4: an ENVID lets reports be matched to this
+            // message; one is made when the mail program gave none.
+            let envid = match self.tx.envid.take() {
+                Some(e) => e,
+                None => match athen_mail::queue_key() {
+                    Ok(k) => k.trim_start_matches("queue/").to_string(),
+                    Err(_) => return reply::temporary_failure(),
+                },
+            };
+            if let Err(e) = outbound
+                .enqueue(
+                    Some(user.account.mailbox_id),
+                    &from,
+                    Some(envid),
+                    self.tx.ret,
+                    remote,
+                    &prepared,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "could not queue a submitted message");
+                return reply::temporary_failure();
+            }
+        }
+        if !mailboxes.is_empty()
+            && let Err(e) = athen_mail::spool::deliver_to_all(
+                self.ctx.blobs.as_ref(),
+                self.ctx.store.as_ref(),
+                &mailboxes,
+                &delivered,
+                self.ctx.config.max_message_bytes + 4096,
+                now,
+            )
+            .await
         {
             tracing::error!(error = %e, "could not deliver a submitted message");
+            if remote_count > 0 {
+                // The queued part will go; say plainly what did not.
+                return Reply::new(
+                    554,
+                    "5.3.0 Queued for other servers, but delivery to this server's recipients failed; \
+send it again to them only",
+                );
+            }
             return reply::temporary_failure();
         }
         // The sender's own copy; if this fails the message has still gone,
@@ -922,8 +995,9 @@ impl Session {
             Ok(_) => Reply::new(
                 250,
                 format!(
-                    "2.0.0 OK: delivered to {} mailbox(es); copy in Sent",
-                    mailboxes.len()
+                    "2.0.0 OK: delivered to {} mailbox(es), queued for {} on other servers; copy in Sent",
+                    mailboxes.len(),
+                    remote_count
                 ),
             ),
             Err(e) => {
@@ -931,8 +1005,10 @@ impl Session {
                 Reply::new(
                     250,
                     format!(
-                        "2.0.0 OK: delivered to {} mailbox(es); the Sent copy could not be stored",
-                        mailboxes.len()
+                        "2.0.0 OK: delivered to {} mailbox(es), queued for {} on other servers; \
+the Sent copy could not be stored",
+                        mailboxes.len(),
+                        remote_count
                     ),
                 )
             }
@@ -950,6 +1026,23 @@ fn decode(b64: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         return Some(Zeroizing::new(Vec::new()));
     }
     BASE64.decode(&trimmed).ok().map(Zeroizing::new)
+}
+
+/// RFC 3461 §4.1: NOTIFY from RCPT TO; none given means failures and delays.
+fn notify_of(flags: u64) -> athen_core::queue::Notify {
+    use smtp_proto::{
+        RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
+    };
+    let any = RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER;
+    if flags & any == 0 {
+        return athen_core::queue::Notify::DEFAULT;
+    }
+    athen_core::queue::Notify {
+        never: flags & RCPT_NOTIFY_NEVER != 0,
+        success: flags & RCPT_NOTIFY_SUCCESS != 0,
+        failure: flags & RCPT_NOTIFY_FAILURE != 0,
+        delay: flags & RCPT_NOTIFY_DELAY != 0,
+    }
 }
 
 /// HELO names go into a header: keep only what a host name may contain.

@@ -8,8 +8,13 @@ use sqlx::SqlitePool;
 
 /// (version, SQL) in the order they must be applied. Never edit a released
 /// migration: add a new one.
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_outbound_queue.sql"),
+    ),
+];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     let io = |e: sqlx::Error| StoreError::Io(format!("migration: {e}"));

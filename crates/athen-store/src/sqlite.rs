@@ -22,11 +22,11 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(crate) write: SqlitePool,
+    pub(crate) read: SqlitePool,
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -72,7 +72,7 @@ impl SqliteStore {
         self.write.close().await;
     }
 
-    async fn tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.write.begin().await.map_err(db_err)
     }
 }

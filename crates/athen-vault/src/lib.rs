@@ -16,11 +16,13 @@ pub mod auth;
 pub mod codes;
 pub mod keys;
 pub mod provision;
+pub mod queue_key;
 pub mod seal;
 pub mod sessions;
 pub mod wrap;
 
 pub use keys::MailboxSecret;
+pub use queue_key::QueueKey;
 pub use wrap::KdfParams;
 
 use thiserror::Error;

@@ -25,6 +25,7 @@ pub struct Config {
     pub accounts: AccountsSection,
     pub limits: LimitsSection,
     pub smtp: SmtpSection,
+    pub outbound: OutboundSection,
     pub log: LogSection,
 }
 
@@ -37,6 +38,54 @@ pub struct SmtpSection {
     /// Refuse incoming mail that fails DMARC when the sender's domain asks
     /// for rejection. Default false: record the failure and deliver.
     pub reject_dmarc_failures: bool,
+}
+
+/// Sending to other mail servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSection {
+    /// "direct" (look up MX, port 25), "smarthost" (relay everything), or
+    /// "catch-all" (keep it in <data_dir>/catch-all; localserve's default).
+    pub mode: String,
+    pub smarthost_host: String,
+    pub smarthost_port: u16,
+    /// The smarthost speaks TLS from the first byte (port 465).
+    pub smarthost_implicit_tls: bool,
+    pub smarthost_username: String,
+    /// A file holding the smarthost password (kept out of this file).
+    pub smarthost_password_file: Option<PathBuf>,
+    /// Fixed destinations: "domain" = "host:port".
+    pub routes: std::collections::BTreeMap<String, String>,
+    /// Domains that may receive without TLS. Each use is logged loudly.
+    pub plaintext_domains: Vec<String>,
+    /// Seconds between attempts; the last repeats.
+    pub retry_seconds: Vec<u32>,
+    pub give_up_after_hours: u32,
+    pub delay_report_after_minutes: u32,
+    /// How often the queue is checked when nothing new arrives.
+    pub poll_seconds: u32,
+    /// DKIM selector: the key is published at <selector>._domainkey.<domain>.
+    pub dkim_selector: String,
+}
+
+impl Default for OutboundSection {
+    fn default() -> Self {
+        Self {
+            mode: "direct".into(),
+            smarthost_host: String::new(),
+            smarthost_port: 587,
+            smarthost_implicit_tls: false,
+            smarthost_username: String::new(),
+            smarthost_password_file: None,
+            routes: Default::default(),
+            plaintext_domains: Vec::new(),
+            retry_seconds: vec![60, 300, 900, 1800, 3600, 7200, 14400],
+            give_up_after_hours: 120,
+            delay_report_after_minutes: 240,
+            poll_seconds: 30,
+            dkim_selector: "athen".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +257,11 @@ impl Config {
                 imap: 2143,
                 imaps: 2993,
             },
+            // localserve never sends mail to the internet.
+            outbound: OutboundSection {
+                mode: "catch-all".into(),
+                ..OutboundSection::default()
+            },
             ..Self::default()
         }
     }
@@ -358,6 +412,36 @@ impl Config {
             bail!("[limits] smtp_connections*: must be at least 1");
         }
         self.dns_servers()?;
+        let o = &self.outbound;
+        match o.mode.as_str() {
+            "direct" | "catch-all" => {}
+            "smarthost" if o.smarthost_host.is_empty() => {
+                bail!("[outbound] smarthost_host: needed when mode = \"smarthost\"")
+            }
+            "smarthost" => {}
+            _ => bail!("[outbound] mode: must be direct, smarthost or catch-all"),
+        }
+        if o.smarthost_username.is_empty() != o.smarthost_password_file.is_none() {
+            bail!("[outbound] smarthost_username and smarthost_password_file go together");
+        }
+        for (domain, target) in &o.routes {
+            Self::host_port(target)
+                .map_err(|e| anyhow::anyhow!("[outbound] routes.{domain}: {e}"))?;
+        }
+        if o.retry_seconds.is_empty() || o.retry_seconds.contains(&0) {
+            bail!("[outbound] retry_seconds: give at least one wait, each at least 1 second");
+        }
+        if o.give_up_after_hours == 0 || o.poll_seconds == 0 {
+            bail!("[outbound] give_up_after_hours and poll_seconds: must be at least 1");
+        }
+        if o.dkim_selector.is_empty()
+            || !o
+                .dkim_selector
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bail!("[outbound] dkim_selector: letters, digits and '-' only");
+        }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.log.level.as_str()) {
             bail!("[log] level: must be error, warn, info, debug or trace");
         }
@@ -365,6 +449,21 @@ impl Config {
             bail!("[log] format: must be text or json");
         }
         Ok(())
+    }
+
+    /// "host:port" of a route.
+    pub fn host_port(s: &str) -> Result<(String, u16)> {
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow::anyhow!("{s:?} is not host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{s:?} has no valid port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port == 0 {
+            bail!("{s:?} is not host:port");
+        }
+        Ok((host.to_string(), port))
     }
 
     /// The `[smtp] dns_servers` as socket addresses (port 53 if not given).
@@ -495,6 +594,37 @@ dns_servers = []
 # vanish silently; set true to refuse mail that fails DMARC where the sender's
 # domain publishes p=reject.
 reject_dmarc_failures = false
+
+[outbound]
+# How mail for other servers leaves: "direct" looks up each domain's MX and
+# connects to port 25; "smarthost" hands everything to one relay;
+# "catch-all" keeps it in <data_dir>/catch-all for the administrator to read
+# and never sends it anywhere (what localserve does).
+mode = "direct"
+# The relay for mode = "smarthost". Its certificate is not checked yet.
+smarthost_host = ""
+smarthost_port = 587
+smarthost_implicit_tls = false
+# Log in to the smarthost (AUTH PLAIN, after TLS): both or neither.
+smarthost_username = ""
+# smarthost_password_file = "/etc/athen/smarthost-password"
+# Domains that may receive mail without TLS. ATHEN otherwise never sends
+# unencrypted; each use of an exception is logged as a warning.
+plaintext_domains = []
+# Seconds to wait before each retry of a temporary failure; the last repeats.
+retry_seconds = [60, 300, 900, 1800, 3600, 7200, 14400]
+# Give up and tell the sender after this long.
+give_up_after_hours = 120
+# Tell the sender once that a message is delayed after this long.
+delay_report_after_minutes = 240
+# How often to look at the queue when nothing new arrives.
+poll_seconds = 30
+# DKIM selector; `athen dns-records` prints the record to publish.
+dkim_selector = "athen"
+
+# Fixed destinations for some domains, instead of their MX records:
+[outbound.routes]
+# "partner.example" = "10.0.0.5:25"
 
 [log]
 # error, warn, info, debug or trace. Logs never contain message content or

@@ -4,6 +4,8 @@ mod admin;
 mod bench_smtp;
 mod config;
 mod context;
+mod dns_records;
+mod keys;
 mod mailbox_cmd;
 mod output;
 mod server;
@@ -50,6 +52,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Open a mailbox with its own credential: list and read mail.
     Mailbox(mailbox_cmd::MailboxArgs),
+    /// Print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS,
+    /// TLS-RPT); makes the DKIM key if there is none yet.
+    DnsRecords(dns_records::DnsRecordsArgs),
     /// Load generators for measuring ATHEN (or another server).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
             println!("{}: configuration is valid", config.display());
             ExitCode::SUCCESS
         }),
+        Command::DnsRecords(args) => dns_records::run(args).map(|_| ExitCode::SUCCESS),
         Command::Admin(args) => runtime().map(|rt| rt.block_on(admin::run(args))),
         Command::Mailbox(args) => runtime().map(|rt| rt.block_on(mailbox_cmd::run(args))),
         Command::Bench(BenchCommand::Smtp(args)) => runtime().and_then(|rt| {

@@ -101,13 +101,30 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     mx_config.max_connections = config.limits.smtp_connections as usize;
     mx_config.connections_per_minute_per_address =
         config.limits.smtp_connections_per_minute_per_address as usize;
+    let dns = Arc::new(
+        athen_smtp::sender_auth::resolver(&config.dns_servers()?)
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
     let sender_auth = athen_smtp::sender_auth::SenderAuth::new(
-        &config.dns_servers()?,
+        dns.clone(),
         &config.server.hostname,
         config.smtp.reject_dmarc_failures,
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    );
+    let outbound = Arc::new(athen_smtp::outbound::Outbound::new(
+        outbound_config(&config, &data.path)?,
+        data.store.clone(),
+        data.blobs.clone(),
+        crate::keys::queue_key(&data.path)?,
+        Arc::new(crate::keys::dkim_keys(
+            &data.path,
+            &config.outbound.dkim_selector,
+        )?),
+        dns,
+        data.clock.clone(),
+    ));
+    let outbound_worker = tokio::spawn(outbound.clone().run(stop_rx.clone()));
     let mx = Arc::new(athen_smtp::MxContext {
+        outbound: Some(outbound),
         config: mx_config,
         sender_auth: Arc::new(sender_auth),
         authenticator: Arc::new(data.authenticator(&config)),
@@ -138,6 +155,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         stop_rx,
     ));
 
+    let signals = ShutdownSignal::install()?;
     print_summary(
         &config,
         mode,
@@ -152,7 +170,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     );
     tracing::info!(https = %https_addr, smtp = %smtp_addr, data_dir = %data.path.display(), "ATHEN started");
 
-    shutdown_signal().await;
+    signals.wait().await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), https).await;
@@ -160,11 +178,74 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
     let _ = housekeeping.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), outbound_worker).await;
     let locked = sessions.session_count();
     drop(sessions);
     data.store.close().await;
     println!("ATHEN stopped cleanly ({locked} sessions ended, all mailbox keys dropped).");
     Ok(())
+}
+
+/// The outbound queue's settings from `[outbound]`.
+fn outbound_config(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Result<athen_smtp::outbound::OutboundConfig> {
+    use athen_smtp::outbound::route::{Routing, Smarthost, StaticRoute};
+    let o = &config.outbound;
+    let routing = match o.mode.as_str() {
+        "catch-all" => Routing::CatchAll,
+        "smarthost" => {
+            let auth = match &o.smarthost_password_file {
+                Some(path) => {
+                    let password = zeroize::Zeroizing::new(
+                        std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string(),
+                    );
+                    Some((o.smarthost_username.clone(), password))
+                }
+                None => None,
+            };
+            Routing::Smarthost(Smarthost {
+                host: o.smarthost_host.clone(),
+                port: o.smarthost_port,
+                implicit_tls: o.smarthost_implicit_tls,
+                auth,
+            })
+        }
+        _ => Routing::Direct,
+    };
+    let routes = o
+        .routes
+        .iter()
+        .map(|(domain, target)| {
+            let (host, port) = Config::host_port(target)?;
+            Ok(StaticRoute {
+                domain: domain.to_ascii_lowercase(),
+                host,
+                port,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(athen_smtp::outbound::OutboundConfig {
+        hostname: config.server.hostname.clone(),
+        routing,
+        routes,
+        plaintext_domains: o.plaintext_domains.clone(),
+        retry_intervals: o
+            .retry_seconds
+            .iter()
+            .map(|s| Duration::from_secs(u64::from(*s)))
+            .collect(),
+        give_up_after: Duration::from_secs(u64::from(o.give_up_after_hours) * 3600),
+        delay_report_after: Duration::from_secs(u64::from(o.delay_report_after_minutes) * 60),
+        catch_all_dir: data_dir.join("catch-all"),
+        poll_interval: Duration::from_secs(u64::from(o.poll_seconds)),
+        timeouts: Default::default(),
+        max_message_bytes: usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX),
+    })
 }
 
 /// Where the services actually listen (ports may have been chosen by the OS).
@@ -226,10 +307,18 @@ fn print_summary(
         println!("  Submission port:  {}", starttls.port());
         println!("  Submissions port: {}", implicit.port());
     }
-    println!(
-        "  Not in this version yet: IMAP ({}/{}), and sending to other mail servers.",
-        l.imap, l.imaps
-    );
+    match config.outbound.mode.as_str() {
+        "catch-all" => println!(
+            "  Mail to other servers: kept in {} (never sent out)",
+            data.path.join("catch-all").display()
+        ),
+        "smarthost" => println!(
+            "  Mail to other servers: relayed through {}:{} (TLS required)",
+            config.outbound.smarthost_host, config.outbound.smarthost_port
+        ),
+        _ => println!("  Mail to other servers: sent directly (MX lookup, STARTTLS required)"),
+    }
+    println!("  Not in this version yet: IMAP ({}/{}).", l.imap, l.imaps);
     match setup_token {
         Some(t) => {
             println!("  First administrator: open {base}setup?token={t}");
@@ -243,25 +332,40 @@ fn print_summary(
     println!("  Stop with Ctrl-C.");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM and Ctrl-C, listened for from the moment this is made: the
+/// handlers are installed before the summary is printed, so a signal sent
+/// right after start-up stops the server cleanly instead of killing it.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

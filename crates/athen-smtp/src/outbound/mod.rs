@@ -1,0 +1,201 @@
+//! The outbound queue and its delivery worker (whitepaper "Sending Mail
+//! Run-Through" step 6).
+//!
+//! [`Outbound::enqueue`] DKIM-signs a submitted message, encrypts it with
+//! the server's queue key and records it with one state per recipient,
+//! durably, before the submission gets `250`. The worker ([`Outbound::run`])
+//! picks up due recipients, finds their servers ([`route`]), hands the
+//! message over with STARTTLS required ([`client`]), retries temporary
+//! failures on a schedule, and reports delays, failures and relays to the
+//! sender as RFC 3464 reports ([`report`]) in their own mailbox. A message
+//! whose recipients are all final is removed with its body.
+
+pub mod client;
+pub mod report;
+pub mod route;
+mod worker;
+
+use crate::dkim::DkimKeys;
+use athen_core::clock::Clock;
+use athen_core::ids::{MailboxId, QueueId};
+use athen_core::queue::*;
+use athen_core::store::{BlobStore, MetadataStore};
+use mail_auth::MessageAuthenticator;
+use route::{Routing, StaticRoute};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::TlsConnector;
+use zeroize::Zeroizing;
+
+#[derive(Clone, Debug)]
+pub struct OutboundConfig {
+    pub hostname: String,
+    pub routing: Routing,
+    pub routes: Vec<StaticRoute>,
+    /// Domains the operator allows to receive without TLS (logged loudly).
+    pub plaintext_domains: Vec<String>,
+    /// Waits between attempts; the last repeats.
+    pub retry_intervals: Vec<Duration>,
+    /// Give up (and report failure) this long after queuing.
+    pub give_up_after: Duration,
+    /// Send one "delayed" report when a recipient is still waiting after this.
+    pub delay_report_after: Duration,
+    /// Where the localserve catch-all keeps mail for other domains.
+    pub catch_all_dir: PathBuf,
+    /// How often the worker looks for due mail when not woken.
+    pub poll_interval: Duration,
+    pub timeouts: client::Timeouts,
+    pub max_message_bytes: usize,
+}
+
+impl OutboundConfig {
+    /// RFC 5321 §4.5.4.1 asks for at least 30 minutes between retries and
+    /// 4–5 days before giving up; this starts quicker for clinical mail.
+    pub fn default_retry_intervals() -> Vec<Duration> {
+        [60, 5 * 60, 15 * 60, 30 * 60, 3600, 2 * 3600, 4 * 3600]
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect()
+    }
+}
+
+pub struct Outbound {
+    pub config: OutboundConfig,
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue_key: athen_vault::QueueKey,
+    pub dkim: Arc<DkimKeys>,
+    pub dns: Arc<MessageAuthenticator>,
+    pub clock: Arc<dyn Clock>,
+    tls: TlsConnector,
+    wake: tokio::sync::Notify,
+}
+
+/// A recipient given at submission.
+pub struct OutboundRecipient {
+    pub address: String,
+    pub orcpt: Option<String>,
+    pub notify: Notify,
+}
+
+impl Outbound {
+    pub fn new(
+        config: OutboundConfig,
+        store: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        queue_key: athen_vault::QueueKey,
+        dkim: Arc<DkimKeys>,
+        dns: Arc<MessageAuthenticator>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            blobs,
+            queue_key,
+            dkim,
+            dns,
+            clock,
+            tls: TlsConnector::from(client::opportunistic_tls()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Signs, encrypts and queues a message durably; wakes the worker.
+    pub async fn enqueue(
+        &self,
+        sender_mailbox: Option<MailboxId>,
+        mail_from: &str,
+        envid: Option<String>,
+        ret: Option<Ret>,
+        recipients: Vec<OutboundRecipient>,
+        message: &[u8],
+    ) -> Result<QueueId, String> {
+        let domain = mail_from
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or(&self.config.hostname);
+        let signature = self.dkim.sign(domain, message)?;
+        let mut signed = Zeroizing::new(Vec::with_capacity(signature.len() + message.len()));
+        signed.extend_from_slice(signature.as_bytes());
+        signed.extend_from_slice(message);
+        let key = athen_mail::queue_key().map_err(|e| e.to_string())?;
+        let sealed = self
+            .queue_key
+            .encrypt(&key, &signed)
+            .map_err(|e| e.to_string())?;
+        self.blobs
+            .put(&key, &sealed)
+            .await
+            .map_err(|e| e.to_string())?;
+        let queued = NewQueuedMessage {
+            sender_mailbox,
+            mail_from: mail_from.to_string(),
+            envid,
+            ret,
+            blob_key: key.clone(),
+            size: signed.len() as u64,
+            created_at: self.clock.now(),
+            recipients: recipients
+                .into_iter()
+                .map(|r| NewQueuedRecipient {
+                    address: r.address,
+                    orcpt: r.orcpt,
+                    notify: r.notify,
+                })
+                .collect(),
+        };
+        match self.store.enqueue(queued).await {
+            Ok(id) => {
+                self.wake.notify_one();
+                Ok(id)
+            }
+            Err(e) => {
+                let _ = self.blobs.delete(&key).await;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// The delivery worker: runs until `shutdown` resolves.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_once().await {
+                tracing::error!(error = %e, "outbound queue pass failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One pass over every message that is due: each message on its own
+    /// task, all finished before the next pass so none is sent twice.
+    pub async fn run_once(self: &Arc<Self>) -> Result<(), String> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .due_messages(now, 100)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for msg in due {
+            let this = Arc::clone(self);
+            tasks.spawn(async move { this.process(msg).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Err(e)) => tracing::error!(error = %e, "outbound delivery failed"),
+                Err(e) => tracing::error!(error = %e, "outbound delivery task ended abnormally"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,356 @@
+//! The outbound queue against real peers: a Python aiosmtpd server playing a
+//! remote MX (accepts, 4xx then accepts, 5xx), and a second ATHEN server on
+//! another loopback port and domain.
+
+mod common;
+use common::*;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PW: &str = "correct horse battery";
+
+struct Peer(Child, u16);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peer_mx(dir: &Path, out: &Path) -> Peer {
+    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
+    assert!(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"
+            ])
+            .args(["-subj", "/CN=peer.test", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::create_dir_all(out).unwrap();
+    let mut child = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/peer_mx.py"
+        ))
+        .arg(&cert)
+        .arg(&key)
+        .arg(out)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with aiosmtpd is installed by the test command");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("peer port");
+    Peer(child, port)
+}
+
+fn config(
+    dir: &Path,
+    data: &Path,
+    domain: &str,
+    dns: &Dns,
+    routes: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{domain}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndomain = \"{domain}\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
+[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
+[smtp]\ndns_servers = [{:?}]\n\n\
+[outbound]\nmode = \"direct\"\nretry_seconds = [1]\npoll_seconds = 1\n{extra}\n\
+[outbound.routes]\n{routes}\n",
+            data.to_str().unwrap(),
+            dns.address()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Submits one message over 587 with smtplib; returns the final reply line.
+fn submit(port: u16, ca: &Path, from: &str, to: &[&str], subject: &str) -> String {
+    let code = format!(
+        r#"
+import os, ssl, smtplib
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+s = smtplib.SMTP('localhost', int(os.environ["PORT"]), timeout=30)
+s.starttls(context=ctx)
+s.login({from:?}, {PW:?})
+msg = 'From: <{from}>\r\nTo: ' + ', '.join({to:?}) + '\r\nSubject: {subject}\r\n\r\nDear colleague,\r\n.a line with a dot\r\n'
+print(s.sendmail({from:?}, {to:?}, msg.encode(), mail_options=['ENVID=TESTENV1']))
+s.quit()
+"#
+    );
+    python(port, ca, &code)
+}
+
+/// The TXT data of the `athen dns-records` line starting with `name`,
+/// its quoted 255-octet strings joined again.
+fn txt_record(records: &str, name: &str) -> String {
+    let line = records
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {records}"));
+    let data = line.rsplit('\t').next().unwrap();
+    data.split('"').filter(|s| !s.trim().is_empty()).collect()
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn subjects(data: &Path, login: &str) -> Vec<String> {
+    let (rc, v) = mailbox(data, login, PW, &["list"]);
+    assert_eq!(rc, 0, "{v}");
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn queue_delivers_retries_and_reports_failures_to_the_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let peer = peer_mx(dir.path(), &received);
+    let dns = Dns::empty();
+    let cfg = config(
+        dir.path(),
+        &data,
+        "athen.localhost",
+        &dns,
+        &format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1),
+        "delay_report_after_minutes = 0",
+    );
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let ca = data.join("tls/self-signed-cert.pem");
+    let out = submit(
+        server.port_of("Submission port:"),
+        &ca,
+        "jane@athen.localhost",
+        &["ok@peer.test", "tempfail@peer.test", "reject@peer.test"],
+        "Referral QZOUT",
+    );
+    assert_eq!(out, "{}\n", "all three queued");
+
+    // ok@ at once; tempfail@ after its retry; reject@ never.
+    let files = wait_for("two deliveries at the peer", || {
+        let mut files: Vec<String> = std::fs::read_dir(&received)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        files.sort();
+        (files.len() == 2).then_some(files)
+    });
+    let rcpts: Vec<&str> = files
+        .iter()
+        .map(|f| {
+            f.lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("X-Peer-Rcpt: ")
+        })
+        .collect();
+    assert!(
+        rcpts.contains(&"ok@peer.test") && rcpts.contains(&"tempfail@peer.test"),
+        "{rcpts:?}"
+    );
+    for f in &files {
+        assert!(
+            f.contains("X-Peer-TLS: True"),
+            "sent over STARTTLS only: {f}"
+        );
+        assert!(f.contains("DKIM-Signature: v=1; a=rsa-sha256;"), "{f}");
+        assert!(f.contains("d=athen.localhost"), "{f}");
+        assert!(
+            f.contains("\r\n.a line with a dot\r\n"),
+            "dot-stuffing undone by the peer: {f}"
+        );
+        assert!(!f.contains("Bcc"), "{f}");
+    }
+
+    // The DKIM signature verifies with dkimpy against the published record.
+    let records = run(&["dns-records", "--config", cfg.to_str().unwrap()], "");
+    let records = String::from_utf8(records.stdout).unwrap();
+    let dkim_txt = txt_record(&records, "athen._domainkey.");
+    let first = received.join("1.eml");
+    let verify = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import dkim, sys\nraw = open(sys.argv[1], 'rb').read().split(b'\\r\\n', 2)[2]\n\
+txt = sys.argv[2].encode()\n\
+print(dkim.verify(raw, dnsfunc=lambda name, timeout=5: txt))",
+        )
+        .arg(&first)
+        .arg(&dkim_txt)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stdout),
+        "True\n",
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
+    // Jane is told: one failure report (reject@) and one delay report
+    // (tempfail@ was still waiting after its first attempt).
+    let list = wait_for("the failure and delay reports in Jane's inbox", || {
+        let s = subjects(&data, "jane@athen.localhost");
+        (s.len() >= 2).then_some(s)
+    });
+    assert!(
+        list.contains(&"[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT".to_string()),
+        "{list:?}"
+    );
+    assert!(
+        list.contains(&"[ATHEN] Mail in transit: Referral QZOUT".to_string()),
+        "{list:?}"
+    );
+    let (_, v) = mailbox(&data, "jane@athen.localhost", PW, &["list"]);
+    let uid_of = |subject: &str| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["subject"].as_str() == Some(subject))
+            .unwrap()["uid"]
+            .to_string()
+    };
+    let failure = run(
+        &[
+            "mailbox",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--login",
+            "jane@athen.localhost",
+            "--password-stdin",
+            "read",
+            &uid_of("[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT"),
+        ],
+        &format!("{PW}\n"),
+    );
+    let failure = String::from_utf8(failure.stdout).unwrap();
+    for needle in [
+        "Return-Path: <>",
+        "Auto-Submitted: auto-replied",
+        "report-type=delivery-status",
+        "Original-Envelope-Id: TESTENV1",
+        "Final-Recipient: rfc822; reject@peer.test\r\nAction: failed\r\nStatus: 5.1.1",
+        "Diagnostic-Code: smtp; RCPT TO at 127.0.0.1: 550 5.1.1 No such user here",
+        "Content-Type: text/rfc822-headers",
+        "Subject: Referral QZOUT",
+    ] {
+        assert!(
+            failure.contains(needle),
+            "{needle:?} missing from:\n{failure}"
+        );
+    }
+    assert!(!failure.contains("Dear colleague"), "headers only");
+    // Nothing is left in the queue, and its encrypted copy is gone.
+    wait_for("the queue to empty", || {
+        let n = std::fs::read_dir(data.join("blobs/queue"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        (n == 0).then_some(())
+    });
+    assert!(server.stop().success());
+}
+
+#[test]
+fn two_athen_servers_exchange_signed_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    create_individual(&data_a, "Dr Alice", "alice@a.test", PW);
+    create_individual(&data_b, "Dr Bob", "bob@b.test", PW);
+    // A's DKIM key exists before A starts, so B's DNS can publish it.
+    let dns_a = Dns::empty();
+    let cfg_a_draft = config(dir.path(), &data_a, "a.test", &dns_a, "", "");
+    let records = run(
+        &["dns-records", "--config", cfg_a_draft.to_str().unwrap()],
+        "",
+    );
+    assert!(records.status.success());
+    let records = String::from_utf8(records.stdout).unwrap();
+    let dkim_txt = txt_record(&records, "athen._domainkey.a.test.");
+    let dns_b = Dns::start(&serde_json::json!({
+        "athen._domainkey.a.test": dkim_txt,
+        "a.test": "v=spf1 ip4:127.0.0.1 -all",
+        "_dmarc.a.test": "v=DMARC1; p=reject",
+    }));
+    let cfg_b = config(dir.path(), &data_b, "b.test", &dns_b, "", "");
+    let b = Server::start_with(&["serve", "--config", cfg_b.to_str().unwrap()]);
+    let cfg_a = config(
+        dir.path(),
+        &data_a,
+        "a.test",
+        &dns_a,
+        &format!("\"b.test\" = \"127.0.0.1:{}\"", b.port_of("SMTP port:")),
+        "",
+    );
+    let a = Server::start_with(&["serve", "--config", cfg_a.to_str().unwrap()]);
+    let out = submit(
+        a.port_of("Submission port:"),
+        &data_a.join("tls/self-signed-cert.pem"),
+        "alice@a.test",
+        &["bob@b.test"],
+        "Discharge summary QZTWO",
+    );
+    assert_eq!(out, "{}\n");
+    wait_for("Bob to receive Alice's letter", || {
+        let s = subjects(&data_b, "bob@b.test");
+        (s == ["Discharge summary QZTWO"]).then_some(())
+    });
+    let raw = run(
+        &[
+            "mailbox",
+            "--data-dir",
+            data_b.to_str().unwrap(),
+            "--login",
+            "bob@b.test",
+            "--password-stdin",
+            "read",
+            "1",
+        ],
+        &format!("{PW}\n"),
+    );
+    let raw = String::from_utf8(raw.stdout).unwrap();
+    for needle in [
+        "dkim=pass",
+        "spf=pass",
+        "dmarc=pass",
+        "Return-Path: <alice@a.test>",
+    ] {
+        assert!(raw.contains(needle), "{needle} missing:\n{raw}");
+    }
+    // Alice has her Sent copy and no report (nothing went wrong).
+    assert_eq!(subjects(&data_a, "alice@a.test"), Vec::<String>::new());
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+}
