@@ -45,12 +45,7 @@ impl Notify {
 
     /// Parses what [`as_param`](Self::as_param) wrote.
     pub fn from_param(s: &str) -> Notify {
-        let mut n = Notify {
-            never: false,
-            success: false,
-            failure: false,
-            delay: false,
-        };
+        let mut n = Notify::default();
         for part in s.split(',') {
             match part.trim().to_ascii_uppercase().as_str() {
                 "NEVER" => n.never = true,

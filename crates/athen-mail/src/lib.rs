@@ -44,7 +44,12 @@ pub(crate) fn spool_key(mailbox: athen_core::MailboxId) -> Result<String, StoreE
 
 /// Blob key of a message in the outbound queue: `queue/<random>`.
 pub fn queue_key() -> Result<String, StoreError> {
-    Ok(format!("queue/{}", athen_store::random_hex(16)?))
+    Ok(format!("queue/{}", random_id()?))
+}
+
+/// A random identifier (128 bits, hex), e.g. for an ENVID or Message-ID.
+pub fn random_id() -> Result<String, StoreError> {
+    athen_store::random_hex(16)
 }
 
 /// Blob key of a stored message: `mail/<mailbox>/<random>`.

@@ -92,3 +92,21 @@ pub struct MxContext {
     /// refuses such recipients.
     pub outbound: Option<Arc<outbound::Outbound>>,
 }
+
+/// Where a message's header section ends: the offset of the empty line
+/// (CRLF or bare LF) that separates it from the body, or the whole input if
+/// there is none (RFC 5322 §2.1).
+pub(crate) fn header_end(raw: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < raw.len() {
+        let line_end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        if matches!(&raw[pos..line_end], b"\r\n" | b"\n") {
+            return pos;
+        }
+        pos = line_end;
+    }
+    raw.len()
+}

@@ -189,7 +189,7 @@ fn complete_dmarc(dmarc: DmarcOutput, spf: &SpfOutput, dkim: &[DkimOutput<'_>]) 
 /// border MTA: otherwise a sender could forge a "pass" that looks like ours.
 /// Fields from other verifiers, and the body, are left exactly as received.
 pub fn strip_forged_results<'a>(raw: &'a [u8], authserv_id: &str) -> Cow<'a, [u8]> {
-    let header_end = find_header_end(raw);
+    let header_end = crate::header_end(raw);
     let mut fields = Vec::new(); // (start, end) of each field, folded lines included
     let mut pos = 0;
     while pos < header_end {
@@ -219,23 +219,6 @@ pub fn strip_forged_results<'a>(raw: &'a [u8], authserv_id: &str) -> Cow<'a, [u8
     }
     out.extend_from_slice(&raw[pos..]);
     Cow::Owned(out)
-}
-
-/// Where the header section ends: after the empty line, or the whole input
-/// if there is none.
-fn find_header_end(raw: &[u8]) -> usize {
-    let mut pos = 0;
-    while pos < raw.len() {
-        let line_end = raw[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i + 1);
-        if matches!(&raw[pos..line_end], b"\r\n" | b"\n") {
-            return pos;
-        }
-        pos = line_end;
-    }
-    raw.len()
 }
 
 /// Whether one header field is an Authentication-Results field whose
@@ -314,7 +297,7 @@ Authentication-Results: mx.example.org; body line stays\r\n"[..]
         fn never_panics_and_only_removes_header_bytes(raw in proptest::collection::vec(any::<u8>(), 0..400)) {
             let out = strip_forged_results(&raw, "mx.example.org");
             prop_assert!(out.len() <= raw.len());
-            let body = &raw[find_header_end(&raw)..];
+            let body = &raw[crate::header_end(&raw)..];
             prop_assert!(out.ends_with(body));
         }
 

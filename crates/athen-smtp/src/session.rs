@@ -325,6 +325,34 @@ impl Session {
         self.tx.chunks_too_big = false;
     }
 
+    /// Reads more message text within the data timeout (RFC 5321
+    /// §4.5.3.2.5); a timeout is answered with 421 and ends the session, as
+    /// does the client closing the connection mid-message.
+    async fn read_message_data(
+        &self,
+        io: &mut Io,
+        buf: &mut [u8],
+        during: &str,
+    ) -> std::io::Result<usize> {
+        let n = match tokio::time::timeout(self.ctx.config.data_timeout, io.read(buf)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                send(io, &reply::timeout(&self.ctx.config.hostname)).await?;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("timeout during {during}"),
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("connection closed during {during}"),
+            ));
+        }
+        Ok(n)
+    }
+
     /// Reads one BDAT chunk (RFC 3030); on the last one, stores the message.
     /// Returns the reply and any bytes that followed the chunk.
     async fn bdat(
@@ -354,23 +382,7 @@ impl Session {
             if taken == size {
                 break;
             }
-            let got =
-                match tokio::time::timeout(self.ctx.config.data_timeout, io.read(&mut buf)).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        send(io, &reply::timeout(&self.ctx.config.hostname)).await?;
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "timeout during BDAT",
-                        ));
-                    }
-                };
-            if got == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed during BDAT",
-                ));
-            }
+            let got = self.read_message_data(io, &mut buf, "BDAT").await?;
             have.extend_from_slice(&buf[..got]);
         }
         let refusal = if !self.tls && self.mode == Mode::Mx {
@@ -671,23 +683,7 @@ only addresses on this server can be reached",
             if done {
                 break bytes.as_slice().to_vec();
             }
-            let n =
-                match tokio::time::timeout(self.ctx.config.data_timeout, io.read(&mut buf)).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        send(io, &reply::timeout(&self.ctx.config.hostname)).await?;
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "timeout during DATA",
-                        ));
-                    }
-                };
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed during DATA",
-                ));
-            }
+            let n = self.read_message_data(io, &mut buf, "DATA").await?;
             pending = buf[..n].to_vec();
         };
         if too_big {
@@ -938,8 +934,8 @@ impl Session {
             // message; one is made when the mail program gave none.
             let envid = match self.tx.envid.take() {
                 Some(e) => e,
-                None => match athen_mail::queue_key() {
-                    Ok(k) => k.trim_start_matches("queue/").to_string(),
+                None => match athen_mail::random_id() {
+                    Ok(id) => id,
                     Err(_) => return reply::temporary_failure(),
                 },
             };

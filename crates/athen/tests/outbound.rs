@@ -243,20 +243,12 @@ print(dkim.verify(raw, dnsfunc=lambda name, timeout=5: txt))",
             .unwrap()["uid"]
             .to_string()
     };
-    let failure = run(
-        &[
-            "mailbox",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--login",
-            "jane@athen.localhost",
-            "--password-stdin",
-            "read",
-            &uid_of("[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT"),
-        ],
-        &format!("{PW}\n"),
+    let failure = read_message(
+        &data,
+        "jane@athen.localhost",
+        PW,
+        &uid_of("[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT"),
     );
-    let failure = String::from_utf8(failure.stdout).unwrap();
     for needle in [
         "Return-Path: <>",
         "Auto-Submitted: auto-replied",
@@ -327,20 +319,7 @@ fn two_athen_servers_exchange_signed_mail() {
         let s = subjects(&data_b, "bob@b.test");
         (s == ["Discharge summary QZTWO"]).then_some(())
     });
-    let raw = run(
-        &[
-            "mailbox",
-            "--data-dir",
-            data_b.to_str().unwrap(),
-            "--login",
-            "bob@b.test",
-            "--password-stdin",
-            "read",
-            "1",
-        ],
-        &format!("{PW}\n"),
-    );
-    let raw = String::from_utf8(raw.stdout).unwrap();
+    let raw = read_message(&data_b, "bob@b.test", PW, "1");
     for needle in [
         "dkim=pass",
         "spf=pass",

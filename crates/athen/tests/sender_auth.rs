@@ -83,21 +83,7 @@ fn send(smtp: u16, ca: &Path, key: &Path) -> String {
 }
 
 fn read(data: &Path, uid: &str) -> String {
-    let out = run(
-        &[
-            "mailbox",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--login",
-            "jane@athen.localhost",
-            "--password-stdin",
-            "read",
-            uid,
-        ],
-        &format!("{PW}\n"),
-    );
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    read_message(data, "jane@athen.localhost", PW, uid)
 }
 
 #[test]
@@ -106,21 +92,7 @@ fn results_are_recorded_inside_the_sealed_message_and_failures_still_delivered()
     let data = dir.path().join("data");
     create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
     let dns = dns(dir.path());
-    let server = Server::start_with(&[
-        "localserve",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--https-port",
-        "0",
-        "--smtp-port",
-        "0",
-        "--submission-port",
-        "0",
-        "--submissions-port",
-        "0",
-        "--dns-server",
-        &dns.address(),
-    ]);
+    let server = Server::start_with_dns(&data, dns, &[]);
     let smtp = server.port_of("SMTP port:");
     let out = send(
         smtp,

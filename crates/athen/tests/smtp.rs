@@ -54,21 +54,7 @@ fn inbox(data: &Path, login: &str) -> Vec<serde_json::Value> {
 }
 
 fn read(data: &Path, login: &str, uid: &str) -> String {
-    let out = run(
-        &[
-            "mailbox",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--login",
-            login,
-            "--password-stdin",
-            "read",
-            uid,
-        ],
-        &format!("{PW}\n"),
-    );
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    read_message(data, login, PW, uid)
 }
 
 const SMTP_PRELUDE: &str = r#"

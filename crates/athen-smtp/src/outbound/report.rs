@@ -33,12 +33,7 @@ impl Action {
 
 /// The header section of `message` (up to the empty line), CRLF ended.
 pub fn header_section(message: &[u8]) -> &[u8] {
-    for (i, w) in message.windows(4).enumerate() {
-        if w == b"\r\n\r\n" {
-            return &message[..i + 2];
-        }
-    }
-    message
+    &message[..crate::header_end(message)]
 }
 
 /// The unfolded value of the first header field called `name`.

@@ -371,10 +371,7 @@ impl Outbound {
             }
             Err(e) => return Err(e.to_string()),
         };
-        let id = athen_mail::queue_key()
-            .map_err(|e| e.to_string())?
-            .trim_start_matches("queue/")
-            .to_string();
+        let id = athen_mail::random_id().map_err(|e| e.to_string())?;
         let mut bytes = b"Return-Path: <>\r\n".to_vec();
         bytes.extend_from_slice(&report::build(
             action,

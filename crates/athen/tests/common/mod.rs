@@ -71,6 +71,29 @@ pub fn mailbox(dir: &Path, login: &str, secret: &str, args: &[&str]) -> (i32, Va
     (code, v)
 }
 
+/// `athen mailbox read UID` for `login`: the message as stored.
+pub fn read_message(dir: &Path, login: &str, secret: &str, uid: &str) -> String {
+    let out = run(
+        &[
+            "mailbox",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--login",
+            login,
+            "--password-stdin",
+            "read",
+            uid,
+        ],
+        &format!("{secret}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub fn create_individual(dir: &Path, name: &str, address: &str, password: &str) -> Value {
     admin_ok(
         dir,
@@ -182,7 +205,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// localserve on `data`, every port chosen by the system, with an
+    /// empty loopback DNS server.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::start_with_dns(data, Dns::empty(), extra)
+    }
+
+    /// As [`start`](Self::start), with the given DNS server.
+    pub fn start_with_dns(data: &Path, dns: Dns, extra: &[&str]) -> Server {
         let mut args = vec![
             "localserve",
             "--data-dir",
@@ -196,9 +226,7 @@ impl Server {
             "--submissions-port",
             "0",
         ];
-        // No DNS beyond loopback: an empty server on loopback answers
-        // every SPF/DKIM/DMARC query with NXDOMAIN at once.
-        let dns = Dns::empty();
+        // No DNS beyond loopback.
         let address = dns.address();
         args.extend_from_slice(&["--dns-server", &address]);
         args.extend_from_slice(extra);
