@@ -213,6 +213,9 @@ pub trait QueueStore: Send + Sync {
     /// returns its blob key so the caller can delete the body. `None` if
     /// it still has work to do (nothing is removed then).
     async fn remove_finished(&self, id: QueueId) -> StoreResult<Option<String>>;
+    /// Makes the waiting recipients of a message due at `now` (the
+    /// operator's "retry now"); returns how many there were.
+    async fn retry_now(&self, id: QueueId, now: UnixTime) -> StoreResult<u32>;
 }
 
 /// Durable storage of opaque byte blobs (sealed spool entries, encrypted

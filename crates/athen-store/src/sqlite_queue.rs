@@ -246,4 +246,18 @@ impl QueueStore for SqliteStore {
         tx.commit().await.map_err(db_err)?;
         Ok(key)
     }
+
+    async fn retry_now(&self, id: QueueId, now: UnixTime) -> StoreResult<u32> {
+        let mut tx = self.tx().await?;
+        let done = sqlx::query(
+            "UPDATE queue_recipients SET next_attempt_at = $1 WHERE message_id = $2 AND state = 'queued'",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+    }
 }

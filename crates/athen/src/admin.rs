@@ -12,11 +12,12 @@ use athen_core::account::{Account, AccountKind, AccountStatus, StatusAction};
 use athen_core::clock::rfc3339;
 use athen_core::directory::{Category, DirectoryEntry, DirectoryQuery, EntryInput, EntryRole};
 use athen_core::lifecycle;
+use athen_core::queue::QueuedMessage;
 use athen_core::store::{
     AccountFilter, AccountStore, CredentialStore, DirectoryStore, MailboxStore, OperatorStore,
-    SpoolStore,
+    QueueStore, SpoolStore,
 };
-use athen_core::{CredentialId, EntryId};
+use athen_core::{CredentialId, EntryId, QueueId};
 use athen_vault::accounts::{self, Registration};
 use athen_vault::codes;
 use clap::{Args, Subcommand};
@@ -79,6 +80,9 @@ enum AdminCommand {
     Operator(OperatorCommand),
     /// Search the directory as the public sees it (or everything, with --all).
     Directory(SearchArgs),
+    /// The outbound queue: envelopes and delivery state only, never content.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Seal a message (RFC 5322 file, or standard input) into an account's
     /// spool, exactly as the mail server does on receipt.
     Deliver {
@@ -309,6 +313,16 @@ enum CredentialCommand {
 }
 
 #[derive(Subcommand)]
+enum QueueCommand {
+    /// Every message waiting in the queue, with each recipient's state.
+    List,
+    /// One queued message.
+    Show { id: i64 },
+    /// Try the waiting recipients of a message at the next queue pass.
+    Retry { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum OperatorCommand {
     /// Create an administrator. Standard input: the password.
     Create {
@@ -405,6 +419,7 @@ async fn run_inner(args: AdminArgs) -> Outcome {
         AdminCommand::Credential(c) => a.credential(c).await,
         AdminCommand::Operator(c) => a.operator(c).await,
         AdminCommand::Directory(s) => a.search(s).await,
+        AdminCommand::Queue(c) => a.queue(c).await,
         AdminCommand::Deliver { to, file } => a.deliver(&to, file).await,
     };
     a.data.store.close().await;
@@ -420,6 +435,58 @@ const ACTOR: &str = "admin-cli";
 
 fn time(t: Option<i64>) -> Value {
     t.map(|t| Value::String(rfc3339(t))).unwrap_or(Value::Null)
+}
+
+fn not_in_queue(id: i64) -> CommandError {
+    CommandError::new(
+        exit::NOT_FOUND,
+        format!("message {id} is not in the queue (delivered or given up)"),
+    )
+}
+
+/// A queued message for the operator: the envelope and delivery state,
+/// never the (encrypted) content.
+fn queued_json(m: &QueuedMessage) -> Value {
+    json!({
+        "id": m.id.0,
+        "mail_from": m.mail_from,
+        "envid": m.envid,
+        "size": m.size,
+        "queued_at": rfc3339(m.created_at),
+        "recipients": m.recipients.iter().map(|r| json!({
+            "address": r.address,
+            "state": r.state.as_str(),
+            "attempts": r.attempts,
+            "next_attempt_at": rfc3339(r.next_attempt_at),
+            "last_reply": r.last_reply,
+            "remote_host": r.remote_host,
+            "tls": r.tls,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn queued_text(m: &QueuedMessage) -> String {
+    let mut out = format!(
+        "{} from <{}>, {} bytes, queued {}",
+        m.id.0,
+        m.mail_from,
+        m.size,
+        rfc3339(m.created_at)
+    );
+    for r in &m.recipients {
+        out.push_str(&format!(
+            "\n  {} {} after {} attempt(s), next {}: {}",
+            r.address,
+            r.state.as_str(),
+            r.attempts,
+            rfc3339(r.next_attempt_at),
+            r.last_reply.as_deref().unwrap_or("not tried yet")
+        ));
+        if let Some(tls) = &r.tls {
+            out.push_str(&format!("\n    connection: {tls}"));
+        }
+    }
+    out
 }
 
 fn entry_json(e: &DirectoryEntry) -> Value {
@@ -1154,6 +1221,45 @@ If the account holder still has a password or the recovery code, use `credential
                 text
             },
         ))
+    }
+
+    async fn queue(&self, cmd: QueueCommand) -> Outcome {
+        let s = &self.data.store;
+        match cmd {
+            QueueCommand::List => {
+                let messages = s.queued_messages().await?;
+                let rows: Vec<Value> = messages.iter().map(queued_json).collect();
+                let text = if messages.is_empty() {
+                    "the queue is empty".to_string()
+                } else {
+                    messages
+                        .iter()
+                        .map(queued_text)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                Ok((json!({"messages": rows}), text))
+            }
+            QueueCommand::Show { id } => {
+                let m = s
+                    .queued_message(QueueId(id))
+                    .await?
+                    .ok_or_else(|| not_in_queue(id))?;
+                Ok((queued_json(&m), queued_text(&m)))
+            }
+            QueueCommand::Retry { id } => {
+                if s.queued_message(QueueId(id)).await?.is_none() {
+                    return Err(not_in_queue(id));
+                }
+                let n = s.retry_now(QueueId(id), self.data.clock.now()).await?;
+                Ok((
+                    json!({"id": id, "recipients_due": n}),
+                    format!(
+                        "{n} recipient(s) of message {id} will be tried at the next queue pass"
+                    ),
+                ))
+            }
+        }
     }
 
     async fn deliver(&self, to: &str, file: Option<PathBuf>) -> Outcome {

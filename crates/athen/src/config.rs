@@ -54,6 +54,16 @@ pub struct OutboundSection {
     pub smarthost_username: String,
     /// A file holding the smarthost password (kept out of this file).
     pub smarthost_password_file: Option<PathBuf>,
+    /// Check the smarthost's certificate against the trusted roots.
+    pub smarthost_verify_certificate: bool,
+    /// Extra trusted CA certificates (PEM), e.g. a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Use DANE TLSA records (needs a validating resolver).
+    pub dane: bool,
+    /// The port of other servers' MX hosts (25; tests only).
+    pub mx_port: u16,
+    /// The port of MTA-STS policy servers (443; tests only).
+    pub mta_sts_port: u16,
     /// Fixed destinations: "domain" = "host:port".
     pub routes: std::collections::BTreeMap<String, String>,
     /// Domains that may receive without TLS. Each use is logged loudly.
@@ -77,6 +87,11 @@ impl Default for OutboundSection {
             smarthost_implicit_tls: false,
             smarthost_username: String::new(),
             smarthost_password_file: None,
+            smarthost_verify_certificate: true,
+            ca_file: None,
+            dane: true,
+            mx_port: 25,
+            mta_sts_port: 443,
             routes: Default::default(),
             plaintext_domains: Vec::new(),
             retry_seconds: vec![60, 300, 900, 1800, 3600, 7200, 14400],
@@ -421,6 +436,9 @@ impl Config {
             "smarthost" => {}
             _ => bail!("[outbound] mode: must be direct, smarthost or catch-all"),
         }
+        if o.mx_port == 0 || o.mta_sts_port == 0 {
+            bail!("[outbound] mx_port and mta_sts_port: must not be 0");
+        }
         if o.smarthost_username.is_empty() != o.smarthost_password_file.is_none() {
             bail!("[outbound] smarthost_username and smarthost_password_file go together");
         }
@@ -601,13 +619,30 @@ reject_dmarc_failures = false
 # "catch-all" keeps it in <data_dir>/catch-all for the administrator to read
 # and never sends it anywhere (what localserve does).
 mode = "direct"
-# The relay for mode = "smarthost". Its certificate is not checked yet.
+# The relay for mode = "smarthost".
 smarthost_host = ""
 smarthost_port = 587
 smarthost_implicit_tls = false
 # Log in to the smarthost (AUTH PLAIN, after TLS): both or neither.
 smarthost_username = ""
 # smarthost_password_file = "/etc/athen/smarthost-password"
+# The smarthost's certificate must be valid for smarthost_host under the
+# trusted roots. Turn off only for a relay on a private network.
+smarthost_verify_certificate = true
+# Certificates are checked against the system's trust roots
+# (/etc/ssl/certs) plus the CA certificates (PEM) in this file.
+# ca_file = "/etc/athen/private-ca.pem"
+# DANE (RFC 7672): where an MX host publishes DNSSEC-signed TLSA records,
+# its certificate must match them. ATHEN trusts the AD bit of the resolver
+# in [smtp] dns_servers (or the system's), which must validate DNSSEC and
+# should run on this machine (e.g. unbound). MTA-STS (RFC 8461) policies
+# are always honoured. Without either, TLS is still required but the
+# certificate cannot be checked, and the delivery record says so.
+dane = true
+# The ports of other servers' MX hosts and MTA-STS policy servers. Change
+# these only for tests on one machine.
+mx_port = 25
+mta_sts_port = 443
 # Domains that may receive mail without TLS. ATHEN otherwise never sends
 # unencrypted; each use of an exception is logged as a warning.
 plaintext_domains = []

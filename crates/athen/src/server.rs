@@ -193,6 +193,9 @@ fn outbound_config(
 ) -> Result<athen_smtp::outbound::OutboundConfig> {
     use athen_smtp::outbound::route::{Routing, Smarthost, StaticRoute};
     let o = &config.outbound;
+    let (trust, roots) = athen_smtp::outbound::tls_policy::TlsTrust::load(o.ca_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("[outbound] ca_file: {e}"))?;
+    tracing::info!(roots, "trust roots loaded for outbound TLS");
     let routing = match o.mode.as_str() {
         "catch-all" => Routing::CatchAll,
         "smarthost" => {
@@ -213,6 +216,7 @@ fn outbound_config(
                 port: o.smarthost_port,
                 implicit_tls: o.smarthost_implicit_tls,
                 auth,
+                verify_certificate: o.smarthost_verify_certificate,
             })
         }
         _ => Routing::Direct,
@@ -245,6 +249,10 @@ fn outbound_config(
         poll_interval: Duration::from_secs(u64::from(o.poll_seconds)),
         timeouts: Default::default(),
         max_message_bytes: usize::try_from(config.limits.max_message_bytes).unwrap_or(usize::MAX),
+        mx_port: o.mx_port,
+        mta_sts_port: o.mta_sts_port,
+        dane_resolvers: o.dane.then(|| config.dns_servers()).transpose()?,
+        trust,
     })
 }
 
@@ -316,7 +324,14 @@ fn print_summary(
             "  Mail to other servers: relayed through {}:{} (TLS required)",
             config.outbound.smarthost_host, config.outbound.smarthost_port
         ),
-        _ => println!("  Mail to other servers: sent directly (MX lookup, STARTTLS required)"),
+        _ => println!(
+            "  Mail to other servers: sent directly (MX lookup, STARTTLS required; certificates checked under {})",
+            if config.outbound.dane {
+                "DANE and MTA-STS"
+            } else {
+                "MTA-STS (DANE is off)"
+            }
+        ),
     }
     println!("  Not in this version yet: IMAP ({}/{}).", l.imap, l.imaps);
     match setup_token {

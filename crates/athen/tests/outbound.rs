@@ -20,6 +20,7 @@ impl Drop for Peer {
     }
 }
 
+/// The peer MX with a self-signed certificate.
 fn peer_mx(dir: &Path, out: &Path) -> Peer {
     let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
     assert!(
@@ -37,14 +38,18 @@ fn peer_mx(dir: &Path, out: &Path) -> Peer {
             .success()
     );
     std::fs::create_dir_all(out).unwrap();
+    support_server("peer_mx.py", &[&cert, &key, out])
+}
+
+/// Starts a Python helper from tests/support that prints its port first.
+fn support_server(script: &str, args: &[&Path]) -> Peer {
     let mut child = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/peer_mx.py"
-        ))
-        .arg(&cert)
-        .arg(&key)
-        .arg(out)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/support")
+                .join(script),
+        )
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 with aiosmtpd is installed by the test command");
@@ -52,7 +57,7 @@ fn peer_mx(dir: &Path, out: &Path) -> Peer {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let port = line.trim().parse().expect("peer port");
+    let port = line.trim().parse().expect("helper port");
     Peer(child, port)
 }
 
@@ -81,8 +86,20 @@ fn config(
     path
 }
 
-/// Submits one message over 587 with smtplib; returns the final reply line.
-fn submit(port: u16, ca: &Path, from: &str, to: &[&str], subject: &str) -> String {
+/// Submits one message over 587 with smtplib (with RFC 3461 NOTIFY if
+/// given); returns what sendmail returned (refused recipients).
+fn submit(
+    port: u16,
+    ca: &Path,
+    from: &str,
+    to: &[&str],
+    subject: &str,
+    notify: Option<&str>,
+) -> String {
+    let rcpt_options = match notify {
+        Some(n) => format!("['NOTIFY={n}']"),
+        None => "[]".into(),
+    };
     let code = format!(
         r#"
 import os, ssl, smtplib
@@ -91,7 +108,7 @@ s = smtplib.SMTP('localhost', int(os.environ["PORT"]), timeout=30)
 s.starttls(context=ctx)
 s.login({from:?}, {PW:?})
 msg = 'From: <{from}>\r\nTo: ' + ', '.join({to:?}) + '\r\nSubject: {subject}\r\n\r\nDear colleague,\r\n.a line with a dot\r\n'
-print(s.sendmail({from:?}, {to:?}, msg.encode(), mail_options=['ENVID=TESTENV1']))
+print(s.sendmail({from:?}, {to:?}, msg.encode(), mail_options=['ENVID=TESTENV1'], rcpt_options={rcpt_options}))
 s.quit()
 "#
     );
@@ -155,6 +172,7 @@ fn queue_delivers_retries_and_reports_failures_to_the_sender() {
         "jane@athen.localhost",
         &["ok@peer.test", "tempfail@peer.test", "reject@peer.test"],
         "Referral QZOUT",
+        None,
     );
     assert_eq!(out, "{}\n", "all three queued");
 
@@ -313,6 +331,7 @@ fn two_athen_servers_exchange_signed_mail() {
         "alice@a.test",
         &["bob@b.test"],
         "Discharge summary QZTWO",
+        None,
     );
     assert_eq!(out, "{}\n");
     wait_for("Bob to receive Alice's letter", || {
@@ -332,4 +351,193 @@ fn two_athen_servers_exchange_signed_mail() {
     assert_eq!(subjects(&data_a, "alice@a.test"), Vec::<String>::new());
     assert!(a.stop().success());
     assert!(b.stop().success());
+}
+
+/// A private CA, and a certificate it issued for the peer's hosts.
+struct Pki {
+    ca: std::path::PathBuf,
+    /// The leaf, then the CA.
+    chain: std::path::PathBuf,
+    key: std::path::PathBuf,
+    /// SHA-256 of the leaf's SubjectPublicKeyInfo, hex: a TLSA 3 1 1 record.
+    spki_sha256: String,
+}
+
+fn pki(dir: &Path, names: &[&str]) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ATHEN test CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+    let p = Pki {
+        ca: dir.join("ca.pem"),
+        chain: dir.join("chain.pem"),
+        key: dir.join("leaf-key.pem"),
+        spki_sha256: String::new(),
+    };
+    std::fs::write(&p.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&p.chain, leaf.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(&p.key, leaf_key.serialize_pem()).unwrap();
+    let spki: String = rcgen::PublicKeyData::subject_public_key_info(&leaf_key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let hash = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1])).hexdigest())",
+            &spki,
+        ])
+        .output()
+        .unwrap();
+    Pki {
+        spki_sha256: String::from_utf8(hash.stdout).unwrap().trim().to_string(),
+        ..p
+    }
+}
+
+/// The text of every message in `login`'s inbox whose subject starts with `prefix`.
+fn messages_starting(data: &Path, login: &str, prefix: &str) -> String {
+    let (_, v) = mailbox(data, login, PW, &["list"]);
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subject"].as_str().is_some_and(|s| s.starts_with(prefix)))
+        .map(|m| read_message(data, login, PW, &m["uid"].to_string()))
+        .collect()
+}
+
+#[test]
+fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    std::fs::create_dir_all(&received).unwrap();
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let pki = pki(
+        dir.path(),
+        &["mx.peer.test", "mta-sts.sts.test", "mta-sts.stsbad.test"],
+    );
+    let peer = support_server("peer_mx.py", &[&pki.chain, &pki.key, &received]);
+    let policies = dir.path().join("policies.json");
+    std::fs::write(
+        &policies,
+        serde_json::json!({
+            "mta-sts.sts.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.peer.test\r\nmax_age: 86400\r\n",
+            "mta-sts.stsbad.test": "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let policy_server = support_server("mta_sts_server.py", &[&pki.chain, &pki.key, &policies]);
+    let tlsa = |name: &str| format!("_{}._tcp.{name}", peer.1);
+    let loopback = serde_json::json!({"A": ["127.0.0.1"]});
+    let signed = serde_json::json!({"A": ["127.0.0.1"], "secure": true});
+    let dns = Dns::start(&serde_json::json!({
+        // DANE: a signed TLSA 3 1 1 record for the peer's key …
+        "dane.test": {"MX": [[10, "mx.dane.test"]]},
+        "mx.dane.test": signed,
+        tlsa("mx.dane.test"): {"TLSA": [[3, 1, 1, pki.spki_sha256]], "secure": true},
+        // … and one that names another key.
+        "wrongdane.test": {"MX": [[10, "mx.wrongdane.test"]]},
+        "mx.wrongdane.test": signed,
+        tlsa("mx.wrongdane.test"): {"TLSA": [[3, 1, 1, "00".repeat(32)]], "secure": true},
+        // MTA-STS: an enforced policy naming the MX …
+        "sts.test": {"MX": [[10, "mx.peer.test"]]},
+        "_mta-sts.sts.test": "v=STSv1; id=20261124",
+        "mta-sts.sts.test": loopback,
+        "mx.peer.test": loopback,
+        // … and one that names other hosts only.
+        "stsbad.test": {"MX": [[10, "mx.peer.test"]]},
+        "_mta-sts.stsbad.test": "v=STSv1; id=1",
+        "mta-sts.stsbad.test": loopback,
+    }));
+    let cfg = config(
+        dir.path(),
+        &data,
+        "athen.localhost",
+        &dns,
+        "",
+        &format!(
+            "mx_port = {}\nmta_sts_port = {}\nca_file = {:?}\n",
+            peer.1,
+            policy_server.1,
+            pki.ca.to_str().unwrap()
+        ),
+    );
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let out = submit(
+        server.port_of("Submission port:"),
+        &data.join("tls/self-signed-cert.pem"),
+        "jane@athen.localhost",
+        &[
+            "ok@dane.test",
+            "ok@wrongdane.test",
+            "ok@sts.test",
+            "ok@stsbad.test",
+        ],
+        "Referral QZTLS",
+        Some("SUCCESS,FAILURE"),
+    );
+    assert_eq!(out, "{}\n", "all four queued");
+
+    // Delivered where the certificate checked out, with the check recorded
+    // in the report Jane gets (the peer passes on no DSNs).
+    let reports = wait_for("relay reports for dane.test and sts.test", || {
+        let text = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
+        (text.contains("ok@dane.test") && text.contains("ok@sts.test")).then_some(text)
+    });
+    for needle in [
+        "certificate verified by DANE (TLSA 3 1 1)",
+        "certificate verified (MTA-STS)",
+    ] {
+        assert!(reports.contains(needle), "{needle:?} missing:\n{reports}");
+    }
+    assert!(!reports.contains("wrongdane"), "{reports}");
+    assert!(!reports.contains("stsbad"), "{reports}");
+    let delivered = std::fs::read_dir(&received).unwrap().count();
+    assert_eq!(delivered, 2, "only the two authenticated deliveries");
+
+    // The other two wait in the queue with the reason, and are retried.
+    let queue = wait_for("two failed attempts on record", || {
+        let v = admin_ok(&data, &["queue", "list"], "");
+        let rcpts: Vec<serde_json::Value> = v["messages"][0]["recipients"]
+            .as_array()?
+            .iter()
+            .filter(|r| r["attempts"].as_u64().unwrap_or(0) >= 2)
+            .cloned()
+            .collect();
+        (rcpts.len() == 2).then_some(rcpts)
+    });
+    let reason = |addr: &str| {
+        queue
+            .iter()
+            .find(|r| r["address"] == addr)
+            .unwrap_or_else(|| panic!("{addr} not queued: {queue:?}"))["last_reply"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let r = reason("ok@wrongdane.test");
+    assert!(
+        r.contains("DANE: the certificate matches none of the host's TLSA records"),
+        "{r}"
+    );
+    let r = reason("ok@stsbad.test");
+    assert!(
+        r.contains("mx.peer.test is not named in stsbad.test's MTA-STS policy"),
+        "{r}"
+    );
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
+    assert!(server.stop().success());
 }

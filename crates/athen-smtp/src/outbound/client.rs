@@ -2,9 +2,9 @@
 //! over STARTTLS (RFC 3207) or implicit TLS (RFC 8314). It never falls back
 //! to plain text unless the operator named the domain as an exception.
 
+use super::tls_policy::{CertCheck, TlsTrust, Verdict};
 use athen_core::queue::{Notify, Ret};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,6 +28,8 @@ pub struct Target {
     pub plaintext_allowed: bool,
     /// SMTP AUTH PLAIN credentials (smarthost only).
     pub auth: Option<(String, Zeroizing<String>)>,
+    /// How the server's certificate must be checked.
+    pub cert_check: CertCheck,
 }
 
 /// Timeouts per RFC 5321 §4.5.3.2 (the client side).
@@ -253,9 +255,11 @@ pub fn xtext(s: &str) -> String {
 pub async fn deliver(
     target: &Target,
     envelope: &Envelope<'_>,
-    tls: &TlsConnector,
+    trust: &TlsTrust,
     timeouts: &Timeouts,
 ) -> Result<Delivered, SessionFailure> {
+    let (tls_config, verdict) = trust.client_config(&target.cert_check);
+    let tls = TlsConnector::from(tls_config);
     let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(target.addr))
         .await
         .map_err(|_| temp(format!("no connection to {} in time", target.host)))?
@@ -281,7 +285,7 @@ pub async fn deliver(
             .connect(server_name.clone(), tcp)
             .await
             .map_err(|e| temp(format!("TLS with {} failed: {e}", target.host)))?;
-        tls_info = describe_tls(&stream);
+        tls_info = describe_tls(&stream, &verdict);
         client.conn = Conn::Tls(Box::new(stream));
     }
     let greeting = client.reply(timeouts.command).await?;
@@ -310,7 +314,7 @@ pub async fn deliver(
                 .connect(server_name, tcp)
                 .await
                 .map_err(|e| temp(format!("TLS with {} failed: {e}", target.host)))?;
-            tls_info = describe_tls(&stream);
+            tls_info = describe_tls(&stream, &verdict);
             client.conn = Conn::Tls(Box::new(stream));
             ehlo = client
                 .command(&format!("EHLO {}", envelope.hostname))
@@ -450,14 +454,17 @@ pub async fn deliver(
     })
 }
 
-fn describe_tls<IO>(stream: &TlsStream<IO>) -> String {
+fn describe_tls<IO>(stream: &TlsStream<IO>, verdict: &Verdict) -> String {
     let (_, conn) = stream.get_ref();
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
         _ => "TLS",
     };
-    format!("{version} (certificate not verified: no MTA-STS or DANE policy is checked yet)")
+    let verdict = verdict
+        .get()
+        .unwrap_or_else(|| "certificate not checked".into());
+    format!("{version}, {verdict}")
 }
 
 /// RFC 5321 §4.5.2: a line starting with "." gets another "."; makes sure
@@ -480,71 +487,6 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// A TLS client configuration that encrypts without checking the server's
-/// certificate. Mail servers' certificates are mostly not verifiable
-/// (RFC 7435 opportunistic security); where a domain publishes MTA-STS or
-/// DANE a verifying configuration must be used instead (not built yet).
-pub fn opportunistic_tls() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .expect("the default provider supports the default TLS versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    // The handshake signatures are still checked: the peer must hold the
-    // key of the certificate it showed.
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 //! whose recipients are all final is removed with its body.
 
 pub mod client;
+pub mod dane;
+pub mod mta_sts;
 pub mod report;
 pub mod route;
+pub mod tls_policy;
 mod worker;
 
 use crate::dkim::DkimKeys;
@@ -22,10 +25,11 @@ use athen_core::queue::*;
 use athen_core::store::{BlobStore, MetadataStore};
 use mail_auth::MessageAuthenticator;
 use route::{Routing, StaticRoute};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_rustls::TlsConnector;
+use tls_policy::TlsTrust;
 use zeroize::Zeroizing;
 
 #[derive(Clone, Debug)]
@@ -47,6 +51,17 @@ pub struct OutboundConfig {
     pub poll_interval: Duration,
     pub timeouts: client::Timeouts,
     pub max_message_bytes: usize,
+    /// The port of other domains' MX hosts: 25 (RFC 5321 §4.5.4); another
+    /// value only for tests on loopback.
+    pub mx_port: u16,
+    /// Where MTA-STS policies are fetched: 443 (RFC 8461 §3.3); another
+    /// value only for tests on loopback.
+    pub mta_sts_port: u16,
+    /// Look up TLSA records for DANE (RFC 7672) through these resolvers
+    /// (empty: the system's); `None` turns DANE off.
+    pub dane_resolvers: Option<Vec<SocketAddr>>,
+    /// Trust roots for MTA-STS and smarthost certificates.
+    pub trust: TlsTrust,
 }
 
 impl OutboundConfig {
@@ -68,7 +83,8 @@ pub struct Outbound {
     pub dkim: Arc<DkimKeys>,
     pub dns: Arc<MessageAuthenticator>,
     pub clock: Arc<dyn Clock>,
-    tls: TlsConnector,
+    mta_sts: mta_sts::MtaStsCache,
+    dane: Option<dane::DaneResolver>,
     wake: tokio::sync::Notify,
 }
 
@@ -89,6 +105,11 @@ impl Outbound {
         dns: Arc<MessageAuthenticator>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let mta_sts = mta_sts::MtaStsCache::new(config.trust.clone(), config.mta_sts_port);
+        let dane = config
+            .dane_resolvers
+            .as_deref()
+            .map(dane::DaneResolver::new);
         Self {
             config,
             store,
@@ -97,7 +118,8 @@ impl Outbound {
             dkim,
             dns,
             clock,
-            tls: TlsConnector::from(client::opportunistic_tls()),
+            mta_sts,
+            dane,
             wake: tokio::sync::Notify::new(),
         }
     }

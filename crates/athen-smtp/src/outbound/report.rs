@@ -146,6 +146,9 @@ send delivery reports itself.\r\n\r\n",
             r.address,
             r.last_reply.as_deref().unwrap_or("no answer yet")
         ));
+        if let Some(tls) = &r.tls {
+            out.push_str(&format!("    connection: {tls}\r\n"));
+        }
     }
     if let Some(until) = retry_until {
         out.push_str(&format!(

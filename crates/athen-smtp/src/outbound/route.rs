@@ -1,7 +1,15 @@
 //! Where mail for a domain goes: a configured route, a smarthost, the
-//! localserve catch-all, or the domain's MX hosts (RFC 5321 §5.1).
+//! localserve catch-all, or the domain's MX hosts (RFC 5321 §5.1), and how
+//! each host's certificate must be checked: DANE (RFC 7672) where the host
+//! publishes signed TLSA records, else the domain's MTA-STS policy
+//! (RFC 8461), else opportunistic TLS.
 
+use super::OutboundConfig;
 use super::client::Target;
+use super::dane::{DaneResolver, TlsaLookup};
+use super::mta_sts::{Mode, MtaStsCache};
+use super::tls_policy::CertCheck;
+use athen_core::clock::UnixTime;
 use mail_auth::MessageAuthenticator;
 use mail_auth::hickory_resolver::proto::rr::RData;
 use std::net::SocketAddr;
@@ -25,6 +33,10 @@ pub struct Smarthost {
     pub port: u16,
     pub implicit_tls: bool,
     pub auth: Option<(String, Zeroizing<String>)>,
+    /// Check the relay's certificate against the trusted roots (default);
+    /// off only for a relay on a private network with a self-made
+    /// certificate.
+    pub verify_certificate: bool,
 }
 
 /// A fixed destination for one domain (e.g. a partner's server on a
@@ -48,17 +60,26 @@ pub enum Destination {
     Hosts(Vec<Target>),
 }
 
+/// What [`resolve`] needs besides the configuration.
+pub struct Lookups<'a> {
+    pub dns: &'a MessageAuthenticator,
+    pub mta_sts: &'a MtaStsCache,
+    pub dane: Option<&'a DaneResolver>,
+    pub now: UnixTime,
+}
+
 pub async fn resolve(
     domain: &str,
-    routing: &Routing,
-    routes: &[StaticRoute],
-    plaintext_domains: &[String],
-    dns: &MessageAuthenticator,
+    config: &OutboundConfig,
+    lookups: &Lookups<'_>,
 ) -> Result<Destination, RouteFailure> {
-    let plaintext_allowed = plaintext_domains
+    let dns = lookups.dns;
+    let plaintext_allowed = config
+        .plaintext_domains
         .iter()
         .any(|d| d.eq_ignore_ascii_case(domain));
-    if let Some(route) = routes
+    if let Some(route) = config
+        .routes
         .iter()
         .find(|r| r.domain.eq_ignore_ascii_case(domain))
     {
@@ -72,11 +93,14 @@ pub async fn resolve(
                     implicit_tls: false,
                     plaintext_allowed,
                     auth: None,
+                    // The operator chose this host; nothing published
+                    // says which certificate it has.
+                    cert_check: CertCheck::Opportunistic,
                 })
                 .collect(),
         ));
     }
-    match routing {
+    match &config.routing {
         Routing::CatchAll => Ok(Destination::CatchAll),
         Routing::Smarthost(relay) => {
             let addrs = addresses(&relay.host, relay.port, dns).await?;
@@ -89,31 +113,78 @@ pub async fn resolve(
                         implicit_tls: relay.implicit_tls,
                         plaintext_allowed: false,
                         auth: relay.auth.clone(),
+                        cert_check: if relay.verify_certificate {
+                            CertCheck::Pkix {
+                                enforce: true,
+                                because: "smarthost",
+                            }
+                        } else {
+                            CertCheck::Opportunistic
+                        },
                     })
                     .collect(),
             ))
         }
         Routing::Direct => {
+            let hosts = mx_hosts(domain, dns).await?;
+            let policy = lookups.mta_sts.policy(domain, dns, lookups.now).await;
             let mut targets = Vec::new();
-            for host in mx_hosts(domain, dns).await? {
+            let mut skipped = Vec::new();
+            for host in hosts {
+                // RFC 8461 §4.1: under an enforced policy, MX hosts it does
+                // not name are not used.
+                if let Some(p) = &policy
+                    && !p.allows(&host)
+                {
+                    if p.mode == Mode::Enforce {
+                        skipped.push(format!("{host} is not named in {domain}'s MTA-STS policy"));
+                        continue;
+                    }
+                    tracing::warn!(domain = %domain, host = %host, "MX host not named in the MTA-STS policy (testing mode: used anyway)");
+                }
+                // RFC 7672 §2.2: signed TLSA records take precedence over
+                // MTA-STS (RFC 8461 §2).
+                let tlsa = match lookups.dane {
+                    Some(dane) => dane.tlsa(&host, config.mx_port).await,
+                    None => TlsaLookup::NotApplicable("DANE is turned off"),
+                };
+                let cert_check = match (tlsa, &policy) {
+                    (TlsaLookup::Failed(why), _) => {
+                        skipped.push(why);
+                        continue;
+                    }
+                    (TlsaLookup::Secure(records), _) => CertCheck::Dane(records),
+                    (TlsaLookup::NotApplicable(_), Some(p)) => CertCheck::Pkix {
+                        enforce: p.mode == Mode::Enforce,
+                        because: "MTA-STS",
+                    },
+                    (TlsaLookup::NotApplicable(_), None) => CertCheck::Opportunistic,
+                };
                 // One unreachable MX name does not stop the others.
-                match addresses(&host, 25, dns).await {
+                match addresses(&host, config.mx_port, dns).await {
                     Ok(addrs) => targets.extend(addrs.into_iter().map(|addr| Target {
                         host: host.clone(),
                         addr,
                         implicit_tls: false,
-                        plaintext_allowed,
+                        plaintext_allowed: plaintext_allowed && !cert_check.requires_tls(),
                         auth: None,
+                        cert_check: cert_check.clone(),
                     })),
                     Err(e) => {
-                        tracing::debug!(host = %host, reason = %e.reason, "MX host has no address")
+                        tracing::debug!(host = %host, reason = %e.reason, "MX host has no address");
+                        skipped.push(e.reason);
                     }
                 }
             }
             if targets.is_empty() {
+                let why = if skipped.is_empty() {
+                    format!("no mail server of {domain} has an address")
+                } else {
+                    format!("no usable mail server for {domain}: {}", skipped.join("; "))
+                };
                 return Err(RouteFailure {
                     temporary: true,
-                    reason: format!("no mail server of {domain} has an address"),
+                    reason: why,
                 });
             }
             Ok(Destination::Hosts(targets))

@@ -109,14 +109,13 @@ impl Outbound {
         outcomes: &mut Vec<AttemptOutcome>,
         passed_on: &mut HashSet<QueueRecipientId>,
     ) {
-        let destination = route::resolve(
-            domain,
-            &self.config.routing,
-            &self.config.routes,
-            &self.config.plaintext_domains,
-            &self.dns,
-        )
-        .await;
+        let lookups = route::Lookups {
+            dns: &self.dns,
+            mta_sts: &self.mta_sts,
+            dane: self.dane.as_ref(),
+            now,
+        };
+        let destination = route::resolve(domain, &self.config, &lookups).await;
         let targets = match destination {
             Err(f) => {
                 for r in recipients {
@@ -167,7 +166,9 @@ impl Outbound {
         let mut last_failure = None;
         // RFC 5321 §5.1: try the hosts in order until one takes the session.
         for target in &targets {
-            match client::deliver(target, &envelope, &self.tls, &self.config.timeouts).await {
+            match client::deliver(target, &envelope, &self.config.trust, &self.config.timeouts)
+                .await
+            {
                 Ok(done) => {
                     for (r, o) in recipients.iter().zip(done.outcomes) {
                         outcomes.push(match o {
