@@ -60,7 +60,12 @@ impl Io {
 
 /// A recipient accepted by RCPT TO.
 struct Recipient {
+    /// The address as accepted (lower case).
+    address: String,
     mailbox: Mailbox,
+    /// RFC 3461 ORCPT and NOTIFY, for the "delivered" report.
+    orcpt: Option<String>,
+    notify: athen_core::queue::Notify,
 }
 
 /// Where the conversation is.
@@ -72,7 +77,7 @@ struct Transaction {
     recipients: Vec<Recipient>,
     /// Submission: recipients on other servers, for the outbound queue.
     remote: Vec<crate::outbound::OutboundRecipient>,
-    /// Submission: RFC 3461 ENVID and RET from MAIL FROM.
+    /// RFC 3461 ENVID and RET from MAIL FROM.
     envid: Option<String>,
     ret: Option<athen_core::queue::Ret>,
     /// Message text received so far with BDAT (RFC 3030).
@@ -430,11 +435,14 @@ impl Session {
                 lines.push("SMTPUTF8".into());
                 if !self.tls {
                     lines.push("STARTTLS".into());
-                } else if matches!(self.mode, Mode::Submission { .. }) {
-                    // RFC 4954 §4: offer AUTH only where the password is protected.
-                    lines.push("AUTH PLAIN LOGIN".into());
-                    // RFC 3461: the queue carries RET, ENVID, NOTIFY and ORCPT
-                    // and reports failures, delays and relays.
+                } else {
+                    if matches!(self.mode, Mode::Submission { .. }) {
+                        // RFC 4954 §4: offer AUTH only where the password is protected.
+                        lines.push("AUTH PLAIN LOGIN".into());
+                    }
+                    // RFC 3461: RET, ENVID, NOTIFY and ORCPT are kept; local
+                    // delivery reports "delivered" when asked, and the queue
+                    // reports failures, delays and relays.
                     lines.push("DSN".into());
                 }
                 (Reply::multi(250, lines), Next::Continue)
@@ -495,16 +503,14 @@ impl Session {
                         Next::Continue,
                     );
                 }
-                if let Mode::Submission { .. } = self.mode {
-                    self.tx.envid = from.env_id.clone();
-                    self.tx.ret = if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
-                        Some(athen_core::queue::Ret::Headers)
-                    } else if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
-                        Some(athen_core::queue::Ret::Full)
-                    } else {
-                        None
-                    };
-                }
+                self.tx.envid = from.env_id.clone();
+                self.tx.ret = if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+                    Some(athen_core::queue::Ret::Headers)
+                } else if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+                    Some(athen_core::queue::Ret::Full)
+                } else {
+                    None
+                };
                 self.tx.mail_from = Some(from.address);
                 (Reply::new(250, "2.1.0 Sender OK"), Next::Continue)
             }
@@ -618,7 +624,7 @@ impl Session {
                     if !self.tx.remote.iter().any(|r| r.address == address) {
                         self.tx.remote.push(crate::outbound::OutboundRecipient {
                             address: address.clone(),
-                            orcpt: to.orcpt.clone(),
+                            orcpt: orcpt_of(to),
                             notify: notify_of(to.flags),
                         });
                     }
@@ -649,7 +655,12 @@ only addresses on this server can be reached",
         }
         match store.mailbox(account.mailbox_id).await {
             Ok(Some(mailbox)) => {
-                self.tx.recipients.push(Recipient { mailbox });
+                self.tx.recipients.push(Recipient {
+                    address,
+                    mailbox,
+                    orcpt: orcpt_of(to),
+                    notify: notify_of(to.flags),
+                });
                 Reply::new(250, "2.1.5 Recipient OK")
             }
             _ => Reply::new(
@@ -754,6 +765,9 @@ only addresses on this server can be reached",
                     size = body.len(),
                     "message accepted"
                 );
+                let envid = self.tx.envid.clone();
+                self.report_delivered(&from, envid.as_deref(), None, body, now)
+                    .await;
                 Reply::new(
                     250,
                     format!("2.0.0 OK: sealed for {} mailbox(es)", ids.len()),
@@ -922,6 +936,15 @@ impl Session {
             .iter()
             .map(|r| r.mailbox.clone())
             .collect();
+        // RFC 3461 §4.4: an ENVID lets reports be matched to this message;
+        // one is made when the mail program gave none.
+        let envid = match self.tx.envid.take() {
+            Some(e) => e,
+            None => match athen_mail::random_id() {
+                Ok(id) => id,
+                Err(_) => return reply::temporary_failure(),
+            },
+        };
         // Other servers' recipients first: if queuing fails nothing has been
         // delivered yet, so the client's retry duplicates nothing.
         let remote = std::mem::take(&mut self.tx.remote);
@@ -930,20 +953,11 @@ impl Session {
             let Some(outbound) = &self.ctx.outbound else {
                 return reply::temporary_failure();
             };
-            // RFC 3461 §4.4: an ENVID lets reports be matched to this
-            // message; one is made when the mail program gave none.
-            let envid = match self.tx.envid.take() {
-                Some(e) => e,
-                None => match athen_mail::random_id() {
-                    Ok(id) => id,
-                    Err(_) => return reply::temporary_failure(),
-                },
-            };
             if let Err(e) = outbound
                 .enqueue(
                     Some(user.account.mailbox_id),
                     &from,
-                    Some(envid),
+                    Some(envid.clone()),
                     self.tx.ret,
                     remote,
                     &prepared,
@@ -975,6 +989,11 @@ send it again to them only",
                 );
             }
             return reply::temporary_failure();
+        }
+        let sender_mailbox = user.account.mailbox_id;
+        if !mailboxes.is_empty() {
+            self.report_delivered(&from, Some(&envid), Some(sender_mailbox), &prepared, now)
+                .await;
         }
         // The sender's own copy; if this fails the message has still gone,
         // so say so rather than invite a resend.
@@ -1010,6 +1029,72 @@ the Sent copy could not be stored",
             }
         }
     }
+}
+
+impl Session {
+    /// RFC 3461 §6.2.1: tells the sender, for each local recipient that
+    /// asked with NOTIFY=SUCCESS, that the message reached its mailbox. The
+    /// message is already safe, so a failure here is logged, not answered.
+    async fn report_delivered(
+        &self,
+        mail_from: &str,
+        envid: Option<&str>,
+        sender_mailbox: Option<athen_core::ids::MailboxId>,
+        message: &[u8],
+        now: athen_core::clock::UnixTime,
+    ) {
+        let wanted: Vec<&Recipient> = self
+            .tx
+            .recipients
+            .iter()
+            .filter(|r| r.notify.success && !r.notify.never)
+            .collect();
+        if wanted.is_empty() || mail_from.is_empty() {
+            return;
+        }
+        let Some(outbound) = &self.ctx.outbound else {
+            tracing::warn!("a delivery report was asked for, but this server cannot send mail");
+            return;
+        };
+        const DELIVERED: &str =
+            "2.0.0 delivered to the recipient's mailbox (sealed; only the recipient can read it)";
+        let on = crate::outbound::report::ReportOn {
+            mail_from,
+            envid,
+            arrived: now,
+            original: message,
+        };
+        let recipients: Vec<crate::outbound::report::RecipientReport<'_>> = wanted
+            .iter()
+            .map(|r| crate::outbound::report::RecipientReport {
+                address: &r.address,
+                orcpt: r.orcpt.as_deref(),
+                reply: Some(DELIVERED),
+                remote_host: None,
+                tls: None,
+            })
+            .collect();
+        if let Err(e) = outbound
+            .send_report(
+                crate::outbound::report::Action::Delivered,
+                &on,
+                &recipients,
+                sender_mailbox,
+                now,
+                None,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "the \"delivered\" report could not be sent");
+        }
+    }
+}
+
+/// RFC 3461 §4.2: smtp-proto accepts only the rfc822 address type and
+/// gives the decoded address; keep it as `rfc822;address`, the form reports
+/// (RFC 3464 §2.3.1) and the next hop need.
+fn orcpt_of(to: &smtp_proto::RcptTo<String>) -> Option<String> {
+    to.orcpt.as_ref().map(|a| format!("rfc822;{a}"))
 }
 
 fn decode(b64: &[u8]) -> Option<Zeroizing<Vec<u8>>> {

@@ -235,6 +235,7 @@ fn outbound_config(
         .collect::<Result<Vec<_>>>()?;
     Ok(athen_smtp::outbound::OutboundConfig {
         hostname: config.server.hostname.clone(),
+        domain: config.server.domain.clone(),
         routing,
         routes,
         plaintext_domains: o.plaintext_domains.clone(),

@@ -541,3 +541,89 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
     assert!(server.stop().success());
 }
+
+#[test]
+fn senders_who_ask_are_told_of_delivery_to_a_mailbox_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    create_individual(&data, "Bob Citizen", "bob@athen.localhost", PW);
+    let peer = peer_mx(dir.path(), &received);
+    let dns = Dns::empty();
+    let cfg = config(
+        dir.path(),
+        &data,
+        "athen.localhost",
+        &dns,
+        &format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1),
+        "",
+    );
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let ca = data.join("tls/self-signed-cert.pem");
+
+    // From another server: the MX offers DSN and keeps ENVID, NOTIFY and ORCPT.
+    let code = r#"
+import os, ssl, smtplib
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+s = smtplib.SMTP('localhost', int(os.environ["PORT"]), timeout=30)
+s.starttls(context=ctx)
+s.ehlo('mx.peer.test')
+assert s.has_extn('dsn'), s.esmtp_features
+s.mail('clinic@peer.test', ['ENVID=QZENV42', 'RET=HDRS'])
+print(s.rcpt('jane@athen.localhost', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;Jane@athen.localhost'])[0])
+print(s.rcpt('bob@athen.localhost', ['NOTIFY=FAILURE'])[0])
+print(s.data(b'From: <clinic@peer.test>\r\nTo: <jane@athen.localhost>\r\nSubject: Results QZDSN\r\n\r\nSecret clinical text\r\n')[0])
+s.quit()
+"#;
+    assert_eq!(
+        python(server.port_of("SMTP port:"), &ca, code),
+        "250\n250\n250\n"
+    );
+    let report = wait_for("the delivered report at the sender's server", || {
+        let path = received.join("1.eml");
+        path.exists()
+            .then(|| std::fs::read_to_string(path).unwrap())
+    });
+    for needle in [
+        "X-Peer-Rcpt: clinic@peer.test\r\n",
+        "X-Peer-From: <>\r\n",
+        "From: Mail Delivery System <MAILER-DAEMON@athen.localhost>\r\n",
+        "Subject: [ATHEN] Successful Mail Delivery: Results QZDSN\r\n",
+        "Auto-Submitted: auto-replied\r\n",
+        "Original-Envelope-Id: QZENV42\r\n",
+        "Original-Recipient: rfc822;Jane@athen.localhost\r\nFinal-Recipient: rfc822; jane@athen.localhost\r\nAction: delivered\r\nStatus: 2.0.0\r\n",
+        "d=athen.localhost",
+    ] {
+        assert!(report.contains(needle), "{needle:?} missing:\n{report}");
+    }
+    assert!(!report.contains("bob@"), "Bob did not ask: {report}");
+    assert!(!report.contains("Secret clinical text"), "{report}");
+
+    // From a user here to a user here: the report lands in the sender's inbox.
+    let out = submit(
+        server.port_of("Submission port:"),
+        &ca,
+        "jane@athen.localhost",
+        &["bob@athen.localhost"],
+        "Referral QZLOCAL",
+        Some("SUCCESS"),
+    );
+    assert_eq!(out, "{}\n");
+    let text = wait_for("Jane's delivered report", || {
+        let t = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
+        (!t.is_empty()).then_some(t)
+    });
+    for needle in [
+        "Subject: [ATHEN] Successful Mail Delivery: Referral QZLOCAL",
+        "Return-Path: <>",
+        "Original-Envelope-Id: TESTENV1",
+        "Final-Recipient: rfc822; bob@athen.localhost\r\nAction: delivered",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    // One report only, and nothing about a null-sender report.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
+    assert!(server.stop().success());
+}

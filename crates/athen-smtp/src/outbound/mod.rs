@@ -35,6 +35,9 @@ use zeroize::Zeroizing;
 #[derive(Clone, Debug)]
 pub struct OutboundConfig {
     pub hostname: String,
+    /// The server's mail domain: reports come from MAILER-DAEMON@domain and
+    /// are DKIM-signed for it.
+    pub domain: String,
     pub routing: Routing,
     pub routes: Vec<StaticRoute>,
     /// Domains the operator allows to receive without TLS (logged loudly).
@@ -124,6 +127,94 @@ impl Outbound {
         }
     }
 
+    /// Sends a delivery report to `on.mail_from`: into the sender's spool
+    /// when the sender has a mailbox here (`sender_mailbox`, else looked up
+    /// by address), otherwise out through the queue from the null
+    /// reverse-path (RFC 5321 §4.5.5), about which no report is ever made.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_report(
+        &self,
+        action: report::Action,
+        on: &report::ReportOn<'_>,
+        recipients: &[report::RecipientReport<'_>],
+        sender_mailbox: Option<MailboxId>,
+        now: athen_core::clock::UnixTime,
+        retry_until: Option<athen_core::clock::UnixTime>,
+    ) -> Result<(), String> {
+        // RFC 3461 §6.1 / RFC 5321 §4.5.5: nothing goes to a null sender.
+        if on.mail_from.is_empty() {
+            return Ok(());
+        }
+        let id = athen_mail::random_id().map_err(|e| e.to_string())?;
+        let by = report::Reporter {
+            hostname: &self.config.hostname,
+            domain: &self.config.domain,
+        };
+        let built = Zeroizing::new(report::build(
+            action,
+            &by,
+            on,
+            recipients,
+            now,
+            retry_until,
+            &id,
+        ));
+        let mailbox_id = match sender_mailbox {
+            Some(id) => Some(id),
+            None => self
+                .store
+                .account_by_address(&on.mail_from.to_ascii_lowercase())
+                .await
+                .map_err(|e| e.to_string())?
+                .filter(|a| a.status.receives_mail())
+                .map(|a| a.mailbox_id),
+        };
+        let Some(mailbox_id) = mailbox_id else {
+            self.enqueue(
+                None,
+                "",
+                None,
+                None,
+                vec![OutboundRecipient {
+                    address: on.mail_from.to_string(),
+                    orcpt: None,
+                    notify: Notify {
+                        never: true,
+                        success: false,
+                        failure: false,
+                        delay: false,
+                    },
+                }],
+                &built,
+            )
+            .await?;
+            tracing::info!(action = ?action, "delivery report queued for the remote sender");
+            return Ok(());
+        };
+        let mailbox = match self.store.mailbox(mailbox_id).await {
+            Ok(Some(m)) if m.retired_at.is_none() => m,
+            Ok(_) => {
+                tracing::warn!("the sender's mailbox is gone; report dropped");
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut bytes = Zeroizing::new(b"Return-Path: <>\r\n".to_vec());
+        bytes.extend_from_slice(&built);
+        athen_mail::spool::deliver_to_all(
+            self.blobs.as_ref(),
+            self.store.as_ref(),
+            std::slice::from_ref(&mailbox),
+            &bytes,
+            self.config.max_message_bytes + 64 * 1024,
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tracing::info!(action = ?action, "delivery report delivered to the sender");
+        Ok(())
+    }
+
     /// Signs, encrypts and queues a message durably; wakes the worker.
     pub async fn enqueue(
         &self,
@@ -137,7 +228,7 @@ impl Outbound {
         let domain = mail_from
             .rsplit_once('@')
             .map(|(_, d)| d)
-            .unwrap_or(&self.config.hostname);
+            .unwrap_or(&self.config.domain);
         let signature = self.dkim.sign(domain, message)?;
         let mut signed = Zeroizing::new(Vec::with_capacity(signature.len() + message.len()));
         signed.extend_from_slice(signature.as_bytes());

@@ -1,5 +1,6 @@
-//! Delivery status notifications (RFC 3464) that the queue sends back to
-//! the sender: "delayed", "failed" and "relayed". Laid out as ATHEN always
+//! Delivery status notifications (RFC 3464) sent back to the sender:
+//! "delayed", "failed" and "relayed" from the queue, "delivered" when mail
+//! that asked for it (NOTIFY=SUCCESS) reaches a mailbox here. Laid out as ATHEN always
 //! did (../shared/reference/athen-original.md "Generated DSNs"): a human
 //! part, the machine-readable `message/delivery-status` part, and on failure
 //! the original header section (RFC 3462 `text/rfc822-headers`).
@@ -12,6 +13,52 @@ pub enum Action {
     Failed,
     Delayed,
     Relayed,
+    Delivered,
+}
+
+/// The message a report is about.
+pub struct ReportOn<'a> {
+    /// The envelope sender, to whom the report goes.
+    pub mail_from: &'a str,
+    pub envid: Option<&'a str>,
+    pub arrived: UnixTime,
+    /// The message (only its header section is used).
+    pub original: &'a [u8],
+}
+
+impl<'a> ReportOn<'a> {
+    pub fn queued(msg: &'a QueuedMessage, original: &'a [u8]) -> Self {
+        Self {
+            mail_from: &msg.mail_from,
+            envid: msg.envid.as_deref(),
+            arrived: msg.created_at,
+            original,
+        }
+    }
+}
+
+/// One recipient's part of a report.
+pub struct RecipientReport<'a> {
+    pub address: &'a str,
+    /// RFC 3461 ORCPT, as given (`rfc822;addr`).
+    pub orcpt: Option<&'a str>,
+    /// The reply or outcome, e.g. "relayed to mx.example: 250 OK".
+    pub reply: Option<&'a str>,
+    pub remote_host: Option<&'a str>,
+    /// How the connection was protected.
+    pub tls: Option<&'a str>,
+}
+
+impl<'a> From<&'a QueuedRecipient> for RecipientReport<'a> {
+    fn from(r: &'a QueuedRecipient) -> Self {
+        Self {
+            address: &r.address,
+            orcpt: r.orcpt.as_deref(),
+            reply: r.last_reply.as_deref(),
+            remote_host: r.remote_host.as_deref(),
+            tls: r.tls.as_deref(),
+        }
+    }
 }
 
 impl Action {
@@ -20,13 +67,14 @@ impl Action {
             Action::Failed => "failed",
             Action::Delayed => "delayed",
             Action::Relayed => "relayed",
+            Action::Delivered => "delivered",
         }
     }
     fn subject(self) -> &'static str {
         match self {
             Action::Failed => "[ATHEN] MESSAGE DELIVERY ERROR",
             Action::Delayed => "[ATHEN] Mail in transit",
-            Action::Relayed => "[ATHEN] Successful Mail Delivery",
+            Action::Relayed | Action::Delivered => "[ATHEN] Successful Mail Delivery",
         }
     }
 }
@@ -75,34 +123,41 @@ fn status_of(reply: &str, action: Action) -> String {
             match action {
                 Action::Failed => "5.0.0",
                 Action::Delayed => "4.0.0",
-                Action::Relayed => "2.0.0",
+                Action::Relayed | Action::Delivered => "2.0.0",
             }
             .to_string()
         })
 }
 
-/// One report about `recipients` of `msg`. `original` is the queued
-/// message; `message_id` is the report's own Message-ID.
-#[allow(clippy::too_many_arguments)]
+/// Who reports: the server's host name (Reporting-MTA, Message-ID) and its
+/// mail domain (the From address, so the DKIM signature aligns for DMARC).
+pub struct Reporter<'a> {
+    pub hostname: &'a str,
+    pub domain: &'a str,
+}
+
+/// One report about `recipients` of `on`; `message_id` is the report's
+/// own Message-ID.
 pub fn build(
     action: Action,
-    msg: &QueuedMessage,
-    recipients: &[&QueuedRecipient],
-    original: &[u8],
-    hostname: &str,
+    by: &Reporter<'_>,
+    on: &ReportOn<'_>,
+    recipients: &[RecipientReport<'_>],
     now: UnixTime,
     retry_until: Option<UnixTime>,
     message_id: &str,
 ) -> Vec<u8> {
-    let headers = header_section(original);
+    let hostname = by.hostname;
+    let headers = header_section(on.original);
     let subject = header_value(headers, "Subject").unwrap_or_default();
     let original_id = header_value(headers, "Message-ID");
     let boundary = format!("athen-report-{message_id}");
     let mut out = String::new();
     out.push_str(&format!(
-        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n"
+        "From: Mail Delivery System <MAILER-DAEMON@{}>\r\n",
+        by.domain
     ));
-    out.push_str(&format!("To: <{}>\r\n", msg.mail_from));
+    out.push_str(&format!("To: <{}>\r\n", on.mail_from));
     // Keep the subject to one line and printable.
     let subject: String = subject
         .chars()
@@ -139,14 +194,17 @@ ATHEN keeps trying; you do not need to send it again.\r\n\r\n",
             "Your message was handed to the recipient's mail server, which does not \
 send delivery reports itself.\r\n\r\n",
         ),
+        Action::Delivered => out.push_str(
+            "Your message was delivered to the recipient's mailbox on this server.\r\n\r\n",
+        ),
     }
     for r in recipients {
         out.push_str(&format!(
             "  {}: {}\r\n",
             r.address,
-            r.last_reply.as_deref().unwrap_or("no answer yet")
+            r.reply.unwrap_or("no answer yet")
         ));
-        if let Some(tls) = &r.tls {
+        if let Some(tls) = r.tls {
             out.push_str(&format!("    connection: {tls}\r\n"));
         }
     }
@@ -163,20 +221,20 @@ send delivery reports itself.\r\n\r\n",
         "--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
     ));
     out.push_str(&format!("Reporting-MTA: dns; {hostname}\r\n"));
-    if let Some(envid) = &msg.envid {
+    if let Some(envid) = on.envid {
         out.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
     }
-    out.push_str(&format!("Arrival-Date: {}\r\n", rfc5322(msg.created_at)));
+    out.push_str(&format!("Arrival-Date: {}\r\n", rfc5322(on.arrived)));
     for r in recipients {
         out.push_str("\r\n");
-        if let Some(orcpt) = &r.orcpt {
+        if let Some(orcpt) = r.orcpt {
             out.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
         }
         out.push_str(&format!("Final-Recipient: rfc822; {}\r\n", r.address));
         out.push_str(&format!("Action: {}\r\n", action.as_str()));
-        let reply = r.last_reply.as_deref().unwrap_or("");
+        let reply = r.reply.unwrap_or("");
         out.push_str(&format!("Status: {}\r\n", status_of(reply, action)));
-        if let Some(host) = &r.remote_host {
+        if let Some(host) = r.remote_host {
             out.push_str(&format!("Remote-MTA: dns; {host}\r\n"));
         }
         if !reply.is_empty() {
@@ -242,16 +300,20 @@ mod tests {
         let original = b"From: jane@a.example\r\nSubject: Referral\r\n Smith\r\nMessage-ID: <x@a>\r\n\r\nsecret body\r\n";
         let out = build(
             Action::Failed,
-            &msg,
-            &[&r],
-            original,
-            "mx.a.example",
+            &Reporter {
+                hostname: "mx.a.example",
+                domain: "a.example",
+            },
+            &ReportOn::queued(&msg, original),
+            &[RecipientReport::from(&r)],
             1_700_000_100,
             None,
             "r1",
         );
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Subject: [ATHEN] MESSAGE DELIVERY ERROR: Referral Smith\r\n"));
+        assert!(text.contains("From: Mail Delivery System <MAILER-DAEMON@a.example>\r\n"));
+        assert!(text.contains("Reporting-MTA: dns; mx.a.example\r\n"));
         assert!(text.contains("report-type=delivery-status"));
         assert!(text.contains("Original-Envelope-Id: ENV1\r\n"));
         assert!(text.contains(

@@ -325,16 +325,16 @@ impl Outbound {
             Vec::new()
         };
         if !failed.is_empty() {
-            self.send_report(msg, Action::Failed, &failed, original, now, None)
+            self.report_queued(msg, Action::Failed, &failed, original, now, None)
                 .await?;
         }
         if !relayed.is_empty() {
-            self.send_report(msg, Action::Relayed, &relayed, original, now, None)
+            self.report_queued(msg, Action::Relayed, &relayed, original, now, None)
                 .await?;
         }
         if !waiting.is_empty() {
             let until = msg.created_at + secs(self.config.give_up_after);
-            self.send_report(msg, Action::Delayed, &waiting, original, now, Some(until))
+            self.report_queued(msg, Action::Delayed, &waiting, original, now, Some(until))
                 .await?;
         }
         let ids: Vec<QueueRecipientId> = finished.iter().map(|r| r.id).collect();
@@ -349,7 +349,8 @@ impl Outbound {
 
     /// Seals a report into the sender's mailbox (its spool), as incoming
     /// mail from the null sender.
-    async fn send_report(
+    #[allow(clippy::too_many_arguments)]
+    async fn report_queued(
         &self,
         msg: &QueuedMessage,
         action: Action,
@@ -358,44 +359,19 @@ impl Outbound {
         now: UnixTime,
         retry_until: Option<UnixTime>,
     ) -> Result<(), String> {
-        let Some(mailbox_id) = msg.sender_mailbox else {
-            // Reports for remote senders need the queue to send them out;
-            // only local senders use the queue today.
-            tracing::warn!(queue_id = %msg.id, "no local sender to report to");
-            return Ok(());
-        };
-        let mailbox = match self.store.mailbox(mailbox_id).await {
-            Ok(Some(m)) if m.retired_at.is_none() => m,
-            Ok(_) => {
-                tracing::warn!(queue_id = %msg.id, "the sender's mailbox is gone; report dropped");
-                return Ok(());
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        let id = athen_mail::random_id().map_err(|e| e.to_string())?;
-        let mut bytes = b"Return-Path: <>\r\n".to_vec();
-        bytes.extend_from_slice(&report::build(
+        let on = report::ReportOn::queued(msg, original);
+        let recipients: Vec<report::RecipientReport<'_>> =
+            recipients.iter().map(|r| (*r).into()).collect();
+        self.send_report(
             action,
-            msg,
-            recipients,
-            original,
-            &self.config.hostname,
+            &on,
+            &recipients,
+            msg.sender_mailbox,
             now,
             retry_until,
-            &id,
-        ));
-        athen_mail::spool::deliver_to_all(
-            self.blobs.as_ref(),
-            self.store.as_ref(),
-            std::slice::from_ref(&mailbox),
-            &bytes,
-            self.config.max_message_bytes + 64 * 1024,
-            now,
         )
         .await
-        .map_err(|e| e.to_string())?;
-        tracing::info!(queue_id = %msg.id, action = ?action, "delivery report sent to the sender");
-        Ok(())
+        .inspect(|_| tracing::debug!(queue_id = %msg.id, "report made"))
     }
 
     /// localserve: writes the message where the administrator can read it,

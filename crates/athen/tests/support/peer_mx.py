@@ -36,6 +36,7 @@ class Peer:
         with open(path + ".tmp", "wb") as f:
             f.write(f"X-Peer-Rcpt: {','.join(envelope.rcpt_tos)}\r\n".encode())
             f.write(f"X-Peer-TLS: {session.ssl is not None}\r\n".encode())
+            f.write(f"X-Peer-From: {envelope.mail_from}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 Queued here"
