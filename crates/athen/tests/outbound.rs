@@ -627,3 +627,53 @@ s.quit()
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
     assert!(server.stop().success());
 }
+
+#[test]
+fn a_slow_server_holds_up_only_its_own_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let peer = peer_mx(dir.path(), &received);
+    let dns = Dns::empty();
+    let route = format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1);
+    let cfg = config(dir.path(), &data, "athen.localhost", &dns, &route, "");
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let (port, ca) = (
+        server.port_of("Submission port:"),
+        data.join("tls/self-signed-cert.pem"),
+    );
+    let rcpts = || -> Vec<String> {
+        std::fs::read_dir(&received)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .map(|f| f.lines().next().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let slow = ["slow@peer.test"];
+    assert_eq!(
+        submit(port, &ca, "jane@athen.localhost", &slow, "Slow QZ1", None),
+        "{}\n"
+    );
+    // The slow delivery is under way (the peer answers RCPT after 8 s) …
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = ["ok@peer.test"];
+    assert_eq!(
+        submit(port, &ca, "jane@athen.localhost", &ok, "Quick QZ2", None),
+        "{}\n"
+    );
+    // … and the next message goes past it.
+    let first = wait_for("the quick message", || {
+        let r = rcpts();
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(first, ["X-Peer-Rcpt: ok@peer.test"]);
+    wait_for("the slow message too", || {
+        (rcpts().len() == 2).then_some(())
+    });
+    assert!(server.stop().success());
+}

@@ -295,6 +295,10 @@ s.quit()
 s = smtplib.SMTP('localhost', port, timeout=10)
 codes = [s.docmd('BOGUS')[0] for _ in range(10)]
 print(codes[-1], s.getreply()[0])
+s.close()
+# Let the server finish the closed sessions before counting open ones.
+import time
+time.sleep(0.5)
 # At most 20 open connections from one address…
 conns = [socket.create_connection(('127.0.0.1', port)) for _ in range(21)]
 print([c.makefile('rb').readline()[:3].decode() for c in conns][-2:])

@@ -32,6 +32,10 @@ use std::time::Duration;
 use tls_policy::TlsTrust;
 use zeroize::Zeroizing;
 
+/// Messages delivered at the same time (each may open one connection per
+/// recipient domain).
+pub const MAX_PARALLEL: usize = 32;
+
 #[derive(Clone, Debug)]
 pub struct OutboundConfig {
     pub hostname: String,
@@ -89,6 +93,9 @@ pub struct Outbound {
     mta_sts: mta_sts::MtaStsCache,
     dane: Option<dane::DaneResolver>,
     wake: tokio::sync::Notify,
+    /// Messages being delivered now.
+    in_flight: std::sync::Mutex<std::collections::HashSet<QueueId>>,
+    parallel: Arc<tokio::sync::Semaphore>,
 }
 
 /// A recipient given at submission.
@@ -124,6 +131,8 @@ impl Outbound {
             mta_sts,
             dane,
             wake: tokio::sync::Notify::new(),
+            in_flight: Default::default(),
+            parallel: Arc::new(tokio::sync::Semaphore::new(MAX_PARALLEL)),
         }
     }
 
@@ -277,7 +286,7 @@ impl Outbound {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.run_once().await {
+            if let Err(e) = self.start_due().await {
                 tracing::error!(error = %e, "outbound queue pass failed");
             }
             tokio::select! {
@@ -288,27 +297,56 @@ impl Outbound {
         }
     }
 
-    /// One pass over every message that is due: each message on its own
-    /// task, all finished before the next pass so none is sent twice.
-    pub async fn run_once(self: &Arc<Self>) -> Result<(), String> {
+    /// Starts every due message that is not already being delivered, each
+    /// on its own task (at most [`MAX_PARALLEL`] at once), and returns at
+    /// once: a slow remote server holds up only its own messages. A message
+    /// in flight is never started twice.
+    pub async fn start_due(self: &Arc<Self>) -> Result<usize, String> {
         let now = self.clock.now();
+        let busy = self.in_flight.lock().map(|s| s.len()).unwrap_or(0);
         let due = self
             .store
-            .due_messages(now, 100)
+            .due_messages(now, (100 + busy) as u32)
             .await
             .map_err(|e| e.to_string())?;
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut started = 0;
         for msg in due {
-            let this = Arc::clone(self);
-            tasks.spawn(async move { this.process(msg).await });
-        }
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Err(e)) => tracing::error!(error = %e, "outbound delivery failed"),
-                Err(e) => tracing::error!(error = %e, "outbound delivery task ended abnormally"),
-                Ok(Ok(())) => {}
+            let fresh = self
+                .in_flight
+                .lock()
+                .map(|mut s| s.insert(msg.id))
+                .unwrap_or(false);
+            if !fresh {
+                continue;
             }
+            let Ok(permit) = Arc::clone(&self.parallel).try_acquire_owned() else {
+                self.finished(msg.id);
+                break;
+            };
+            started += 1;
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                let id = msg.id;
+                let result = this.process(msg).await;
+                this.finished(id);
+                drop(permit);
+                match result {
+                    // Reports it queued may already be due.
+                    Ok(()) => this.wake.notify_one(),
+                    // Left for the next poll, so a failing store is not
+                    // hammered in a loop.
+                    Err(e) => {
+                        tracing::error!(queue_id = %id, error = %e, "outbound delivery failed")
+                    }
+                }
+            });
         }
-        Ok(())
+        Ok(started)
+    }
+
+    fn finished(&self, id: QueueId) {
+        if let Ok(mut s) = self.in_flight.lock() {
+            s.remove(&id);
+        }
     }
 }

@@ -60,9 +60,18 @@ def main():
     # Quiet: the test stops reading stdout after the port line, and a log
     # line written to a closed pipe would fail the request.
     quiet = DNSLogger(logf=lambda _line: None)
-    udp = DNSServer(resolver, port=0, address="127.0.0.1", logger=quiet)
-    port = udp.server.server_address[1]
-    tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=quiet)
+    # The UDP port is chosen by the system; the same TCP port may be taken
+    # by another test's process, so try again with a new one.
+    for _ in range(50):
+        udp = DNSServer(resolver, port=0, address="127.0.0.1", logger=quiet)
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(resolver, port=port, address="127.0.0.1", tcp=True, logger=quiet)
+            break
+        except OSError:
+            udp.server.server_close()
+    else:
+        sys.exit("no free port pair for the test DNS server")
     udp.start_thread()
     tcp.start_thread()
     print(port, flush=True)

@@ -2,9 +2,11 @@
 required, that plays the peer of ATHEN's outbound queue:
 - tempfail@...: 451 the first time, accepted afterwards;
 - reject@...: 550 5.1.1 always;
+- slow@...: answers RCPT only after 8 seconds;
 - anyone else: accepted.
 Each accepted message is written to OUTDIR/<n>.eml. Prints its port, then
 serves until killed. Usage: peer_mx.py CERT KEY OUTDIR"""
+import asyncio
 import os
 import socket
 import ssl
@@ -24,6 +26,8 @@ class Peer:
         local = address.split("@")[0].lower()
         if local == "reject":
             return "550 5.1.1 No such user here"
+        if local == "slow":
+            await asyncio.sleep(8)
         if local == "tempfail" and address not in self.tempfailed:
             self.tempfailed.add(address)
             return "451 4.3.0 Try again later"
