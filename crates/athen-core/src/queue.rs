@@ -167,3 +167,16 @@ pub struct AttemptOutcome {
     pub remote_host: Option<String>,
     pub tls: Option<String>,
 }
+
+/// A recipient domain's MTA-STS policy as last fetched, kept until it
+/// expires (RFC 8461 §5.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedPolicy {
+    pub domain: String,
+    /// The `id` of the `_mta-sts` TXT record it was fetched under.
+    pub policy_id: String,
+    /// The policy file as served.
+    pub policy: String,
+    pub fetched_at: UnixTime,
+    pub expires_at: UnixTime,
+}

@@ -12,7 +12,7 @@ use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetail
 use crate::error::StoreError;
 use crate::ids::*;
 use crate::mailbox::{Folder, Mailbox, NewStoredMessage, SpoolEntry, StoredMessage};
-use crate::queue::{AttemptOutcome, NewQueuedMessage, QueuedMessage};
+use crate::queue::{AttemptOutcome, CachedPolicy, NewQueuedMessage, QueuedMessage};
 use async_trait::async_trait;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -216,6 +216,10 @@ pub trait QueueStore: Send + Sync {
     /// Makes the waiting recipients of a message due at `now` (the
     /// operator's "retry now"); returns how many there were.
     async fn retry_now(&self, id: QueueId, now: UnixTime) -> StoreResult<u32>;
+    /// The cached MTA-STS policy of a domain, expired or not.
+    async fn mta_sts_policy(&self, domain: &str) -> StoreResult<Option<CachedPolicy>>;
+    /// Keeps a domain's MTA-STS policy, replacing the one before.
+    async fn save_mta_sts_policy(&self, policy: &CachedPolicy) -> StoreResult<()>;
 }
 
 /// Durable storage of opaque byte blobs (sealed spool entries, encrypted

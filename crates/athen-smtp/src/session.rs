@@ -503,6 +503,19 @@ impl Session {
                         Next::Continue,
                     );
                 }
+                // RFC 3461 §4.4: ENVID is printable US-ASCII, at most 100
+                // characters once xtext is decoded.
+                if let Some(envid) = &from.env_id
+                    && (envid.len() > 100 || !envid.bytes().all(|b| (b' '..=b'~').contains(&b)))
+                {
+                    return (
+                        Reply::new(
+                            501,
+                            "5.5.4 ENVID must be at most 100 printable ASCII characters",
+                        ),
+                        Next::Continue,
+                    );
+                }
                 self.tx.envid = from.env_id.clone();
                 self.tx.ret = if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
                     Some(athen_core::queue::Ret::Headers)
@@ -525,6 +538,17 @@ impl Session {
                 {
                     return (
                         reply::too_many_recipients(self.ctx.config.max_recipients),
+                        Next::Continue,
+                    );
+                }
+                // RFC 3461 §4.2: an ORCPT address is one printable line.
+                if to
+                    .orcpt
+                    .as_ref()
+                    .is_some_and(|a| a.chars().any(char::is_control))
+                {
+                    return (
+                        Reply::new(501, "5.5.4 ORCPT must not contain control characters"),
                         Next::Continue,
                     );
                 }

@@ -14,6 +14,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_outbound_queue.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_mta_sts_cache.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

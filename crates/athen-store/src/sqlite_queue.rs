@@ -260,4 +260,43 @@ impl QueueStore for SqliteStore {
         tx.commit().await.map_err(db_err)?;
         Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
     }
+
+    async fn mta_sts_policy(&self, domain: &str) -> StoreResult<Option<CachedPolicy>> {
+        let row = sqlx::query(
+            "SELECT domain, policy_id, policy, fetched_at, expires_at FROM mta_sts_policies WHERE domain = $1",
+        )
+        .bind(domain)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(CachedPolicy {
+                domain: r.try_get("domain").map_err(db_err)?,
+                policy_id: r.try_get("policy_id").map_err(db_err)?,
+                policy: r.try_get("policy").map_err(db_err)?,
+                fetched_at: r.try_get("fetched_at").map_err(db_err)?,
+                expires_at: r.try_get("expires_at").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_mta_sts_policy(&self, p: &CachedPolicy) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query(
+            "INSERT INTO mta_sts_policies (domain, policy_id, policy, fetched_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain) DO UPDATE SET \
+             policy_id = excluded.policy_id, policy = excluded.policy, \
+             fetched_at = excluded.fetched_at, expires_at = excluded.expires_at",
+        )
+        .bind(&p.domain)
+        .bind(&p.policy_id)
+        .bind(&p.policy)
+        .bind(p.fetched_at)
+        .bind(p.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
 }

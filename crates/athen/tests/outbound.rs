@@ -539,6 +539,37 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
         "{r}"
     );
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
+
+    // The policy is remembered across a restart (RFC 8461 §5.1): with its
+    // web server gone, stsbad.test's mail is still held back.
+    let attempts = |v: &serde_json::Value| -> Option<(u64, String)> {
+        v["messages"][0]["recipients"]
+            .as_array()?
+            .iter()
+            .find(|r| r["address"] == "ok@stsbad.test")
+            .map(|r| {
+                (
+                    r["attempts"].as_u64().unwrap_or(0),
+                    r["last_reply"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    };
+    assert!(server.stop().success());
+    drop(policy_server);
+    let before = attempts(&admin_ok(&data, &["queue", "list"], ""))
+        .unwrap()
+        .0;
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let r = wait_for("a retry after the restart", || {
+        attempts(&admin_ok(&data, &["queue", "list"], ""))
+            .filter(|(n, _)| *n > before)
+            .map(|(_, reply)| reply)
+    });
+    assert!(
+        r.contains("not named in stsbad.test's MTA-STS policy"),
+        "{r}"
+    );
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
     assert!(server.stop().success());
 }
 
@@ -570,6 +601,9 @@ s = smtplib.SMTP('localhost', int(os.environ["PORT"]), timeout=30)
 s.starttls(context=ctx)
 s.ehlo('mx.peer.test')
 assert s.has_extn('dsn'), s.esmtp_features
+# An ENVID that would break a report's header lines is refused (RFC 3461 §4.4).
+print(s.mail('clinic@peer.test', ['ENVID=A+0D+0AInjected:+20x'])[0])
+s.rset()
 s.mail('clinic@peer.test', ['ENVID=QZENV42', 'RET=HDRS'])
 print(s.rcpt('jane@athen.localhost', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;Jane@athen.localhost'])[0])
 print(s.rcpt('bob@athen.localhost', ['NOTIFY=FAILURE'])[0])
@@ -578,7 +612,7 @@ s.quit()
 "#;
     assert_eq!(
         python(server.port_of("SMTP port:"), &ca, code),
-        "250\n250\n250\n"
+        "501\n250\n250\n250\n"
     );
     let report = wait_for("the delivered report at the sender's server", || {
         let path = received.join("1.eml");

@@ -115,7 +115,11 @@ impl Outbound {
         dns: Arc<MessageAuthenticator>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let mta_sts = mta_sts::MtaStsCache::new(config.trust.clone(), config.mta_sts_port);
+        let mta_sts = mta_sts::MtaStsCache::new(
+            config.trust.clone(),
+            config.mta_sts_port,
+            Arc::clone(&store),
+        );
         let dane = config
             .dane_resolvers
             .as_deref()

@@ -7,14 +7,15 @@
 
 use super::tls_policy::TlsTrust;
 use athen_core::clock::UnixTime;
+use athen_core::queue::CachedPolicy;
+use athen_core::store::MetadataStore;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use mail_auth::MessageAuthenticator;
 use mail_auth::Txt;
 use mail_auth::common::cache::NoCache;
 use mail_auth::mta_sts::MtaSts;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// RFC 8461 §3.3: senders may limit the policy size; 64 KiB is generous.
@@ -102,39 +103,44 @@ impl Policy {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Cached {
-    id: String,
-    policy: Policy,
-    expires: UnixTime,
-}
-
-/// Fetches and caches the policies of recipient domains.
+/// Fetches recipient domains' policies and keeps them in the store.
 pub struct MtaStsCache {
     trust: TlsTrust,
     /// 443 except in tests, where the policy server runs on loopback.
     https_port: u16,
-    policies: Mutex<HashMap<String, Cached>>,
+    store: Arc<dyn MetadataStore>,
 }
 
 impl MtaStsCache {
-    pub fn new(trust: TlsTrust, https_port: u16) -> Self {
+    pub fn new(trust: TlsTrust, https_port: u16, store: Arc<dyn MetadataStore>) -> Self {
         Self {
             trust,
             https_port,
-            policies: Mutex::new(HashMap::new()),
+            store,
         }
     }
 
-    fn cached(&self, domain: &str, now: UnixTime) -> Option<Cached> {
-        let map = self.policies.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(domain).filter(|c| c.expires > now).cloned()
+    /// The unexpired cached policy of `domain`, with the TXT id it came under.
+    async fn cached(&self, domain: &str, now: UnixTime) -> Option<(String, Policy)> {
+        let stored = match self.store.mta_sts_policy(domain).await {
+            Ok(p) => p?,
+            Err(e) => {
+                tracing::warn!(domain = %domain, error = %e, "the MTA-STS cache could not be read");
+                return None;
+            }
+        };
+        if stored.expires_at <= now {
+            return None;
+        }
+        Policy::parse(&stored.policy)
+            .ok()
+            .map(|p| (stored.policy_id, p))
     }
 
     /// The policy in force for `domain`, or `None` when it has none (or
     /// mode none). RFC 8461 §5.1: a cached, unexpired policy is used when
     /// the TXT record is unchanged, missing or unreachable, and when a new
-    /// policy cannot be fetched.
+    /// policy cannot be fetched; the cache survives restarts.
     pub async fn policy(
         &self,
         domain: &str,
@@ -142,43 +148,50 @@ impl MtaStsCache {
         now: UnixTime,
     ) -> Option<Policy> {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let cached = self.cached(&domain, now);
+        let in_force = |p: Policy| Some(p).filter(|p| p.mode != Mode::None);
+        let cached = self.cached(&domain, now).await;
         let txt = dns
             .txt_lookup::<MtaSts>(format!("_mta-sts.{domain}."), None::<&NoTxtCache>)
             .await;
         let id = match txt {
             Ok(record) => record.id.clone(),
-            Err(_) => return cached.map(|c| c.policy).filter(|p| p.mode != Mode::None),
+            Err(_) => return cached.and_then(|(_, p)| in_force(p)),
         };
-        if let Some(c) = &cached
-            && c.id == id
+        if let Some((cached_id, p)) = &cached
+            && *cached_id == id
         {
-            return Some(c.policy.clone()).filter(|p| p.mode != Mode::None);
+            return in_force(p.clone());
         }
         match self.fetch(&domain, dns).await {
-            Ok(policy) => {
+            Ok((text, policy)) => {
                 tracing::info!(domain = %domain, mode = ?policy.mode, max_age = policy.max_age, "MTA-STS policy fetched");
-                let entry = Cached {
-                    id,
-                    policy: policy.clone(),
-                    expires: now.saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
+                let entry = CachedPolicy {
+                    domain: domain.clone(),
+                    policy_id: id,
+                    policy: text,
+                    fetched_at: now,
+                    expires_at: now
+                        .saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
                 };
-                self.policies
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(domain, entry);
-                Some(policy).filter(|p| p.mode != Mode::None)
+                if let Err(e) = self.store.save_mta_sts_policy(&entry).await {
+                    tracing::warn!(domain = %domain, error = %e, "the MTA-STS policy could not be cached");
+                }
+                in_force(policy)
             }
             Err(e) => {
                 tracing::warn!(domain = %domain, error = %e, "MTA-STS policy announced but not fetched");
-                cached.map(|c| c.policy).filter(|p| p.mode != Mode::None)
+                cached.and_then(|(_, p)| in_force(p))
             }
         }
     }
 
     /// RFC 8461 §3.3: HTTPS with a valid certificate for `mta-sts.DOMAIN`,
     /// no redirects, status 200, media type text/plain.
-    async fn fetch(&self, domain: &str, dns: &MessageAuthenticator) -> Result<Policy, String> {
+    async fn fetch(
+        &self,
+        domain: &str,
+        dns: &MessageAuthenticator,
+    ) -> Result<(String, Policy), String> {
         tokio::time::timeout(FETCH_TIMEOUT, self.fetch_inner(domain, dns))
             .await
             .map_err(|_| "the policy server did not answer in time".to_string())?
@@ -188,7 +201,7 @@ impl MtaStsCache {
         &self,
         domain: &str,
         dns: &MessageAuthenticator,
-    ) -> Result<Policy, String> {
+    ) -> Result<(String, Policy), String> {
         let host = format!("mta-sts.{domain}");
         let addrs = dns
             .resolver()
@@ -250,7 +263,9 @@ impl MtaStsCache {
                 .to_bytes();
             let text = std::str::from_utf8(&body)
                 .map_err(|_| format!("the policy from {host} is not UTF-8"))?;
-            Policy::parse(text).map_err(|e| format!("the policy from {host} is invalid: {e}"))
+            let policy = Policy::parse(text)
+                .map_err(|e| format!("the policy from {host} is invalid: {e}"))?;
+            Ok((text.to_string(), policy))
         }
         .await;
         driver.abort();

@@ -38,6 +38,7 @@ impl<'a> ReportOn<'a> {
 }
 
 /// One recipient's part of a report.
+#[derive(Clone)]
 pub struct RecipientReport<'a> {
     pub address: &'a str,
     /// RFC 3461 ORCPT, as given (`rfc822;addr`).
@@ -106,6 +107,12 @@ fn header_value(headers: &[u8], name: &str) -> Option<String> {
     value
 }
 
+/// A value from the envelope, made safe to put on one header line: the
+/// SMTP session refuses control characters already; this is the last guard.
+fn one_line(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(900).collect()
+}
+
 /// The RFC 3463 status code in a reply text ("550 5.1.1 …"), or a default.
 fn status_of(reply: &str, action: Action) -> String {
     reply
@@ -150,14 +157,18 @@ pub fn build(
     let hostname = by.hostname;
     let headers = header_section(on.original);
     let subject = header_value(headers, "Subject").unwrap_or_default();
-    let original_id = header_value(headers, "Message-ID");
+    // Quoted into our own header: no control characters (they could start
+    // a new header field), and within the line length limit (RFC 5322 §2.1.1).
+    let original_id = header_value(headers, "Message-ID")
+        .map(|id| id.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|id| !id.is_empty() && id.len() <= 900);
     let boundary = format!("athen-report-{message_id}");
     let mut out = String::new();
     out.push_str(&format!(
         "From: Mail Delivery System <MAILER-DAEMON@{}>\r\n",
         by.domain
     ));
-    out.push_str(&format!("To: <{}>\r\n", on.mail_from));
+    out.push_str(&format!("To: <{}>\r\n", one_line(on.mail_from)));
     // Keep the subject to one line and printable.
     let subject: String = subject
         .chars()
@@ -222,15 +233,18 @@ send delivery reports itself.\r\n\r\n",
     ));
     out.push_str(&format!("Reporting-MTA: dns; {hostname}\r\n"));
     if let Some(envid) = on.envid {
-        out.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        out.push_str(&format!("Original-Envelope-Id: {}\r\n", one_line(envid)));
     }
     out.push_str(&format!("Arrival-Date: {}\r\n", rfc5322(on.arrived)));
     for r in recipients {
         out.push_str("\r\n");
         if let Some(orcpt) = r.orcpt {
-            out.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
+            out.push_str(&format!("Original-Recipient: {}\r\n", one_line(orcpt)));
         }
-        out.push_str(&format!("Final-Recipient: rfc822; {}\r\n", r.address));
+        out.push_str(&format!(
+            "Final-Recipient: rfc822; {}\r\n",
+            one_line(r.address)
+        ));
         out.push_str(&format!("Action: {}\r\n", action.as_str()));
         let reply = r.reply.unwrap_or("");
         out.push_str(&format!("Status: {}\r\n", status_of(reply, action)));
