@@ -4,6 +4,12 @@
 //! it returns, which is what "durable before 250" needs. All writes go
 //! through one connection (SQLite allows one writer at a time; a single
 //! writer connection avoids lock upgrade failures), reads through a small pool.
+//!
+//! New spool entries, written once per accepted message, are group-committed
+//! ([`SpoolBatch`]): sessions that arrive while a commit is on its way to
+//! disk share the next one, so the fsync that makes them durable is paid
+//! once per batch rather than once per message. Each still gets its answer
+//! only after its rows are on disk.
 
 use async_trait::async_trait;
 use athen_core::StoreError;
@@ -24,6 +30,29 @@ use std::time::Duration;
 pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
+    spool_batch: std::sync::Arc<SpoolBatch>,
+}
+
+/// Spool insertions waiting for the next group commit.
+#[derive(Default)]
+struct SpoolBatch {
+    pending: std::sync::Mutex<Vec<PendingSpool>>,
+    /// Held by the session committing a batch; the others wait here and
+    /// find their rows committed, or commit the next batch themselves.
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SpoolBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpoolBatch")
+    }
+}
+
+struct PendingSpool {
+    entries: Vec<(MailboxId, String)>,
+    size: i64,
+    at: UnixTime,
+    reply: tokio::sync::oneshot::Sender<StoreResult<Vec<SpoolId>>>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -63,7 +92,11 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(|e| StoreError::Io(format!("open database {}: {e}", path.display())))?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            spool_batch: Default::default(),
+        })
     }
 
     /// Closes all connections, checkpointing the WAL.
@@ -72,9 +105,74 @@ impl SqliteStore {
         self.write.close().await;
     }
 
+    /// Inserts every pending request's rows in one transaction and answers
+    /// each after the commit. If the batch fails, each request is tried in
+    /// a transaction of its own, so one bad request fails alone.
+    async fn commit_spool_batch(&self, batch: Vec<PendingSpool>) {
+        let together = async {
+            let mut tx = self.tx().await?;
+            let mut all = Vec::with_capacity(batch.len());
+            for p in &batch {
+                all.push(insert_spool_rows(&mut tx, p).await?);
+            }
+            tx.commit().await.map_err(db_err)?;
+            Ok::<_, StoreError>(all)
+        }
+        .await;
+        match together {
+            Ok(all) => {
+                for (p, ids) in batch.into_iter().zip(all) {
+                    let _ = p.reply.send(Ok(ids));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for p in batch {
+                    let alone = async {
+                        let mut tx = self.tx().await?;
+                        let ids = insert_spool_rows(&mut tx, &p).await?;
+                        tx.commit().await.map_err(db_err)?;
+                        Ok(ids)
+                    }
+                    .await;
+                    let _ = p.reply.send(alone);
+                }
+            }
+            Err(e) => {
+                if let Some(p) = batch.into_iter().next() {
+                    let _ = p.reply.send(Err(e));
+                }
+            }
+        }
+    }
+
     pub(crate) async fn tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.write.begin().await.map_err(db_err)
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn insert_spool_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    p: &PendingSpool,
+) -> StoreResult<Vec<SpoolId>> {
+    let mut ids = Vec::with_capacity(p.entries.len());
+    for (mailbox, key) in &p.entries {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO spool (mailbox_id, blob_key, size, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(mailbox.0)
+        .bind(key)
+        .bind(p.size)
+        .bind(p.at)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        ids.push(SpoolId(id));
+    }
+    Ok(ids)
 }
 
 // ---- row decoding -------------------------------------------------------
@@ -1126,23 +1224,30 @@ impl SpoolStore for SqliteStore {
         at: UnixTime,
     ) -> StoreResult<Vec<SpoolId>> {
         let size = i64::try_from(size).map_err(|e| StoreError::State(e.to_string()))?;
-        let mut tx = self.tx().await?;
-        let mut ids = Vec::with_capacity(entries.len());
-        for (mailbox, key) in entries {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO spool (mailbox_id, blob_key, size, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
-            )
-            .bind(mailbox.0)
-            .bind(key)
-            .bind(size)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            ids.push(SpoolId(id));
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        lock(&self.spool_batch.pending).push(PendingSpool {
+            entries: entries.to_vec(),
+            size,
+            at,
+            reply,
+        });
+        loop {
+            use tokio::sync::oneshot::error::TryRecvError;
+            match answer.try_recv() {
+                Ok(result) => return result,
+                Err(TryRecvError::Closed) => {
+                    return Err(StoreError::Io(
+                        "the commit of this message was interrupted".into(),
+                    ));
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let _leader = self.spool_batch.leader.lock().await;
+            let batch = std::mem::take(&mut *lock(&self.spool_batch.pending));
+            if !batch.is_empty() {
+                self.commit_spool_batch(batch).await;
+            }
         }
-        tx.commit().await.map_err(db_err)?;
-        Ok(ids)
     }
 
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>> {

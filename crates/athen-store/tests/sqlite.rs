@@ -321,3 +321,41 @@ async fn staff_entries_with_live_logins_cannot_be_removed() {
     s.remove_entry(staff).await.unwrap();
     assert!(s.entry(staff).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_spool_writes_are_group_committed_and_fail_alone() {
+    let (_d, s) = open().await;
+    let c = s.create_account(new_account("a@x.test", 0)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = s.clone();
+        // Every tenth names a mailbox that does not exist (a foreign key
+        // violation): it must fail without taking its batch with it.
+        let mailbox = if i % 10 == 7 {
+            athen_core::MailboxId(999_999)
+        } else {
+            c.mailbox_id
+        };
+        tasks.push(tokio::spawn(async move {
+            s.add_spool_entries(&[(mailbox, format!("spool/1/{i}"))], 10, 1)
+                .await
+        }));
+    }
+    let mut ok = 0;
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(ids) => {
+                assert_eq!(ids.len(), 1);
+                ok += 1
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!((ok, failed), (180, 20));
+    let entries = s.spool_entries(c.mailbox_id).await.unwrap();
+    assert_eq!(entries.len(), 180);
+    let mut ids: Vec<i64> = entries.iter().map(|e| e.id.0).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 180, "every message has its own entry");
+}
