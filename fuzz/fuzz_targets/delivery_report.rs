@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         envid: Some("E1"),
         arrived: 1_700_000_000,
         original: data,
+        return_full: data.first() == Some(&b'F'),
     };
     let r = RecipientReport {
         address: "c@d.test",

@@ -1087,6 +1087,7 @@ impl Session {
             envid,
             arrived: now,
             original: message,
+            return_full: false,
         };
         let recipients: Vec<crate::outbound::report::RecipientReport<'_>> = wanted
             .iter()

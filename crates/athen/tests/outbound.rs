@@ -70,13 +70,18 @@ fn config(
     extra: &str,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{domain}.toml"));
+    let mode = if extra.contains("mode = ") {
+        ""
+    } else {
+        "mode = \"direct\"\n"
+    };
     std::fs::write(
         &path,
         format!(
             "[server]\ndomain = \"{domain}\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
 [listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
 [smtp]\ndns_servers = [{:?}]\n\n\
-[outbound]\nmode = \"direct\"\nretry_seconds = [1]\npoll_seconds = 1\n{extra}\n\
+[outbound]\n{mode}retry_seconds = [1]\npoll_seconds = 1\n{extra}\n\
 [outbound.routes]\n{routes}\n",
             data.to_str().unwrap(),
             dns.address()
@@ -709,5 +714,102 @@ fn a_slow_server_holds_up_only_its_own_mail() {
     wait_for("the slow message too", || {
         (rcpts().len() == 2).then_some(())
     });
+    assert!(server.stop().success());
+}
+
+#[test]
+fn smarthost_must_prove_its_name_and_gets_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    std::fs::create_dir_all(&received).unwrap();
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let pki = pki(dir.path(), &["relay.test"]);
+    let password_file = dir.path().join("relay-password");
+    std::fs::write(&password_file, "s3cret relay\n").unwrap();
+    let relay = support_server(
+        "peer_mx.py",
+        &[
+            &pki.chain,
+            &pki.key,
+            &received,
+            Path::new("athen:s3cret relay"),
+        ],
+    );
+    let dns = Dns::start(&serde_json::json!({"relay.test": {"A": ["127.0.0.1"]}}));
+    let smarthost = format!(
+        "mode = \"smarthost\"\nsmarthost_host = \"relay.test\"\nsmarthost_port = {}\n\
+smarthost_username = \"athen\"\nsmarthost_password_file = {:?}\n",
+        relay.1,
+        password_file.to_str().unwrap()
+    );
+    let trusted = format!("{smarthost}ca_file = {:?}\n", pki.ca.to_str().unwrap());
+    let cfg = config(dir.path(), &data, "athen.localhost", &dns, "", &trusted);
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let ca = data.join("tls/self-signed-cert.pem");
+    let to = ["ok@elsewhere.test"];
+    let port = server.port_of("Submission port:");
+    let out = submit(
+        port,
+        &ca,
+        "jane@athen.localhost",
+        &to,
+        "Via relay QZ1",
+        Some("SUCCESS"),
+    );
+    assert_eq!(out, "{}\n");
+    let got = wait_for("the relay to receive the message", || {
+        std::fs::read_to_string(received.join("1.eml")).ok()
+    });
+    for needle in [
+        "X-Peer-Rcpt: ok@elsewhere.test\r\n",
+        "X-Peer-TLS: True\r\n",
+        "X-Peer-Auth: athen\r\n",
+    ] {
+        assert!(got.contains(needle), "{needle:?} missing:\n{got}");
+    }
+    let report = wait_for("Jane's relayed report", || {
+        let t = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
+        (!t.is_empty()).then_some(t)
+    });
+    assert!(
+        report.contains("certificate verified (smarthost)"),
+        "{report}"
+    );
+    assert!(server.stop().success());
+
+    // Without the private CA, the relay's certificate proves nothing: the
+    // password is not sent and the mail waits.
+    let untrusted_dir = dir.path().join("untrusted");
+    std::fs::create_dir_all(&untrusted_dir).unwrap();
+    let cfg = config(
+        &untrusted_dir,
+        &data,
+        "athen.localhost",
+        &dns,
+        "",
+        &smarthost,
+    );
+    let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
+    let port = server.port_of("Submission port:");
+    let out = submit(
+        port,
+        &ca,
+        "jane@athen.localhost",
+        &to,
+        "Via relay QZ2",
+        None,
+    );
+    assert_eq!(out, "{}\n");
+    let reply = wait_for("a refused attempt on record", || {
+        let v = admin_ok(&data, &["queue", "list"], "");
+        let r = &v["messages"][0]["recipients"][0];
+        (r["attempts"].as_u64().unwrap_or(0) >= 1).then(|| r["last_reply"].to_string())
+    });
+    assert!(
+        reply.contains("certificate not valid (smarthost requires it)"),
+        "{reply}"
+    );
+    assert!(!received.join("2.eml").exists());
     assert!(server.stop().success());
 }

@@ -22,8 +22,11 @@ pub struct ReportOn<'a> {
     pub mail_from: &'a str,
     pub envid: Option<&'a str>,
     pub arrived: UnixTime,
-    /// The message (only its header section is used).
+    /// The message: its header section is quoted in failure reports, or
+    /// all of it with `return_full`.
     pub original: &'a [u8],
+    /// RFC 3461 RET=FULL.
+    pub return_full: bool,
 }
 
 impl<'a> ReportOn<'a> {
@@ -33,6 +36,7 @@ impl<'a> ReportOn<'a> {
             envid: msg.envid.as_deref(),
             arrived: msg.created_at,
             original,
+            return_full: msg.ret == Some(athen_core::queue::Ret::Full),
         }
     }
 }
@@ -266,7 +270,17 @@ send delivery reports itself.\r\n\r\n",
     }
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
-    if action == Action::Failed {
+    // RFC 3461 §4.3: RET=FULL asks for the whole message in a failure
+    // report, otherwise the header section (RFC 3462) is enough.
+    if action == Action::Failed && on.return_full {
+        bytes.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes(),
+        );
+        bytes.extend_from_slice(on.original);
+        if !on.original.ends_with(b"\r\n") {
+            bytes.extend_from_slice(b"\r\n");
+        }
+    } else if action == Action::Failed {
         bytes.extend_from_slice(
             format!("--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n").as_bytes(),
         );
@@ -336,5 +350,26 @@ mod tests {
         assert!(text.contains("Content-Type: text/rfc822-headers"));
         assert!(text.contains("In-Reply-To: <x@a>"));
         assert!(!text.contains("secret body"), "only the headers go back");
+
+        let full = ReportOn {
+            return_full: true,
+            ..ReportOn::queued(&msg, original)
+        };
+        let by = Reporter {
+            hostname: "mx.a.example",
+            domain: "a.example",
+        };
+        let text = build(
+            Action::Failed,
+            &by,
+            &full,
+            &[RecipientReport::from(&r)],
+            1_700_000_100,
+            None,
+            "r2",
+        );
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("Content-Type: message/rfc822\r\n\r\nFrom: jane@a.example"));
+        assert!(text.contains("secret body"), "RET=FULL returns the message");
     }
 }

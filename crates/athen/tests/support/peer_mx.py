@@ -5,7 +5,9 @@ required, that plays the peer of ATHEN's outbound queue:
 - slow@...: answers RCPT only after 8 seconds;
 - anyone else: accepted.
 Each accepted message is written to OUTDIR/<n>.eml. Prints its port, then
-serves until killed. Usage: peer_mx.py CERT KEY OUTDIR"""
+serves until killed. Usage: peer_mx.py CERT KEY OUTDIR [USER:PASSWORD]; with
+USER:PASSWORD it plays a smarthost that requires AUTH (after STARTTLS) and
+records who logged in."""
 import asyncio
 import os
 import socket
@@ -14,6 +16,7 @@ import sys
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Peer:
@@ -41,13 +44,25 @@ class Peer:
             f.write(f"X-Peer-Rcpt: {','.join(envelope.rcpt_tos)}\r\n".encode())
             f.write(f"X-Peer-TLS: {session.ssl is not None}\r\n".encode())
             f.write(f"X-Peer-From: {envelope.mail_from}\r\n".encode())
+            f.write(f"X-Peer-Auth: {session.auth_data}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(path + ".tmp", path)
         return "250 2.0.0 Queued here"
 
 
+def authenticator_for(expected):
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        if isinstance(auth_data, LoginPassword):
+            given = f"{auth_data.login.decode()}:{auth_data.password.decode()}"
+            if given == expected:
+                return AuthResult(success=True, auth_data=auth_data.login.decode())
+        return AuthResult(success=False, handled=False)
+    return authenticate
+
+
 def main():
     cert, key, outdir = sys.argv[1:4]
+    auth = sys.argv[4] if len(sys.argv) > 4 else None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     s = socket.socket()
@@ -61,6 +76,9 @@ def main():
         tls_context=ctx,
         require_starttls=True,
         server_hostname="peer.test",
+        authenticator=authenticator_for(auth) if auth else None,
+        auth_required=bool(auth),
+        auth_require_tls=True,
     )
     controller.start()
     print(port, flush=True)
