@@ -7,6 +7,7 @@
 //! traits that storage back-ends implement.
 
 pub mod account;
+pub mod audit;
 pub mod clock;
 pub mod directory;
 pub mod error;

@@ -111,7 +111,6 @@ pub async fn store_sent_copy(
     blobs
         .put(&key, &encrypt_stored(secret, "body", &key, raw)?)
         .await?;
-    // Issue 5 (audit trail): record SENT for this message here.
     Ok(store
         .add_message(NewStoredMessage {
             mailbox_id: mailbox,

@@ -14,6 +14,7 @@
 //! Modules follow the flow: [`listener`] accepts connections within limits,
 //! [`session`] speaks the protocol, [`reply`] holds the reply texts.
 
+pub mod audit;
 pub mod dkim;
 pub mod listener;
 pub mod outbound;
@@ -91,6 +92,8 @@ pub struct MxContext {
     /// The outbound queue for submitted mail to other servers; `None`
     /// refuses such recipients.
     pub outbound: Option<Arc<outbound::Outbound>>,
+    /// Where "sent" events go (the audit trail, issue 5).
+    pub audit: Arc<dyn athen_core::audit::AuditSink>,
 }
 
 /// Where a message's header section ends: the offset of the empty line

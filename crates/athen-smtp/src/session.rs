@@ -1019,6 +1019,16 @@ send it again to them only",
             self.report_delivered(&from, Some(&envid), Some(sender_mailbox), &prepared, now)
                 .await;
         }
+        self.ctx
+            .audit
+            .record(athen_core::audit::DeliveryEvent::Submitted {
+                sender: sender_mailbox,
+                envid: envid.clone(),
+                message_id: athen_mail::meta::extract(&prepared).message_id,
+                local_recipients: mailboxes.len(),
+                remote_recipients: remote_count,
+            })
+            .await;
         // The sender's own copy; if this fails the message has still gone,
         // so say so rather than invite a resend.
         match athen_mail::submit::store_sent_copy(

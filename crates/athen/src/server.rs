@@ -110,17 +110,23 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         &config.server.hostname,
         config.smtp.reject_dmarc_failures,
     );
+    // The audit trail (issue 5) will implement this sink; for now events
+    // are logged without addresses or content.
+    let audit: Arc<dyn athen_core::audit::AuditSink> = Arc::new(athen_smtp::audit::LogOnly);
     let outbound = Arc::new(athen_smtp::outbound::Outbound::new(
         outbound_config(&config, &data.path)?,
-        data.store.clone(),
-        data.blobs.clone(),
-        crate::keys::queue_key(&data.path)?,
-        Arc::new(crate::keys::dkim_keys(
-            &data.path,
-            &config.outbound.dkim_selector,
-        )?),
-        dns,
-        data.clock.clone(),
+        athen_smtp::outbound::OutboundParts {
+            store: data.store.clone(),
+            blobs: data.blobs.clone(),
+            queue_key: crate::keys::queue_key(&data.path)?,
+            dkim: Arc::new(crate::keys::dkim_keys(
+                &data.path,
+                &config.outbound.dkim_selector,
+            )?),
+            dns,
+            clock: data.clock.clone(),
+            audit: audit.clone(),
+        },
     ));
     let outbound_worker = tokio::spawn(outbound.clone().run(stop_rx.clone()));
     let mx = Arc::new(athen_smtp::MxContext {
@@ -132,6 +138,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         blobs: data.blobs.clone(),
         clock: data.clock.clone(),
         tls: TlsAcceptor::from(tls.config.clone()),
+        audit,
     });
     let mut smtp = vec![tokio::spawn(athen_smtp::listener::serve(
         smtp_listener,

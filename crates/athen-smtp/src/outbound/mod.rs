@@ -90,6 +90,8 @@ pub struct Outbound {
     pub dkim: Arc<DkimKeys>,
     pub dns: Arc<MessageAuthenticator>,
     pub clock: Arc<dyn Clock>,
+    /// Where each attempt's outcome goes (the audit trail, issue 5).
+    pub audit: Arc<dyn athen_core::audit::AuditSink>,
     mta_sts: mta_sts::MtaStsCache,
     dane: Option<dane::DaneResolver>,
     wake: tokio::sync::Notify,
@@ -105,16 +107,28 @@ pub struct OutboundRecipient {
     pub notify: Notify,
 }
 
+/// What the queue works with, besides its configuration.
+pub struct OutboundParts {
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue_key: athen_vault::QueueKey,
+    pub dkim: Arc<DkimKeys>,
+    pub dns: Arc<MessageAuthenticator>,
+    pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn athen_core::audit::AuditSink>,
+}
+
 impl Outbound {
-    pub fn new(
-        config: OutboundConfig,
-        store: Arc<dyn MetadataStore>,
-        blobs: Arc<dyn BlobStore>,
-        queue_key: athen_vault::QueueKey,
-        dkim: Arc<DkimKeys>,
-        dns: Arc<MessageAuthenticator>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: OutboundConfig, parts: OutboundParts) -> Self {
+        let OutboundParts {
+            store,
+            blobs,
+            queue_key,
+            dkim,
+            dns,
+            clock,
+            audit,
+        } = parts;
         let mta_sts = mta_sts::MtaStsCache::new(
             config.trust.clone(),
             config.mta_sts_port,
@@ -132,6 +146,7 @@ impl Outbound {
             dkim,
             dns,
             clock,
+            audit,
             mta_sts,
             dane,
             wake: tokio::sync::Notify::new(),

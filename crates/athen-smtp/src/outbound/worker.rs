@@ -5,6 +5,7 @@ use super::Outbound;
 use super::client::{self, Envelope, RecipientOutcome};
 use super::report::{self, Action};
 use super::route::{self, Destination};
+use athen_core::audit::{AttemptResult, DeliveryEvent};
 use athen_core::clock::UnixTime;
 use athen_core::ids::QueueRecipientId;
 use athen_core::queue::*;
@@ -69,13 +70,32 @@ impl Outbound {
                 }
             }
         }
-        // Audit trail (issue 5): each outcome (relayed to HOST with the reply
-        // and TLS used, delayed, failed with the diagnostic) is to be
-        // recorded in the sender's trail here.
         self.store
             .record_attempts(&outcomes, now)
             .await
             .map_err(|e| e.to_string())?;
+        for o in &outcomes {
+            let Some(r) = msg.recipients.iter().find(|r| r.id == o.recipient) else {
+                continue;
+            };
+            let outcome = match o.state {
+                RecipientState::Relayed => AttemptResult::Relayed,
+                RecipientState::Queued => AttemptResult::Deferred,
+                RecipientState::Failed => AttemptResult::Failed,
+            };
+            self.audit
+                .record(DeliveryEvent::Attempted {
+                    sender: msg.sender_mailbox,
+                    envid: msg.envid.clone(),
+                    queue_id: msg.id,
+                    recipient: r.address.clone(),
+                    outcome,
+                    reply: o.reply.clone(),
+                    remote_host: o.remote_host.clone(),
+                    tls: o.tls.clone(),
+                })
+                .await;
+        }
         let Some(fresh) = self
             .store
             .queued_message(msg.id)
