@@ -41,6 +41,10 @@ pub struct Verdict {
     pub header: String,
     /// Set when the message must be refused (only if the operator asked).
     pub refuse: Option<String>,
+    /// SPF passed for the envelope sender, or DMARC passed: the envelope
+    /// sender is who the message says, so a delivery report may go to it
+    /// without becoming backscatter to a forged address.
+    pub sender_verified: bool,
 }
 
 /// The DNS resolver for sender checks and MX lookups. `dns_servers`
@@ -91,6 +95,7 @@ impl SenderAuth {
                     self.hostname
                 ),
                 refuse: None,
+                sender_verified: false,
             },
         }
     }
@@ -103,6 +108,7 @@ impl SenderAuth {
                     self.hostname
                 ),
                 refuse: None,
+                sender_verified: false,
             };
         };
         let dkim = self.authenticator.verify_dkim(&message).await;
@@ -151,9 +157,12 @@ impl SenderAuth {
                     dmarc.domain()
                 )
             });
+        let sender_verified = (!mail_from.is_empty() && spf.result() == SpfResult::Pass)
+            || sides.contains(&&DmarcResult::Pass);
         Verdict {
             header: mail_auth::common::headers::HeaderWriter::to_header(&header),
             refuse,
+            sender_verified,
         }
     }
 }

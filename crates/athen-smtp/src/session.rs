@@ -789,9 +789,15 @@ only addresses on this server can be reached",
                     size = body.len(),
                     "message accepted"
                 );
-                let envid = self.tx.envid.clone();
-                self.report_delivered(&from, envid.as_deref(), None, body, now)
-                    .await;
+                if verdict.sender_verified {
+                    let envid = self.tx.envid.clone();
+                    self.report_delivered(&from, envid.as_deref(), None, body, now)
+                        .await;
+                } else if self.tx.recipients.iter().any(|r| r.notify.success) {
+                    // Reports go only to senders that SPF or DMARC vouch
+                    // for, so forged senders get no backscatter.
+                    tracing::info!("delivery report not sent: the envelope sender is not verified");
+                }
                 Reply::new(
                     250,
                     format!("2.0.0 OK: sealed for {} mailbox(es)", ids.len()),

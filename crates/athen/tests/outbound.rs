@@ -586,13 +586,18 @@ fn senders_who_ask_are_told_of_delivery_to_a_mailbox_here() {
     create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
     create_individual(&data, "Bob Citizen", "bob@athen.localhost", PW);
     let peer = peer_mx(dir.path(), &received);
-    let dns = Dns::empty();
+    // peer.test vouches for its sender by SPF; forged.test publishes
+    // nothing, so its reports would be backscatter to a forged address.
+    let dns = Dns::start(&serde_json::json!({"peer.test": "v=spf1 ip4:127.0.0.1 -all"}));
     let cfg = config(
         dir.path(),
         &data,
         "athen.localhost",
         &dns,
-        &format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1),
+        &format!(
+            "\"peer.test\" = \"127.0.0.1:{0}\"\n\"forged.test\" = \"127.0.0.1:{0}\"",
+            peer.1
+        ),
         "",
     );
     let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
@@ -613,11 +618,15 @@ s.mail('clinic@peer.test', ['ENVID=QZENV42', 'RET=HDRS'])
 print(s.rcpt('jane@athen.localhost', ['NOTIFY=SUCCESS,FAILURE', 'ORCPT=rfc822;Jane@athen.localhost'])[0])
 print(s.rcpt('bob@athen.localhost', ['NOTIFY=FAILURE'])[0])
 print(s.data(b'From: <clinic@peer.test>\r\nTo: <jane@athen.localhost>\r\nSubject: Results QZDSN\r\n\r\nSecret clinical text\r\n')[0])
+# An unverifiable sender asking for a report gets its mail delivered, but no report.
+s.mail('someone@forged.test')
+s.rcpt('jane@athen.localhost', ['NOTIFY=SUCCESS'])
+print(s.data(b'From: <someone@forged.test>\r\nSubject: Forged QZF\r\n\r\nHello\r\n')[0])
 s.quit()
 "#;
     assert_eq!(
         python(server.port_of("SMTP port:"), &ca, code),
-        "501\n250\n250\n250\n"
+        "501\n250\n250\n250\n250\n"
     );
     let report = wait_for("the delivered report at the sender's server", || {
         let path = received.join("1.eml");
