@@ -20,6 +20,31 @@ impl Drop for Peer {
     }
 }
 
+/// A temporary directory with a data directory holding Jane's account
+/// and an empty folder for what peers receive.
+fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let received = dir.path().join("received");
+    std::fs::create_dir_all(&received).unwrap();
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    (dir, data, received)
+}
+
+/// The messages a peer has written to `dir`, sorted by their text.
+fn received_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
 /// The peer MX with a self-signed certificate.
 fn peer_mx(dir: &Path, out: &Path) -> Peer {
     let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
@@ -155,10 +180,7 @@ fn subjects(data: &Path, login: &str) -> Vec<String> {
 
 #[test]
 fn queue_delivers_retries_and_reports_failures_to_the_sender() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let received = dir.path().join("received");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let (dir, data, received) = fixture();
     let peer = peer_mx(dir.path(), &received);
     let dns = Dns::empty();
     let cfg = config(
@@ -183,13 +205,7 @@ fn queue_delivers_retries_and_reports_failures_to_the_sender() {
 
     // ok@ at once; tempfail@ after its retry; reject@ never.
     let files = wait_for("two deliveries at the peer", || {
-        let mut files: Vec<String> = std::fs::read_dir(&received)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .collect();
-        files.sort();
+        let files = received_files(&received);
         (files.len() == 2).then_some(files)
     });
     let rcpts: Vec<&str> = files
@@ -424,11 +440,7 @@ fn messages_starting(data: &Path, login: &str, prefix: &str) -> String {
 
 #[test]
 fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let received = dir.path().join("received");
-    std::fs::create_dir_all(&received).unwrap();
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let (dir, data, received) = fixture();
     let pki = pki(
         dir.path(),
         &["mx.peer.test", "mta-sts.sts.test", "mta-sts.stsbad.test"],
@@ -510,7 +522,7 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
     }
     assert!(!reports.contains("wrongdane"), "{reports}");
     assert!(!reports.contains("stsbad"), "{reports}");
-    let delivered = std::fs::read_dir(&received).unwrap().count();
+    let delivered = received_files(&received).len();
     assert_eq!(delivered, 2, "only the two authenticated deliveries");
 
     // The other two wait in the queue with the reason, and are retried.
@@ -543,7 +555,7 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
         r.contains("mx.peer.test is not named in stsbad.test's MTA-STS policy"),
         "{r}"
     );
-    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
+    assert_eq!(received_files(&received).len(), 2);
 
     // The policy is remembered across a restart (RFC 8461 §5.1): with its
     // web server gone, stsbad.test's mail is still held back.
@@ -574,16 +586,13 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
         r.contains("not named in stsbad.test's MTA-STS policy"),
         "{r}"
     );
-    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 2);
+    assert_eq!(received_files(&received).len(), 2);
     assert!(server.stop().success());
 }
 
 #[test]
 fn senders_who_ask_are_told_of_delivery_to_a_mailbox_here() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let received = dir.path().join("received");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let (dir, data, received) = fixture();
     create_individual(&data, "Bob Citizen", "bob@athen.localhost", PW);
     let peer = peer_mx(dir.path(), &received);
     // peer.test vouches for its sender by SPF; forged.test publishes
@@ -672,16 +681,13 @@ s.quit()
     }
     // One report only, and nothing about a null-sender report.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
+    assert_eq!(received_files(&received).len(), 1);
     assert!(server.stop().success());
 }
 
 #[test]
 fn a_slow_server_holds_up_only_its_own_mail() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let received = dir.path().join("received");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let (dir, data, received) = fixture();
     let peer = peer_mx(dir.path(), &received);
     let dns = Dns::empty();
     let route = format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1);
@@ -692,15 +698,10 @@ fn a_slow_server_holds_up_only_its_own_mail() {
         data.join("tls/self-signed-cert.pem"),
     );
     let rcpts = || -> Vec<String> {
-        std::fs::read_dir(&received)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                    .map(|f| f.lines().next().unwrap_or("").to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        received_files(&received)
+            .iter()
+            .map(|f| f.lines().next().unwrap_or("").to_string())
+            .collect()
     };
     let slow = ["slow@peer.test"];
     assert_eq!(
@@ -728,11 +729,7 @@ fn a_slow_server_holds_up_only_its_own_mail() {
 
 #[test]
 fn smarthost_must_prove_its_name_and_gets_the_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let received = dir.path().join("received");
-    std::fs::create_dir_all(&received).unwrap();
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    let (dir, data, received) = fixture();
     let pki = pki(dir.path(), &["relay.test"]);
     let password_file = dir.path().join("relay-password");
     std::fs::write(&password_file, "s3cret relay\n").unwrap();
