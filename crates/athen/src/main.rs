@@ -4,6 +4,7 @@ mod admin;
 mod bench_smtp;
 mod config;
 mod context;
+mod convert_cmd;
 mod dns_records;
 mod keys;
 mod mailbox_cmd;
@@ -55,6 +56,9 @@ enum Command {
     /// Print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS,
     /// TLS-RPT); makes the DKIM key if there is none yet.
     DnsRecords(dns_records::DnsRecordsArgs),
+    /// Read a letter or a whole message: print what was found (JSON) or
+    /// write an import file (PIT, HL7).
+    Convert(convert_cmd::ConvertArgs),
     /// Load generators for measuring ATHEN (or another server).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::DnsRecords(args) => dns_records::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Convert(args) => Ok(convert_cmd::run(args)),
         Command::Admin(args) => runtime().map(|rt| rt.block_on(admin::run(args))),
         Command::Mailbox(args) => runtime().map(|rt| rt.block_on(mailbox_cmd::run(args))),
         Command::Bench(BenchCommand::Smtp(args)) => runtime().and_then(|rt| {

@@ -1,0 +1,1041 @@
+//! Finding the patient, the letter date, the author and the recipient, in
+//! order of trust: the `X-Athen-Patient` header, the ATHEN subject syntax,
+//! then the letter's own labelled lines. Every value is checked; a value
+//! that fails is listed as a problem and never used. Two different patients,
+//! or no date of birth, make conversion "not possible, because …".
+
+use crate::date::Date;
+use crate::document::Body;
+use crate::patient::*;
+use athen_core::identifiers::{self, HealthIdentifierKind, State};
+use serde::Serialize;
+
+/// What the caller knows besides the letter.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// Today, for plausible birth dates and two-digit years.
+    pub today: Date,
+    /// The sender's directory entry, if the sender is known.
+    pub author: Option<Party>,
+    /// The recipient's directory entry.
+    pub recipient: Option<Party>,
+    /// The message's `Date:` header, as a date.
+    pub sent: Option<Date>,
+}
+
+/// Everything found, with where and how sure, and what failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Extraction {
+    pub patient: Patient,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub letter_date: Option<Found<Date>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<Found<Party>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Found<Party>>,
+    /// Details found that failed their check.
+    pub problems: Vec<Problem>,
+    /// Set when no import file can be made, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_possible: Option<String>,
+}
+
+/// Reads the patient and letter details from a message's `X-Athen-Patient`
+/// header (if any), its subject and its body.
+pub fn extract(
+    patient_header: Option<&str>,
+    subject: Option<&str>,
+    body: &Body,
+    ctx: &Context,
+) -> Extraction {
+    let mut c = Collector::new(ctx.today);
+    if let Some(h) = patient_header {
+        c.read_header(h);
+    }
+    if let Some(s) = subject {
+        c.read_subject(s);
+    }
+    let lines = body.lines();
+    c.read_letter(&lines);
+    let letter_date = letter_date(&lines, ctx);
+    let recipient = ctx
+        .recipient
+        .clone()
+        .map(|p| Found::new(p, Source::Directory))
+        .or_else(|| recipient_from_letter(&lines));
+    let author = ctx
+        .author
+        .clone()
+        .map(|p| Found::new(p, Source::Directory))
+        .or_else(|| author_from_letter(&lines, &mut c));
+    let mut not_possible = c.conflict.take();
+    if not_possible.is_none() {
+        not_possible = if c.patient.family_name.is_none() {
+            Some("not possible, because the letter does not name its patient".into())
+        } else if c.patient.birth_date.is_none() {
+            Some("not possible, because the patient's date of birth is not given".into())
+        } else {
+            None
+        };
+    }
+    Extraction {
+        patient: c.patient,
+        letter_date,
+        author,
+        recipient,
+        problems: c.problems,
+        not_possible,
+    }
+}
+
+/// The letter's date: a date alone on a line near the top, or a "Date:"
+/// line; else the message's Date header.
+fn letter_date(lines: &[String], ctx: &Context) -> Option<Found<Date>> {
+    for (i, line) in lines.iter().enumerate().take(25) {
+        let t = line.trim();
+        let (label, value) = match split_label(t) {
+            Some((l, v)) if l == "date" => ("Date", v),
+            _ => ("", t),
+        };
+        if label.is_empty() && (t.len() > 30 || t.is_empty()) {
+            continue;
+        }
+        if let Ok(d) = Date::parse(value, ctx.today.year) {
+            return Some(Found::new(
+                d,
+                Source::Letter {
+                    line: i + 1,
+                    label: label.into(),
+                },
+            ));
+        }
+    }
+    ctx.sent.map(|d| Found::new(d, Source::DateHeader))
+}
+
+/// "Dear Dr Müller," gives the recipient's title and family name.
+fn recipient_from_letter(lines: &[String]) -> Option<Found<Party>> {
+    lines.iter().enumerate().find_map(|(i, l)| {
+        let rest = l.trim().strip_prefix("Dear ")?;
+        let rest = rest.trim_end_matches([',', ':', ' ']);
+        let (title, family) = rest.split_once(' ')?;
+        TITLES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(title.trim_end_matches('.')))
+            .then(|| {
+                Found::new(
+                    Party {
+                        title: Some(title.trim_end_matches('.').to_string()),
+                        family_name: Some(family.trim().to_string()),
+                        ..Default::default()
+                    },
+                    Source::Letter {
+                        line: i + 1,
+                        label: "Dear".into(),
+                    },
+                )
+            })
+    })
+}
+
+const SIGN_OFFS: [&str; 7] = [
+    "yours sincerely",
+    "yours faithfully",
+    "kind regards",
+    "regards",
+    "with kind regards",
+    "best regards",
+    "yours truly",
+];
+
+/// The signature: the first name after the sign-off, and a provider number
+/// near it ("Provider No: 2426621B").
+fn author_from_letter(lines: &[String], c: &mut Collector) -> Option<Found<Party>> {
+    let start = lines.iter().position(|l| {
+        let t = l.trim().trim_end_matches(',').to_ascii_lowercase();
+        SIGN_OFFS.contains(&t.as_str())
+    })?;
+    let (at, name_line) = lines
+        .iter()
+        .enumerate()
+        .skip(start + 1)
+        .find(|(_, l)| !l.trim().is_empty())?;
+    let (title, given, family) = split_person(name_line.trim());
+    let mut party = Party {
+        title,
+        given_names: given,
+        family_name: family,
+        ..Default::default()
+    };
+    for (i, line) in lines.iter().enumerate().skip(at + 1).take(6) {
+        if let Some((label, value)) = split_label(line.trim())
+            && label.starts_with("provider")
+        {
+            match identifiers::provider_number(value) {
+                Ok(p) => party.provider_number = Some(p),
+                Err(e) => c.problem(
+                    "author.provider_number",
+                    value,
+                    Source::Letter {
+                        line: i + 1,
+                        label: label.clone(),
+                    },
+                    e.reason,
+                ),
+            }
+        }
+    }
+    Some(Found::new(
+        party,
+        Source::Letter {
+            line: at + 1,
+            label: "signature".into(),
+        },
+    ))
+}
+
+const TITLES: [&str; 11] = [
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Miss",
+    "Mx",
+    "Master",
+    "Dr",
+    "Prof",
+    "Professor",
+    "A/Prof",
+    "Sr",
+];
+
+/// Splits "Dr Anna Müller", "MÜLLER, Anna" or "Anna MÜLLER" into title,
+/// given names and family name.
+pub fn split_person(text: &str) -> (Option<String>, Option<String>, Option<String>) {
+    let text = text.trim().trim_end_matches([',', '.']);
+    if let Some((family, given)) = text.split_once(',') {
+        let (title, given) = strip_title(given.trim());
+        return (title, non_empty(given), non_empty(family.trim()));
+    }
+    let (title, rest) = strip_title(text);
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let Some((last, first)) = words.split_last() else {
+        return (title, None, None);
+    };
+    // A word in capitals among mixed-case words is the family name
+    // ("John SMITH Paul" is rare; "John Paul SMITH" is common).
+    let caps = |w: &&str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
+    if let Some(pos) = words.iter().position(caps)
+        && words.len() > 1
+        && !words.iter().all(caps)
+    {
+        let family = words[pos..]
+            .iter()
+            .take_while(|w| caps(w))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let given: Vec<&str> = words
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| *i < pos || !caps(w))
+            .map(|(_, w)| *w)
+            .collect();
+        return (title, non_empty(&given.join(" ")), non_empty(&family));
+    }
+    (title, non_empty(&first.join(" ")), non_empty(last))
+}
+
+fn strip_title(text: &str) -> (Option<String>, &str) {
+    if let Some((first, rest)) = text.split_once(char::is_whitespace) {
+        let bare = first.trim_end_matches('.');
+        if let Some(t) = TITLES.iter().find(|t| t.eq_ignore_ascii_case(bare)) {
+            return (Some(t.to_string()), rest.trim());
+        }
+    }
+    (None, text)
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A line's label (lower case, dots and trailing colon removed) and value:
+/// "D.O.B.: 1/2/60", "Medicare No 2123 45670 1", "Name:\tJohn Smith".
+fn split_label(line: &str) -> Option<(String, &str)> {
+    let (label, value) = if let Some((l, v)) = line.split_once([':', '\t']) {
+        (l, v)
+    } else {
+        // "DOB 01/02/1960": a known label followed by a space.
+        let lower = line.to_ascii_lowercase();
+        let known = LABELS
+            .iter()
+            .filter(|(l, _)| lower.starts_with(l) && lower[l.len()..].starts_with([' ', '\u{a0}']))
+            .max_by_key(|(l, _)| l.len())?;
+        (&line[..known.0.len()], &line[known.0.len()..])
+    };
+    let norm: String = label
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| *c != '.')
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if norm.is_empty() || norm.len() > 30 {
+        return None;
+    }
+    Some((norm, value.trim()))
+}
+
+/// Labels of patient details and what they hold (lower case, no dots).
+const LABELS: [(&str, Field); 28] = [
+    ("re", Field::Person),
+    ("patient", Field::Person),
+    ("patient name", Field::Person),
+    ("name", Field::Person),
+    ("dob", Field::BirthDate),
+    ("d o b", Field::BirthDate),
+    ("date of birth", Field::BirthDate),
+    ("born", Field::BirthDate),
+    ("birth date", Field::BirthDate),
+    ("address", Field::Address),
+    ("patient address", Field::Address),
+    ("medicare", Field::Medicare),
+    ("medicare no", Field::Medicare),
+    ("medicare number", Field::Medicare),
+    ("medicare card", Field::Medicare),
+    ("ihi", Field::Ihi),
+    ("ihi number", Field::Ihi),
+    ("dva", Field::Dva),
+    ("dva no", Field::Dva),
+    ("dva number", Field::Dva),
+    ("sex", Field::Sex),
+    ("gender", Field::Sex),
+    ("phone", Field::Phone),
+    ("ph", Field::Phone),
+    ("tel", Field::Phone),
+    ("telephone", Field::Phone),
+    ("mobile", Field::Phone),
+    ("home phone", Field::Phone),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Person,
+    BirthDate,
+    Address,
+    Medicare,
+    Ihi,
+    Dva,
+    Sex,
+    Phone,
+}
+
+/// Collects candidate values; the first (most trusted) valid one wins.
+struct Collector {
+    today: Date,
+    patient: Patient,
+    problems: Vec<Problem>,
+    /// Set when two sources name different patients.
+    conflict: Option<String>,
+}
+
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ạ' | 'ả' | 'ấ' | 'ầ' | 'ậ' => {
+                'a'
+            }
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ệ' | 'ễ' | 'ế' | 'ề' => 'e',
+            'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ơ' | 'ộ' | 'ố' | 'ồ' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ư' => 'u',
+            'ñ' => 'n',
+            'ç' => 'c',
+            'đ' => 'd',
+            other => other,
+        })
+        .collect()
+}
+
+impl Collector {
+    fn new(today: Date) -> Self {
+        Self {
+            today,
+            patient: Patient::default(),
+            problems: Vec::new(),
+            conflict: None,
+        }
+    }
+
+    fn problem(&mut self, field: &str, found: &str, source: Source, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            field: field.into(),
+            found: found.into(),
+            source,
+            reason: reason.into(),
+        });
+    }
+
+    fn describe(source: &Source) -> String {
+        match source {
+            Source::PatientHeader => "the patient header".into(),
+            Source::Subject => "the subject".into(),
+            Source::Letter { line, .. } => format!("line {line} of the letter"),
+            Source::Directory => "the directory".into(),
+            Source::DateHeader => "the Date header".into(),
+        }
+    }
+
+    fn person(&mut self, text: &str, source: Source) {
+        let (title, given, family) = split_person(text);
+        let Some(family) = family else {
+            return;
+        };
+        if let Some(known) = &self.patient.family_name {
+            if fold(&known.value) != fold(&family) && self.conflict.is_none() {
+                self.conflict = Some(format!(
+                    "not possible, because the letter names two different patients: {} ({}) and {} ({})",
+                    known.value,
+                    Self::describe(&known.source),
+                    family,
+                    Self::describe(&source)
+                ));
+            }
+            return;
+        }
+        self.patient.family_name = Some(Found::new(family, source.clone()));
+        if self.patient.given_names.is_none()
+            && let Some(g) = given
+        {
+            self.patient.given_names = Some(Found::new(g, source.clone()));
+        }
+        if self.patient.title.is_none()
+            && let Some(t) = title
+        {
+            self.patient.title = Some(Found::new(t, source));
+        }
+    }
+
+    fn birth_date(&mut self, text: &str, source: Source) {
+        let date = match Date::parse(text, self.today.year) {
+            Ok(d) => d,
+            Err(e) => {
+                self.problem("patient.birth_date", text, source, e);
+                return;
+            }
+        };
+        if date > self.today {
+            self.problem(
+                "patient.birth_date",
+                text,
+                source,
+                "the date of birth is in the future",
+            );
+            return;
+        }
+        if date.years_until(self.today) > 125 {
+            self.problem(
+                "patient.birth_date",
+                text,
+                source,
+                "the date of birth is more than 125 years ago",
+            );
+            return;
+        }
+        if let Some(known) = &self.patient.birth_date {
+            if known.value != date && self.conflict.is_none() {
+                self.conflict = Some(format!(
+                    "not possible, because the letter gives two different dates of birth: {} ({}) and {} ({})",
+                    known.value,
+                    Self::describe(&known.source),
+                    date,
+                    Self::describe(&source)
+                ));
+            }
+            return;
+        }
+        self.patient.birth_date = Some(Found::new(date, source));
+    }
+
+    fn sex(&mut self, text: &str, source: Source) {
+        match Sex::parse(text) {
+            Some(s) if self.patient.sex.is_none() => {
+                self.patient.sex = Some(Found::new(s, source));
+            }
+            Some(_) => {}
+            None => self.problem(
+                "patient.sex",
+                text,
+                source,
+                "sex must be M, F, O or U (or male, female, other, unknown)",
+            ),
+        }
+    }
+
+    fn address(&mut self, text: &str, source: Source) {
+        if self.patient.address.is_some() || text.trim().is_empty() {
+            return;
+        }
+        match parse_address(text) {
+            Ok(a) => self.patient.address = Some(Found::new(a, source)),
+            Err(reason) => self.problem("patient.address", text, source, reason),
+        }
+    }
+
+    fn medicare(&mut self, text: &str, source: Source) {
+        if self.patient.medicare.is_some() {
+            return;
+        }
+        // "2123 45670 1", "2123456701-1", "2123 45670 1 IRN 2", "2123456701/2".
+        let lower = text.to_ascii_lowercase();
+        let (card, irn_part) = match lower.split_once("irn") {
+            Some((c, i)) => (
+                c.to_string(),
+                Some(i.trim_matches([' ', ':', '.']).to_string()),
+            ),
+            None => match lower.split_once('/') {
+                Some((c, i)) => (c.to_string(), Some(i.trim().to_string())),
+                None => (lower.clone(), None),
+            },
+        };
+        let digits: String = card.chars().filter(char::is_ascii_digit).collect();
+        let joined = match &irn_part {
+            Some(irn) if digits.len() == 10 => format!("{digits}{}", irn.trim()),
+            _ => digits,
+        };
+        match identifiers::medicare_number(&joined) {
+            Ok(n) => {
+                let irn = n.get(10..11).and_then(|d| d.parse().ok());
+                self.patient.medicare = Some(Found::new(
+                    Medicare {
+                        number: n[..10].to_string(),
+                        irn,
+                    },
+                    source,
+                ));
+            }
+            Err(e) => self.problem("patient.medicare", text, source, e.reason),
+        }
+    }
+
+    fn ihi(&mut self, text: &str, source: Source) {
+        if self.patient.ihi.is_some() {
+            return;
+        }
+        match identifiers::health_identifier(HealthIdentifierKind::Ihi, text) {
+            Ok(n) => self.patient.ihi = Some(Found::new(n, source)),
+            Err(e) => self.problem("patient.ihi", text, source, e.reason),
+        }
+    }
+
+    fn dva(&mut self, text: &str, source: Source) {
+        if self.patient.dva.is_some() {
+            return;
+        }
+        match identifiers::dva_number(text) {
+            Ok(n) => self.patient.dva = Some(Found::new(n, source)),
+            Err(e) => self.problem("patient.dva", text, source, e.reason),
+        }
+    }
+
+    fn phone(&mut self, text: &str, source: Source) {
+        if self.patient.phone.is_some() {
+            return;
+        }
+        match identifiers::phone_number("Phone", text) {
+            Ok(n) => self.patient.phone = Some(Found::new(n, source)),
+            Err(e) => self.problem("patient.phone", text, source, e.reason),
+        }
+    }
+
+    /// `X-Athen-Patient: family="Smith"; given="John Paul"; sex=M;
+    /// dob=1960-02-01; street="1 Main St"; suburb=Northside; state=NSW;
+    /// postcode=2000; medicare=2123456701; irn=1; ihi=…; dva=…; phone=…`
+    fn read_header(&mut self, header: &str) {
+        let source = Source::PatientHeader;
+        let fields = parameters(header);
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some(family) = get("family") {
+            let given = get("given").unwrap_or("");
+            let title = get("title").map(|t| format!("{t} ")).unwrap_or_default();
+            self.person(&format!("{family}, {title}{given}"), source.clone());
+        }
+        if let Some(d) = get("dob") {
+            self.birth_date(d, source.clone());
+        }
+        if let Some(s) = get("sex") {
+            self.sex(s, source.clone());
+        }
+        let address: Vec<&str> = ["street", "suburb", "state", "postcode"]
+            .iter()
+            .filter_map(|k| get(k))
+            .collect();
+        if !address.is_empty() {
+            let a = Address {
+                street: get("street").map(str::to_string),
+                suburb: get("suburb").map(str::to_string),
+                state: get("state").map(str::to_ascii_uppercase),
+                postcode: get("postcode").map(str::to_string),
+            };
+            match check_address(a) {
+                Ok(a) => self.patient.address = Some(Found::new(a, source.clone())),
+                Err(reason) => self.problem(
+                    "patient.address",
+                    &address.join(", "),
+                    source.clone(),
+                    reason,
+                ),
+            }
+        }
+        if let Some(m) = get("medicare") {
+            let with_irn = match get("irn") {
+                Some(irn) => format!("{m} IRN {irn}"),
+                None => m.to_string(),
+            };
+            self.medicare(&with_irn, source.clone());
+        }
+        if let Some(v) = get("ihi") {
+            self.ihi(v, source.clone());
+        }
+        if let Some(v) = get("dva") {
+            self.dva(v, source.clone());
+        }
+        if let Some(v) = get("phone") {
+            self.phone(v, source);
+        }
+    }
+
+    /// `[SURNAME, Given (S) DOB:dd/mm/yyyy Street, Suburb NNNN] subject`
+    /// (../shared/reference/athen-original.md "Subject-line patient metadata").
+    fn read_subject(&mut self, subject: &str) {
+        let Some(inner) = subject_brackets(subject) else {
+            return;
+        };
+        let source = Source::Subject;
+        let Some(dob_at) = inner.to_ascii_uppercase().find("DOB:") else {
+            self.problem(
+                "patient",
+                inner,
+                source,
+                "the subject's patient part has no DOB:",
+            );
+            return;
+        };
+        let (who, rest) = (&inner[..dob_at], &inner[dob_at + 4..]);
+        let (who, sex) = match (who.rfind('('), who.rfind(')')) {
+            (Some(open), Some(close)) if open < close => {
+                (&who[..open], Some(who[open + 1..close].trim()))
+            }
+            _ => (who, None),
+        };
+        self.person(who.trim(), source.clone());
+        if let Some(s) = sex {
+            self.sex(s, source.clone());
+        }
+        let rest = rest.trim_start();
+        let (dob, address) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        self.birth_date(dob, source.clone());
+        self.address(address.trim(), source);
+    }
+
+    /// Labelled lines from the first line naming the patient ("Re:",
+    /// "Patient:", "Name:") to the sign-off: the letterhead above and the
+    /// signature below hold the practice's own phone and address.
+    fn read_letter(&mut self, lines: &[String]) {
+        let labelled: Vec<(usize, String, &str, Field)> = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let (label, value) = split_label(line.trim())?;
+                let field = LABELS.iter().find(|(l, _)| *l == label)?.1;
+                Some((i, label, value, field))
+            })
+            .collect();
+        let first = labelled
+            .iter()
+            .find(|(_, _, _, f)| *f == Field::Person)
+            .map(|(i, ..)| *i)
+            .unwrap_or(0);
+        let sign_off = lines
+            .iter()
+            .position(|l| {
+                let t = l.trim().trim_end_matches(',').to_ascii_lowercase();
+                SIGN_OFFS.contains(&t.as_str())
+            })
+            .unwrap_or(lines.len());
+        for (i, label, value, field) in labelled {
+            if i < first || i >= sign_off {
+                continue;
+            }
+            if value.is_empty() {
+                continue;
+            }
+            let source = Source::Letter {
+                line: i + 1,
+                label: label.clone(),
+            };
+            match field {
+                Field::Person => {
+                    // "Re: John SMITH, DOB 01/02/1960, 1 Main St, Northside NSW 2000"
+                    let lower = value.to_ascii_lowercase();
+                    let marker = ["d.o.b.", "d.o.b", "dob", "born", "date of birth"]
+                        .iter()
+                        .filter_map(|m| lower.find(m).map(|at| (at, m.len())))
+                        .min();
+                    match marker {
+                        Some((at, len)) => {
+                            self.person(
+                                value[..at].trim_end_matches([' ', ',', '(']),
+                                source.clone(),
+                            );
+                            let after = value[at + len..].trim_start_matches([':', ' ', '.']);
+                            let (date, more) =
+                                after.split_once([',', ')', ';']).unwrap_or((after, ""));
+                            self.birth_date(date.trim(), source.clone());
+                            let more = more.trim_start_matches([',', ' ', ')']);
+                            if !more.is_empty() {
+                                self.address(more, source);
+                            }
+                        }
+                        None => self.person(value, source),
+                    }
+                }
+                Field::BirthDate => {
+                    let date = value
+                        .split(['(', ';'])
+                        .next()
+                        .unwrap_or(value)
+                        .trim()
+                        .trim_end_matches(',');
+                    self.birth_date(date, source)
+                }
+                Field::Address => self.address(value, source),
+                Field::Medicare => self.medicare(value, source),
+                Field::Ihi => self.ihi(value, source),
+                Field::Dva => self.dva(value, source),
+                Field::Sex => self.sex(value, source),
+                Field::Phone => self.phone(value, source),
+            }
+        }
+    }
+}
+
+/// The text inside the subject's leading `[…]`, after any `Re:`/`Fwd:`.
+fn subject_brackets(subject: &str) -> Option<&str> {
+    let mut s = subject.trim();
+    loop {
+        let lower = s.to_ascii_lowercase();
+        let cut = ["re:", "fw:", "fwd:", "aw:"]
+            .iter()
+            .find(|p| lower.starts_with(*p))
+            .map(|p| p.len());
+        match cut {
+            Some(n) => s = s[n..].trim_start(),
+            None => break,
+        }
+    }
+    let inner = s.strip_prefix('[')?;
+    let end = inner.find(']')?;
+    Some(&inner[..end])
+}
+
+/// `key=value; key="quoted value"` pairs.
+fn parameters(header: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = header.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key.trim().trim_start_matches(';').trim().to_string();
+        let after = after.trim_start();
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = q.char_indices();
+            let mut end = q.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &q[end.min(q.len())..])
+        } else {
+            let (v, n) = after.split_once(';').unwrap_or((after, ""));
+            (v.trim().to_string(), n)
+        };
+        out.push((key, value));
+        rest = next.trim_start().trim_start_matches(';').trim_start();
+    }
+    out
+}
+
+/// "1 Main St, Northside NSW 2000", "1 Main St, Northside 2000",
+/// "1 Main St\nNorthside  NSW  2000".
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    let flat = text
+        .split(['\n', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let words: Vec<&str> = flat.split_whitespace().collect();
+    let mut a = Address::default();
+    let mut end = words.len();
+    if let Some(last) = words.last()
+        && last.len() == 4
+        && last.chars().all(|c| c.is_ascii_digit())
+    {
+        a.postcode = Some(last.to_string());
+        end -= 1;
+    }
+    if end > 0
+        && let Ok(state) = words[end - 1].trim_end_matches(',').parse::<State>()
+    {
+        a.state = Some(state.code().to_string());
+        end -= 1;
+    }
+    let front = words[..end].join(" ");
+    let front = front.trim_end_matches(',');
+    match front.rsplit_once(',') {
+        Some((street, suburb)) => {
+            a.street = non_empty(street);
+            a.suburb = non_empty(suburb);
+        }
+        None => a.street = non_empty(front),
+    }
+    check_address(a)
+}
+
+/// The postcode must exist, and be in the state if both are given.
+fn check_address(mut a: Address) -> Result<Address, String> {
+    if let Some(p) = &a.postcode {
+        identifiers::postcode(p).map_err(|e| e.reason)?;
+        if let Some(s) = &a.state {
+            let state: State = s.parse().map_err(|e: athen_core::Invalid| e.reason)?;
+            identifiers::postcode_in_state(p, state)
+                .map_err(|_| format!("postcode {p} is not in {}", state.code()))?;
+            a.state = Some(state.code().to_string());
+        }
+    }
+    if a.street.is_none() && a.suburb.is_none() && a.postcode.is_none() {
+        return Err("the address has no street, suburb or postcode".into());
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::text;
+
+    fn ctx() -> Context {
+        Context {
+            today: Date::new(2026, 11, 24).unwrap(),
+            author: None,
+            recipient: None,
+            sent: Date::new(2026, 11, 20),
+        }
+    }
+
+    #[test]
+    fn subject_syntax_with_and_without_address() {
+        let body = Body::default();
+        let x = extract(
+            None,
+            Some("[O'BRIEN, Mary Anne (F) DOB:01/02/1960 12 Main St, Northside 2000] Referral"),
+            &body,
+            &ctx(),
+        );
+        let p = &x.patient;
+        assert_eq!(p.family_name.as_ref().unwrap().value, "O'BRIEN");
+        assert_eq!(p.given_names.as_ref().unwrap().value, "Mary Anne");
+        assert_eq!(p.sex.as_ref().unwrap().value, Sex::Female);
+        assert_eq!(p.birth_date.as_ref().unwrap().value.iso(), "1960-02-01");
+        let a = &p.address.as_ref().unwrap().value;
+        assert_eq!(a.street.as_deref(), Some("12 Main St"));
+        assert_eq!(a.suburb.as_deref(), Some("Northside"));
+        assert_eq!(a.postcode.as_deref(), Some("2000"));
+        assert_eq!(p.birth_date.as_ref().unwrap().source, Source::Subject);
+        assert_eq!(x.not_possible, None);
+
+        let x = extract(
+            None,
+            Some("Re: [SMITH-JONES, Tom (M) DOB:3.4.75] x"),
+            &body,
+            &ctx(),
+        );
+        assert_eq!(x.patient.family_name.unwrap().value, "SMITH-JONES");
+        assert_eq!(x.patient.birth_date.unwrap().value.year, 1975);
+    }
+
+    #[test]
+    fn a_bad_birth_date_is_a_problem_not_a_default() {
+        let x = extract(
+            None,
+            Some("[SMITH, Tom (M) DOB:31/02/1960] x"),
+            &Body::default(),
+            &ctx(),
+        );
+        assert!(x.patient.birth_date.is_none());
+        assert_eq!(x.problems.len(), 1);
+        assert!(x.problems[0].reason.contains("no such day"));
+        assert!(
+            x.not_possible
+                .unwrap()
+                .contains("date of birth is not given")
+        );
+    }
+
+    #[test]
+    fn labelled_lines_of_a_real_letter() {
+        let letter = "Northside Medical Centre\n1 High St, Northside NSW 2000\n\n24 November 2026\n\n\
+Dr Anna Müller\nSouthside Clinic\n\nDear Dr Müller,\n\nRe: Mr John Paul NGUYỄN\nD.O.B.: 1.2.60\n\
+Address: 5 Low Rd, Southside VIC 3000\nMedicare No: 2123 45670 1\nIHI 8003608833357361\nPh: 02 9876 5432\n\n\
+Thank you for seeing John.\n\nYours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n";
+        let x = extract(None, None, &text::read(letter), &ctx());
+        let p = &x.patient;
+        assert_eq!(p.family_name.as_ref().unwrap().value, "NGUYỄN");
+        assert_eq!(p.given_names.as_ref().unwrap().value, "John Paul");
+        assert_eq!(p.title.as_ref().unwrap().value, "Mr");
+        assert_eq!(p.birth_date.as_ref().unwrap().value.iso(), "1960-02-01");
+        assert_eq!(
+            p.birth_date.as_ref().unwrap().source,
+            Source::Letter {
+                line: 12,
+                label: "dob".into()
+            }
+        );
+        assert_eq!(
+            p.address.as_ref().unwrap().value.state.as_deref(),
+            Some("VIC")
+        );
+        assert_eq!(p.medicare.as_ref().unwrap().value.number, "2123456701");
+        assert_eq!(p.ihi.as_ref().unwrap().value, "8003608833357361");
+        assert!(p.phone.is_some());
+        assert_eq!(x.letter_date.unwrap().value.iso(), "2026-11-24");
+        let author = x.author.unwrap().value;
+        assert_eq!(author.family_name.as_deref(), Some("Smith"));
+        assert_eq!(author.provider_number.as_deref(), Some("2426621B"));
+        assert_eq!(
+            x.recipient.unwrap().value.family_name.as_deref(),
+            Some("Müller")
+        );
+        assert!(x.problems.is_empty(), "{:?}", x.problems);
+        assert_eq!(x.not_possible, None);
+    }
+
+    #[test]
+    fn failed_checks_are_listed_and_not_used() {
+        let letter = "Patient: SMITH, Jane\nDOB: 01/02/1960\nMedicare: 2123 45671 1\n\
+Address: 1 Main St, Northside VIC 2000\nIHI: 8003608833357362\n";
+        let x = extract(None, None, &text::read(letter), &ctx());
+        assert!(x.patient.medicare.is_none());
+        assert!(x.patient.ihi.is_none());
+        assert!(x.patient.address.is_none());
+        let fields: Vec<&str> = x.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["patient.medicare", "patient.address", "patient.ihi"]
+        );
+        assert!(x.problems[1].reason.contains("2000 is not in VIC"));
+        assert_eq!(x.not_possible, None, "the letter can still be converted");
+    }
+
+    #[test]
+    fn two_patients_make_it_not_possible() {
+        let x = extract(
+            None,
+            Some("[SMITH, Jane (F) DOB:01/02/1960] Referral"),
+            &text::read("Re: BROWN, Tom\nDOB: 01/02/1960\n"),
+            &ctx(),
+        );
+        let why = x.not_possible.unwrap();
+        assert!(why.contains("two different patients"), "{why}");
+        assert!(
+            why.contains("SMITH (the subject) and BROWN (line 1 of the letter)"),
+            "{why}"
+        );
+        let x = extract(
+            None,
+            None,
+            &text::read("Re: SMITH, Jane DOB 01/02/1960\nDOB: 02/02/1960\n"),
+            &ctx(),
+        );
+        assert!(
+            x.not_possible
+                .unwrap()
+                .contains("two different dates of birth")
+        );
+    }
+
+    #[test]
+    fn the_patient_header_comes_first() {
+        let x = extract(
+            Some(
+                "family=\"Müller\"; given=\"Anna Maria\"; sex=F; dob=1960-02-01; street=\"1 Main St\"; suburb=Northside; state=NSW; postcode=2000; medicare=2123456701; irn=1",
+            ),
+            Some("[MÜLLER, Anna (F) DOB:01/02/1960] x"),
+            &Body::default(),
+            &ctx(),
+        );
+        let p = &x.patient;
+        assert_eq!(
+            p.family_name.as_ref().unwrap().source,
+            Source::PatientHeader
+        );
+        assert_eq!(
+            p.family_name.as_ref().unwrap().confidence,
+            Confidence::Certain
+        );
+        assert_eq!(p.given_names.as_ref().unwrap().value, "Anna Maria");
+        assert_eq!(p.medicare.as_ref().unwrap().value.irn, Some(1));
+        assert_eq!(
+            x.not_possible, None,
+            "the same patient twice is not a conflict"
+        );
+    }
+
+    #[test]
+    fn names_people_write() {
+        assert_eq!(
+            split_person("Dr Anna MÜLLER"),
+            (
+                Some("Dr".into()),
+                Some("Anna".into()),
+                Some("MÜLLER".into())
+            )
+        );
+        assert_eq!(
+            split_person("SMITH-JONES, Mrs Kate"),
+            (
+                Some("Mrs".into()),
+                Some("Kate".into()),
+                Some("SMITH-JONES".into())
+            )
+        );
+        assert_eq!(
+            split_person("Mary O'Brien"),
+            (None, Some("Mary".into()), Some("O'Brien".into()))
+        );
+        assert_eq!(split_person(""), (None, None, None));
+    }
+}

@@ -1,0 +1,5 @@
+//! Readers: each turns one kind of letter into a [`crate::document::Body`].
+
+pub mod html;
+pub mod mail;
+pub mod text;
