@@ -10,3 +10,4 @@ pub mod document;
 pub mod extract;
 pub mod patient;
 pub mod read;
+pub mod write;

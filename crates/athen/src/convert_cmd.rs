@@ -5,6 +5,8 @@
 use athen_clinical::convert::{self, InputKind};
 use athen_clinical::date::Date;
 use athen_clinical::extract::Context;
+use athen_clinical::patient::Party;
+use athen_clinical::write::{self, Job, Letter, Stamp, hl7};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +17,12 @@ EXIT CODES:
   0  done (with --to json, also when conversion is not possible: see \"not_possible\")
   1  the file could not be read or written
   2  the input or the options are not accepted
+  4  no import file can be made: the reason (\"not possible, because …\") is printed
 
-EXAMPLE:
-  athen convert referral.eml --to json")]
+EXAMPLES:
+  athen convert referral.eml --to json
+  athen convert referral.eml --to hl7-oru --recipient 'Dr Anna Müller' \
+      --recipient-provider-number 4322581B --out /tmp/ --run-number 42")]
 pub struct ConvertArgs {
     /// The letter: .eml (a whole message), .txt or .html.
     file: PathBuf,
@@ -27,6 +32,87 @@ pub struct ConvertArgs {
     /// Today's date (yyyy-mm-dd) for checking dates of birth; default: today.
     #[arg(long)]
     today: Option<String>,
+    /// HL7 profile.
+    #[arg(long, value_enum, default_value = "adrm2021")]
+    profile: ProfileArg,
+    /// The recipient as the directory names them, e.g. "Dr Anna Müller".
+    #[arg(long)]
+    recipient: Option<String>,
+    #[arg(long)]
+    recipient_provider_number: Option<String>,
+    /// The author (sender) as the directory names them.
+    #[arg(long)]
+    author: Option<String>,
+    #[arg(long)]
+    author_provider_number: Option<String>,
+    /// The sender's organisation (PIT heading, HL7 MSH-4).
+    #[arg(long)]
+    organisation: Option<String>,
+    /// Run (file) number, 1–9999: part of the 8.3 file name.
+    #[arg(long, default_value_t = 1)]
+    run_number: u32,
+    /// The zone of the timestamps written, e.g. +10:00 (they always carry
+    /// it, so the default UTC is never wrong, only less familiar).
+    #[arg(long, default_value = "+00:00")]
+    utc_offset: String,
+    /// Where to write the file: a directory (the file keeps its 8.3 name)
+    /// or a file name [default: the current directory].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// HL7 Australia ADRM 2021, v2.4.
+    Adrm2021,
+    /// AS 4700, v2.3.1.
+    As4700,
+}
+
+fn party(name: &Option<String>, provider_number: &Option<String>) -> Result<Option<Party>, String> {
+    if name.is_none() && provider_number.is_none() {
+        return Ok(None);
+    }
+    let (title, given, family) = name
+        .as_deref()
+        .map(athen_clinical::extract::split_person)
+        .unwrap_or((None, None, None));
+    let provider_number = provider_number
+        .as_deref()
+        .map(|p| {
+            athen_core::identifiers::provider_number(p)
+                .map_err(|e| format!("provider number {p:?}: {}", e.reason))
+        })
+        .transpose()?;
+    Ok(Some(Party {
+        title,
+        given_names: given,
+        family_name: family,
+        provider_number,
+        ..Default::default()
+    }))
+}
+
+/// "+10:00", "-03:30", "+1000", "Z" to minutes east of UTC.
+fn offset_minutes(s: &str) -> Result<i16, String> {
+    if s == "Z" {
+        return Ok(0);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(format!("--utc-offset {s:?}: write it as +10:00")),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("--utc-offset {s:?}: write it as +10:00"));
+    }
+    let h: i16 = digits[..2].parse().unwrap_or(99);
+    let m: i16 = digits[2..].parse().unwrap_or(99);
+    if h > 14 || m > 59 {
+        return Err(format!("--utc-offset {s:?} is not a time zone"));
+    }
+    Ok(sign * (h * 60 + m))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,10 +155,26 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         },
         None => convert::today(now),
     };
+    let (author, recipient) = match (
+        party(&args.author, &args.author_provider_number),
+        party(&args.recipient, &args.recipient_provider_number),
+    ) {
+        (Ok(mut a), Ok(r)) => {
+            if let (Some(a), Some(org)) = (&mut a, &args.organisation) {
+                a.organisation = Some(org.clone());
+            }
+            (a, r)
+        }
+        (Err(e), _) | (_, Err(e)) => return fail(2, e),
+    };
+    let offset = match offset_minutes(&args.utc_offset) {
+        Ok(o) => o,
+        Err(e) => return fail(2, e),
+    };
     let ctx = Context {
         today,
-        author: None,
-        recipient: None,
+        author,
+        recipient,
         sent: None,
     };
     let result = convert::convert(kind, &bytes, &ctx);
@@ -84,9 +186,54 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             }
             Err(e) => fail(1, e.to_string()),
         },
-        Format::Pit | Format::PitRtf | Format::Hl7Oru | Format::Hl7Ref => fail(
-            2,
-            "this output format is not in this version yet (issue 4); --to json works".into(),
-        ),
+        format => {
+            let sender = args
+                .organisation
+                .clone()
+                .or(args.author.clone())
+                .unwrap_or_else(|| "ATHEN".into());
+            let job = Job {
+                now: Stamp::from_unix(now, offset),
+                run_number: args.run_number,
+                sender_initials: write::initials(&sender),
+                control_id: format!("ATHEN{now}{:04}", args.run_number % 10_000),
+            };
+            let letter = Letter {
+                extraction: &result.extraction,
+                body: &result.body,
+            };
+            let endpoints = hl7::Endpoints {
+                sending_facility: sender,
+                ..Default::default()
+            };
+            let profile = match args.profile {
+                ProfileArg::Adrm2021 => hl7::Profile::Adrm2021,
+                ProfileArg::As4700 => hl7::Profile::As4700,
+            };
+            let written = match format {
+                Format::Pit => write::pit::write(letter, &job, false),
+                Format::PitRtf => write::pit::write(letter, &job, true),
+                Format::Hl7Oru => hl7::write(letter, &job, hl7::Kind::Oru, profile, &endpoints),
+                Format::Hl7Ref => hl7::write(letter, &job, hl7::Kind::Ref, profile, &endpoints),
+                Format::Json => unreachable!("handled above"),
+            };
+            let output = match written {
+                Ok(o) => o,
+                // Not possible: the mail would go unchanged; say why.
+                Err(why) => return fail(4, why),
+            };
+            let path = match &args.out {
+                Some(p) if p.is_dir() => p.join(&output.file_name),
+                Some(p) => p.clone(),
+                None => PathBuf::from(&output.file_name),
+            };
+            match std::fs::write(&path, &output.bytes) {
+                Ok(()) => {
+                    println!("{}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(1, format!("cannot write {}: {e}", path.display())),
+            }
+        }
     }
 }

@@ -83,3 +83,151 @@ fn two_patients_are_not_possible_and_bad_files_are_refused() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn write_file(file: &str, to: &str, profile: &str, out: &std::path::Path) -> std::process::Output {
+    run(
+        &[
+            "convert",
+            file,
+            "--to",
+            to,
+            "--profile",
+            profile,
+            "--today",
+            "2026-11-24",
+            "--recipient",
+            "Dr Anna Müller",
+            "--recipient-provider-number",
+            "4322581B",
+            "--organisation",
+            "Northside Medical Centre",
+            "--run-number",
+            "42",
+            "--utc-offset",
+            "+11:00",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "",
+    )
+}
+
+fn hl7_validate(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/hl7_validate.py"
+        ))
+        .arg("--strict-warnings")
+        .arg(path)
+        .output()
+        .expect("python3 with hl7apy is installed by the test command");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "hl7apy says:\n{text}");
+    text
+}
+
+#[test]
+fn hl7_letters_validate_with_hl7apy_and_read_back() {
+    use athen_clinical::write::hl7::Parsed;
+    let dir = tempfile::tempdir().unwrap();
+    for (letter_file, family, dob, phrase) in [
+        (
+            "referral.txt",
+            "O'BRIEN",
+            "19600201",
+            "exertional chest pain",
+        ),
+        ("referral.html", "SMITH-JONES", "19750403", "asthma"),
+    ] {
+        for (to, structure) in [("hl7-oru", "ORU^R01"), ("hl7-ref", "REF^I12")] {
+            for (profile, version) in [("adrm2021", "2.4"), ("as4700", "2.3.1")] {
+                let path = dir.path().join(format!("{letter_file}-{to}-{profile}.hl7"));
+                let out = write_file(&letter(letter_file), to, profile, &path);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report = hl7_validate(&path);
+                assert!(report.contains(&format!("v{version}")), "{report}");
+                let raw = std::fs::read(&path).unwrap();
+                assert!(raw.is_ascii() && raw.ends_with(b"\r") && !raw.contains(&b'\n'));
+                let msg = Parsed::parse(std::str::from_utf8(&raw).unwrap()).unwrap();
+                assert!(msg.field("MSH", 9).unwrap().starts_with(structure));
+                assert!(msg.field("MSH", 12).unwrap().starts_with(version));
+                assert!(msg.field("MSH", 7).unwrap().ends_with("+1100"));
+                assert_eq!(msg.field("PID", 7).unwrap(), dob);
+                assert!(
+                    msg.field("PID", 5)
+                        .unwrap()
+                        .starts_with(&format!("{family}^"))
+                );
+                assert!(
+                    msg.field("PV1", 9)
+                        .unwrap()
+                        .starts_with("4322581B^Muller^Anna")
+                );
+                let text = msg.field("OBX", 5).unwrap();
+                assert!(text.contains(phrase), "{text}");
+                let names = msg.names();
+                let expected: &[&str] = if to == "hl7-oru" {
+                    &["MSH", "PID", "PV1", "ORC", "OBR", "OBX"]
+                } else {
+                    &["MSH", "RF1", "PRD", "PRD", "PID", "OBR", "OBX", "PV1"]
+                };
+                assert_eq!(names, expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn pit_files_and_not_possible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = write_file(&letter("referral.txt"), "pit", "adrm2021", dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.path().join("NMC00042.PIT");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        path.to_str().unwrap()
+    );
+    let pit = std::fs::read_to_string(&path).unwrap();
+    assert!(pit.is_ascii());
+    let lines: Vec<&str> = pit.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(lines.iter().all(|l| l.len() <= 80));
+    assert!(lines.contains(&"100 Start Patient  :      O'BRIEN,Sean"));
+    assert!(lines.iter().any(
+        |l| l.starts_with("123 Addressee      :      Dr Anna Muller") && l.ends_with("4322581B")
+    ));
+    assert!(lines.iter().any(|l| l.contains("~SBLD~63 year old~EBLD~")));
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("999 END OF LISTING - Run Number:0042")
+    );
+
+    let out = write_file(
+        &letter("referral.txt"),
+        "pit-rtf",
+        "adrm2021",
+        &dir.path().join("x.pit"),
+    );
+    assert!(out.status.success());
+    let pit = std::fs::read_to_string(dir.path().join("x.pit")).unwrap();
+    assert!(pit.contains("\r\n301 {\\rtf1"));
+
+    let out = write_file(
+        &letter("two-patients.txt"),
+        "hl7-oru",
+        "adrm2021",
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not possible, because"));
+}

@@ -51,9 +51,7 @@ pub fn read(raw: &[u8]) -> Letter {
             .header("X-Athen-Patient")
             .and_then(|h| h.as_text())
             .map(str::to_string),
-        sent: msg
-            .date()
-            .and_then(|d| Date::new(d.year, d.month, d.day)),
+        sent: msg.date().and_then(|d| Date::new(d.year, d.month, d.day)),
         ..Letter::default()
     };
     // RFC 2046 §5.1.4: in multipart/alternative the richest is last;

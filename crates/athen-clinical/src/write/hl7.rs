@@ -1,0 +1,507 @@
+//! HL7 v2 letters for Australian clinical systems
+//! (../shared/reference/hl7-pit-formats.md "HL7 v2 for Australian letters"):
+//! ORU^R01 (the default, filed as correspondence) and REF^I12, each in the
+//! HL7 Australia ADRM 2021 profile on v2.4 or the older AS 4700 profile on
+//! v2.3.1. ASCII only (MSH-18 empty); segments end with CR, so does the
+//! file. The body goes as an FT text display (`TXT^Display format in
+//! text^AUSPDI`); the PDF display is still to come (issue 4).
+
+use super::{Job, Letter, Output, Stamp, ascii};
+use crate::document::{Block, Inline};
+use crate::patient::Party;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// HL7 Australia ADRM 2021 on v2.4 (the default).
+    Adrm2021,
+    /// AS 4700.2 / 4700.6 on v2.3.1, still common.
+    As4700,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// ORU^R01: a result-style message every Australian EMR files.
+    Oru,
+    /// REF^I12: a referral, where the recipient's system asks for it.
+    Ref,
+}
+
+/// Who sends and receives, for MSH-3…6.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoints {
+    /// The sending organisation (MSH-4).
+    pub sending_facility: String,
+    /// The receiving application and facility (MSH-5/6), from the
+    /// recipient's directory entry; empty if unknown.
+    pub receiving_application: String,
+    pub receiving_facility: String,
+}
+
+/// HL7 v2 escaping (v2.4 §2.7): the escape character first, then the
+/// field, component, subcomponent and repetition separators.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\E\\"),
+            '|' => out.push_str("\\F\\"),
+            '^' => out.push_str("\\S\\"),
+            '&' => out.push_str("\\T\\"),
+            '~' => out.push_str("\\R\\"),
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reverses [`escape`] (and reads `\.br\` as a line break).
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('\\') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('\\') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match &after[..end] {
+            "E" => out.push('\\'),
+            "F" => out.push('|'),
+            "S" => out.push('^'),
+            "T" => out.push('&'),
+            "R" => out.push('~'),
+            ".br" => out.push('\n'),
+            _ => {} // \H\, \N\ and other formatting: no text.
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A text field: ASCII, escaped.
+fn t(text: &str) -> String {
+    escape(&ascii(text))
+}
+
+/// `YYYYMMDDHHMMSS+ZZZZ` (ADRM: timestamps carry their zone).
+fn ts(s: &Stamp) -> String {
+    let sign = if s.offset_minutes < 0 { '-' } else { '+' };
+    let off = s.offset_minutes.unsigned_abs();
+    format!(
+        "{}{:02}{:02}{:02}{sign}{:02}{:02}",
+        s.date.compact(),
+        s.hour,
+        s.minute,
+        s.second,
+        off / 60,
+        off % 60
+    )
+}
+
+/// An HD namespace id (MSH-3…6): at most 20 characters in v2.3.1 and
+/// v2.4, so longer organisation names are shortened.
+fn hd(name: &str) -> String {
+    t(ascii(name)
+        .trim()
+        .chars()
+        .take(20)
+        .collect::<String>()
+        .trim_end())
+}
+
+/// XCN for a provider: `provno^Fam^Given^^^Title^^^AUSHICPR`.
+fn xcn(p: &Party) -> String {
+    format!(
+        "{}^{}^{}^^^{}^^^{}",
+        p.provider_number.as_deref().unwrap_or(""),
+        t(p.family_name.as_deref().unwrap_or("")),
+        t(p.given_names.as_deref().unwrap_or("")),
+        t(p.title.as_deref().unwrap_or("")),
+        if p.provider_number.is_some() {
+            "AUSHICPR"
+        } else {
+            ""
+        }
+    )
+    .trim_end_matches('^')
+    .to_string()
+}
+
+/// Receivers show FT monospaced at 80 columns.
+const FT_COLUMNS: usize = 78;
+/// hl7apy (our independent check) reads each repetition of a "varies"
+/// OBX-5 as ST, at most 199 characters; one display line per repetition
+/// stays well inside that, as many Australian labs send text.
+const MAX_REPETITION: usize = 199;
+
+/// The body as FT, one repetition of OBX-5 per display line (wrapped at
+/// [`FT_COLUMNS`]), `\H\`…`\N\` for bold, an empty repetition between
+/// paragraphs.
+fn formatted_text(letter: Letter<'_>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for line in display_lines(letter) {
+        for piece in wrap_line(&line, FT_COLUMNS) {
+            out.push(piece);
+        }
+    }
+    out.join("~")
+}
+
+/// Splits an escaped FT line at spaces so each piece shows in `width`
+/// columns (escape sequences take no column) and stays within
+/// [`MAX_REPETITION`] characters.
+fn wrap_line(line: &str, width: usize) -> Vec<String> {
+    let visible = |s: &str| unescape(s).chars().count();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let candidate = if current.is_empty() {
+            word.to_string()
+        } else {
+            format!("{current} {word}")
+        };
+        if !current.is_empty() && (visible(&candidate) > width || candidate.len() > MAX_REPETITION)
+        {
+            out.push(std::mem::take(&mut current));
+            current = word.to_string();
+        } else {
+            current = candidate;
+        }
+        // A single word longer than a repetition is cut, never inside an
+        // escape sequence.
+        while current.len() > MAX_REPETITION {
+            let cut = safe_cut(&current, MAX_REPETITION);
+            out.push(current[..cut].to_string());
+            current = current[cut..].to_string();
+        }
+    }
+    out.push(current);
+    out
+}
+
+/// The largest cut at or before `max` bytes that is on a character
+/// boundary and outside any `\X\` escape; at least one character.
+fn safe_cut(s: &str, max: usize) -> usize {
+    let mut inside = false;
+    let mut best = 0;
+    for (i, c) in s.char_indices() {
+        if i > max {
+            break;
+        }
+        if !inside {
+            best = i;
+        }
+        if c == '\\' {
+            inside = !inside;
+        }
+    }
+    if best == 0 {
+        // No safe place (one enormous escape): cut at a character boundary.
+        let mut cut = max.min(s.len());
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        best = cut.max(s.chars().next().map_or(1, char::len_utf8));
+    }
+    best
+}
+
+/// The body's display lines, escaped, before wrapping.
+fn display_lines(letter: Letter<'_>) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for (i, block) in letter.body.blocks.iter().enumerate() {
+        if i > 0 && !matches!(block, Block::ListItem { .. }) {
+            lines.push(String::new());
+        }
+        let (prefix, content, all_bold) = match block {
+            Block::Paragraph { content } => (String::new(), content.as_slice(), false),
+            Block::Heading { content, .. } => (String::new(), content.as_slice(), true),
+            Block::ListItem {
+                ordered,
+                number,
+                content,
+            } => (
+                if *ordered {
+                    format!("{number}. ")
+                } else {
+                    "- ".into()
+                },
+                content.as_slice(),
+                false,
+            ),
+            Block::Table { rows } => {
+                for row in rows {
+                    lines.push(t(&row.join("  ")));
+                }
+                continue;
+            }
+        };
+        let mut line = prefix;
+        for inline in content {
+            match inline {
+                Inline::Break => lines.push(std::mem::take(&mut line)),
+                Inline::Text { text, style, link } => {
+                    let bold = all_bold || style.bold;
+                    if bold {
+                        line.push_str("\\H\\");
+                    }
+                    line.push_str(&t(text));
+                    if let Some(l) = link
+                        && l != text
+                        && !l.starts_with("mailto:")
+                    {
+                        line.push_str(&format!(" ({})", t(l)));
+                    }
+                    if bold {
+                        line.push_str("\\N\\");
+                    }
+                }
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// An HL7 v2 file for one letter.
+pub fn write(
+    letter: Letter<'_>,
+    job: &Job,
+    kind: Kind,
+    profile: Profile,
+    endpoints: &Endpoints,
+) -> Result<Output, String> {
+    let x = letter.extraction;
+    if let Some(why) = &x.not_possible {
+        return Err(why.clone());
+    }
+    let p = &x.patient;
+    let (Some(family), Some(dob)) = (&p.family_name, &p.birth_date) else {
+        return Err("not possible, because the patient's name or date of birth is missing".into());
+    };
+    let author = x
+        .author
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let recipient = x
+        .recipient
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_default();
+    if kind == Kind::Ref && recipient.provider_number.is_none() {
+        return Err(
+            "not possible, because a REF^I12 needs the recipient's provider number (PRD-7)".into(),
+        );
+    }
+    let now = ts(&job.now);
+    let control = t(&job.control_id);
+    let (version, structure) = match (profile, kind) {
+        (Profile::Adrm2021, Kind::Oru) => (
+            "2.4^AUS&Australia&ISO3166_1^HL7AU-OO-201701&&L",
+            "ORU^R01^ORU_R01",
+        ),
+        (Profile::Adrm2021, Kind::Ref) => (
+            "2.4^AUS&Australia&ISO3166_1^HL7AU-OO-REF-SIMPLIFIED-201706&&L",
+            "REF^I12^REF_I12",
+        ),
+        (Profile::As4700, Kind::Oru) => ("2.3.1^AUS&&ISO^AS4700.2&&L", "ORU^R01"),
+        (Profile::As4700, Kind::Ref) => ("2.3.1^AUS&&ISO^AS4700.6&&L", "REF^I12"),
+    };
+    let mut segments: Vec<String> = Vec::new();
+    segments.push(format!(
+        "MSH|^~\\&|ATHEN^{}|{}|{}|{}|{now}||{structure}|{control}|P|{version}|||AL|AL|AUS||en^English^ISO639",
+        env!("CARGO_PKG_VERSION"),
+        hd(&endpoints.sending_facility),
+        hd(&endpoints.receiving_application),
+        hd(&endpoints.receiving_facility),
+    ));
+
+    // PID-3: Medicare and IHI where known, else this message's own id.
+    let mut ids = Vec::new();
+    if let Some(m) = &p.medicare {
+        let irn = m.value.irn.map(|i| i.to_string()).unwrap_or_default();
+        ids.push(format!("{}{irn}^^^AUSHIC^MC", m.value.number));
+    }
+    if let Some(ihi) = &p.ihi {
+        ids.push(format!("{}^^^AUSHIC^NI", ihi.value));
+    }
+    if ids.is_empty() {
+        ids.push(format!("{control}^^^ATHEN^MR"));
+    }
+    let given = p
+        .given_names
+        .as_ref()
+        .map(|g| t(&g.value))
+        .unwrap_or_default();
+    let (first, middle) = given.split_once(' ').unwrap_or((&given, ""));
+    let title = p.title.as_ref().map(|g| t(&g.value)).unwrap_or_default();
+    let address = p
+        .address
+        .as_ref()
+        .map(|a| {
+            let a = &a.value;
+            format!(
+                "{}^^{}^{}^{}^AUS^H",
+                t(a.street.as_deref().unwrap_or("")),
+                t(a.suburb.as_deref().unwrap_or("")),
+                a.state.as_deref().unwrap_or(""),
+                a.postcode.as_deref().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    let phone = p
+        .phone
+        .as_ref()
+        .map(|ph| format!("{}^PRN^PH", ph.value))
+        .unwrap_or_default();
+    let pid = format!(
+        "PID|1||{}||{}^{}^{}^^{}^^L||{}|{}|||{address}||{phone}",
+        ids.join("~"),
+        t(&family.value),
+        first,
+        middle,
+        title,
+        dob.value.compact(),
+        p.sex.as_ref().map(|s| s.value.code()).unwrap_or("U"),
+    );
+    let pv1 = format!("PV1|1|O|||||||{}", xcn(&recipient));
+    let letter_date = x
+        .letter_date
+        .as_ref()
+        .map(|d| d.value.compact())
+        .unwrap_or_else(|| job.now.date.compact());
+    let obr = format!(
+        "OBR|1||{control}^ATHEN|{}|||{letter_date}|||||||||{}||||||{now}||PHY|F",
+        match kind {
+            Kind::Oru => "11490-0^Letter^LN",
+            Kind::Ref => "11488-4^Consult note^LN",
+        },
+        xcn(&author),
+    );
+    let obx = format!(
+        "OBX|1|FT|TXT^Display format in text^AUSPDI|1|{}||||||F",
+        formatted_text(letter)
+    );
+    match kind {
+        Kind::Oru => {
+            segments.push(pid);
+            segments.push(pv1);
+            segments.push(format!("ORC|RE||{control}^ATHEN||CM"));
+            segments.push(obr);
+            segments.push(obx);
+        }
+        Kind::Ref => {
+            segments.push(format!(
+                "RF1|P^Pending^HL70283|R^Routine^HL70280|Med^Medical^HL70281||O^Outpatient^HL70284|{control}^ATHEN|{letter_date}"
+            ));
+            segments.push(prd("RP~AP", &author));
+            segments.push(prd("RT~IR", &recipient));
+            segments.push(pid);
+            segments.push(obr);
+            segments.push(obx);
+            // REF^I12: PV1 comes after the OBR groups.
+            segments.push(pv1);
+        }
+    }
+    let mut bytes = segments.join("\r").into_bytes();
+    bytes.push(b'\r');
+    let stem = format!("{}{:05}", job.sender_initials, job.run_number % 100_000);
+    Ok(Output {
+        file_name: format!("{stem}.HL7"),
+        mime_type: "application/edi-hl7v2",
+        bytes,
+    })
+}
+
+/// PRD: role, name, then PRD-7 `provno^AUSHICPR^UPIN`.
+fn prd(role: &str, p: &Party) -> String {
+    let id = p
+        .provider_number
+        .as_ref()
+        .map(|n| format!("{n}^AUSHICPR^UPIN"))
+        .unwrap_or_default();
+    format!(
+        "PRD|{role}|{}^{}^^^{}^^L|||||{id}",
+        t(p.family_name.as_deref().unwrap_or("")),
+        t(p.given_names.as_deref().unwrap_or("")),
+        t(p.title.as_deref().unwrap_or("")),
+    )
+    .trim_end_matches('|')
+    .to_string()
+}
+
+/// A parsed HL7 v2 message: segments of fields, unescaped. Enough to read
+/// back what [`write`] made, and letters other systems send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub segments: Vec<Vec<String>>,
+}
+
+impl Parsed {
+    /// Splits on CR (or LF, CR LF); the separators come from MSH.
+    pub fn parse(text: &str) -> Result<Parsed, String> {
+        let text = text.replace("\r\n", "\r").replace('\n', "\r");
+        let mut segments = Vec::new();
+        for line in text.split('\r').filter(|l| !l.is_empty()) {
+            segments.push(line.split('|').map(str::to_string).collect::<Vec<_>>());
+        }
+        match segments.first() {
+            Some(msh) if msh.first().map(String::as_str) == Some("MSH") => {}
+            _ => return Err("an HL7 message starts with MSH".into()),
+        }
+        if segments[0].get(1).map(String::as_str) != Some("^~\\&") {
+            return Err("only the standard separators ^~\\& are read".into());
+        }
+        Ok(Parsed { segments })
+    }
+
+    /// Field `n` of the first segment named `name` (HL7 numbering: MSH-9
+    /// is `field("MSH", 9)`), unescaped.
+    pub fn field(&self, name: &str, n: usize) -> Option<String> {
+        let seg = self.segments.iter().find(|s| s[0] == name)?;
+        // MSH-1 is the field separator itself, so MSH fields are shifted.
+        let idx = if name == "MSH" { n - 1 } else { n };
+        seg.get(idx).map(|f| unescape(f))
+    }
+
+    /// Segment names in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.segments.iter().map(|s| s[0].as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn escaping_round_trips() {
+        let s = "a|b^c&d~e\\f";
+        assert_eq!(escape(s), "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f");
+        assert_eq!(unescape(&escape(s)), s);
+        assert_eq!(unescape("one\\.br\\two \\H\\bold\\N\\"), "one\ntwo bold");
+        assert_eq!(unescape("dangling \\E"), "dangling \\E");
+    }
+
+    proptest! {
+        #[test]
+        fn escape_is_reversible(s in "[^\\r\\n]{0,60}") {
+            let e = escape(&s);
+            prop_assert!(!e.contains('|') && !e.contains('^') && !e.contains('&') && !e.contains('~'));
+            prop_assert_eq!(unescape(&e), s);
+        }
+
+        #[test]
+        fn parser_never_panics(s in "\\PC{0,200}") {
+            if let Ok(p) = Parsed::parse(&s) {
+                let _ = p.field("MSH", 9);
+                let _ = p.field("PID", 5);
+            }
+        }
+    }
+}
