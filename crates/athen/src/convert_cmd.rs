@@ -55,6 +55,9 @@ pub struct ConvertArgs {
     /// it, so the default UTC is never wrong, only less familiar).
     #[arg(long, default_value = "+00:00")]
     utc_offset: String,
+    /// HL7: leave out the PDF display (the FT text display alone).
+    #[arg(long)]
+    no_pdf: bool,
     /// Where to write the file: a directory (the file keeps its 8.3 name)
     /// or a file name [default: the current directory].
     #[arg(long)]
@@ -213,8 +216,22 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             let written = match format {
                 Format::Pit => write::pit::write(letter, &job, false),
                 Format::PitRtf => write::pit::write(letter, &job, true),
-                Format::Hl7Oru => hl7::write(letter, &job, hl7::Kind::Oru, profile, &endpoints),
-                Format::Hl7Ref => hl7::write(letter, &job, hl7::Kind::Ref, profile, &endpoints),
+                Format::Hl7Oru => hl7::write(
+                    letter,
+                    &job,
+                    hl7::Kind::Oru,
+                    profile,
+                    &endpoints,
+                    !args.no_pdf,
+                ),
+                Format::Hl7Ref => hl7::write(
+                    letter,
+                    &job,
+                    hl7::Kind::Ref,
+                    profile,
+                    &endpoints,
+                    !args.no_pdf,
+                ),
                 Format::Json => unreachable!("handled above"),
             };
             let output = match written {

@@ -85,31 +85,40 @@ fn two_patients_are_not_possible_and_bad_files_are_refused() {
 }
 
 fn write_file(file: &str, to: &str, profile: &str, out: &std::path::Path) -> std::process::Output {
-    run(
-        &[
-            "convert",
-            file,
-            "--to",
-            to,
-            "--profile",
-            profile,
-            "--today",
-            "2026-11-24",
-            "--recipient",
-            "Dr Anna Müller",
-            "--recipient-provider-number",
-            "4322581B",
-            "--organisation",
-            "Northside Medical Centre",
-            "--run-number",
-            "42",
-            "--utc-offset",
-            "+11:00",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        "",
-    )
+    write_file_with(file, to, profile, out, &[])
+}
+
+fn write_file_with(
+    file: &str,
+    to: &str,
+    profile: &str,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "convert",
+        file,
+        "--to",
+        to,
+        "--profile",
+        profile,
+        "--today",
+        "2026-11-24",
+        "--recipient",
+        "Dr Anna Müller",
+        "--recipient-provider-number",
+        "4322581B",
+        "--organisation",
+        "Northside Medical Centre",
+        "--run-number",
+        "42",
+        "--utc-offset",
+        "+11:00",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, "")
 }
 
 fn hl7_validate(path: &std::path::Path) -> String {
@@ -143,7 +152,11 @@ fn hl7_letters_validate_with_hl7apy_and_read_back() {
         for (to, structure) in [("hl7-oru", "ORU^R01"), ("hl7-ref", "REF^I12")] {
             for (profile, version) in [("adrm2021", "2.4"), ("as4700", "2.3.1")] {
                 let path = dir.path().join(format!("{letter_file}-{to}-{profile}.hl7"));
-                let out = write_file(&letter(letter_file), to, profile, &path);
+                // hl7apy 1.3.5 reads every OBX-5 component as ST (at most
+                // 199 characters), so no message with a base64 PDF display
+                // can pass its strict check; the PDF display is tested on
+                // its own below, with poppler.
+                let out = write_file_with(&letter(letter_file), to, profile, &path, &["--no-pdf"]);
                 assert!(
                     out.status.success(),
                     "{}",
@@ -230,4 +243,125 @@ fn pit_files_and_not_possible() {
     );
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not possible, because"));
+}
+
+/// The PDF display, decoded from OBX-5 and read with poppler's tools.
+fn pdf_of(hl7: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let pdf = dir.join("display.pdf");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import base64, sys\n\
+raw = open(sys.argv[1], newline='').read()\n\
+seg = next(s for s in raw.split('\\r') if s.startswith('OBX|1|ED|PDF^'))\n\
+open(sys.argv[2], 'wb').write(base64.b64decode(seg.split('|')[5].split('^')[4]))",
+            hl7.to_str().unwrap(),
+            pdf.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pdf
+}
+
+fn poppler(tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .expect("poppler-utils is installed by the test command");
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_pdf_display_is_pdf_a_with_embedded_fonts_and_the_letter_text() {
+    use athen_clinical::write::hl7::Parsed;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oru.hl7");
+    let out = write_file(&letter("referral.txt"), "hl7-oru", "adrm2021", &path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read_to_string(&path).unwrap();
+    let msg = Parsed::parse(&raw).unwrap();
+    assert_eq!(
+        msg.names(),
+        ["MSH", "PID", "PV1", "ORC", "OBR", "OBX", "OBX"],
+        "the PDF display, then the text display"
+    );
+    assert!(
+        raw.contains(
+            "OBX|1|ED|PDF^Display format in PDF^AUSPDI|1|^application^pdf^Base64^JVBERi0x"
+        )
+    );
+    assert!(raw.contains("\rOBX|2|FT|TXT^Display format in text^AUSPDI|"));
+    let pdf = pdf_of(&path, dir.path());
+    let pdf = pdf.to_str().unwrap();
+    let info = poppler("pdfinfo", &[pdf]);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches(':').trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("PDF version"), "1.4", "PDF/A-1: {info}");
+    assert_eq!(field("Encrypted"), "no", "{info}");
+    assert_eq!(field("Metadata Stream"), "yes", "PDF/A needs XMP: {info}");
+    let fonts = poppler("pdffonts", &[pdf]);
+    let font_lines: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!font_lines.is_empty());
+    assert!(
+        font_lines.iter().all(|l| l.contains(" yes yes ")),
+        "embedded: {fonts}"
+    );
+    let text = poppler("pdftotext", &["-layout", pdf, "-"]);
+    for needle in [
+        "Patient: O'BRIEN, Seán born 01/02/1960",
+        "Dear Dr Müller,",
+        "exertional chest pain",
+        "Provider No: 2426621B",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+}
+
+#[test]
+fn a_long_letter_flows_onto_more_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.txt");
+    let mut text = String::from("Re: NGUYỄN, Thi Lan\nDOB: 03/04/1975\n\n");
+    for i in 0..120 {
+        text.push_str(&format!("Paragraph {i}: the patient reports a long history that goes on for a while, as clinical histories do, with several medications listed.\n\n"));
+    }
+    std::fs::write(&long, text).unwrap();
+    let path = dir.path().join("long.hl7");
+    let out = write_file(long.to_str().unwrap(), "hl7-oru", "adrm2021", &path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pdf = pdf_of(&path, dir.path());
+    let info = poppler("pdfinfo", &[pdf.to_str().unwrap()]);
+    let pages: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pages >= 5, "{info}");
+    let text = poppler("pdftotext", &[pdf.to_str().unwrap(), "-"]);
+    assert!(text.contains("NGUYỄN, Thi Lan"), "{text}");
+    assert!(text.contains("Paragraph 119:"));
 }

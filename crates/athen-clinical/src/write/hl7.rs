@@ -266,13 +266,16 @@ fn display_lines(letter: Letter<'_>) -> Vec<String> {
     lines
 }
 
-/// An HL7 v2 file for one letter.
+/// An HL7 v2 file for one letter. With `pdf`, a PDF/A display comes first
+/// and the FT text display after it (ADRM: the default for letters);
+/// without, the FT display alone.
 pub fn write(
     letter: Letter<'_>,
     job: &Job,
     kind: Kind,
     profile: Profile,
     endpoints: &Endpoints,
+    pdf: bool,
 ) -> Result<Output, String> {
     let x = letter.extraction;
     if let Some(why) = &x.not_possible {
@@ -382,17 +385,28 @@ pub fn write(
         },
         xcn(&author),
     );
-    let obx = format!(
-        "OBX|1|FT|TXT^Display format in text^AUSPDI|1|{}||||||F",
+    let mut obx = Vec::new();
+    if pdf {
+        let title = format!("Letter about {}", family.value);
+        let bytes = super::pdf::render(letter, job, &title)?;
+        use base64::Engine;
+        obx.push(format!(
+            "OBX|1|ED|PDF^Display format in PDF^AUSPDI|1|^application^pdf^Base64^{}||||||F",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ));
+    }
+    obx.push(format!(
+        "OBX|{}|FT|TXT^Display format in text^AUSPDI|1|{}||||||F",
+        obx.len() + 1,
         formatted_text(letter)
-    );
+    ));
     match kind {
         Kind::Oru => {
             segments.push(pid);
             segments.push(pv1);
             segments.push(format!("ORC|RE||{control}^ATHEN||CM"));
             segments.push(obr);
-            segments.push(obx);
+            segments.extend(obx);
         }
         Kind::Ref => {
             segments.push(format!(
@@ -402,7 +416,7 @@ pub fn write(
             segments.push(prd("RT~IR", &recipient));
             segments.push(pid);
             segments.push(obr);
-            segments.push(obx);
+            segments.extend(obx);
             // REF^I12: PV1 comes after the OBR groups.
             segments.push(pv1);
         }

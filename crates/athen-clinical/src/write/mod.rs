@@ -4,6 +4,7 @@
 //! is and records the reason.
 
 pub mod hl7;
+pub mod pdf;
 pub mod pit;
 pub mod rtf;
 
