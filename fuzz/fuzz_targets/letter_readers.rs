@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
         recipient: None,
         sent: None,
     };
-    for kind in [InputKind::Message, InputKind::Html, InputKind::Text] {
+    for kind in [
+        InputKind::Message,
+        InputKind::Html,
+        InputKind::Text,
+        InputKind::Rtf,
+    ] {
         let c = convert(kind, data, &ctx);
         let p = &c.extraction.patient;
         if c.extraction.not_possible.is_none() {

@@ -5,7 +5,7 @@ use crate::date::Date;
 use crate::document::Body;
 use crate::extract::{self, Context, Extraction};
 use crate::read::mail::{self, PartNote};
-use crate::read::{html, text};
+use crate::read::{html, rtf, text};
 use serde::Serialize;
 
 /// The kinds of input, told by file name and content.
@@ -15,6 +15,7 @@ pub enum InputKind {
     Message,
     Text,
     Html,
+    Rtf,
 }
 
 /// The result printed as JSON: stable field names, absent values left out.
@@ -39,15 +40,18 @@ pub fn input_kind(file_name: &str, bytes: &[u8]) -> Result<InputKind, String> {
         "eml" | "msg822" => return Ok(InputKind::Message),
         "txt" | "text" => return Ok(InputKind::Text),
         "html" | "htm" | "xhtml" => return Ok(InputKind::Html),
-        "rtf" | "docx" | "pdf" | "doc" => {
+        "rtf" => return Ok(InputKind::Rtf),
+        "docx" | "pdf" | "doc" => {
             return Err(format!(
-                "{ext} letters are not read yet; give a .txt, .html or .eml file"
+                "{ext} letters are not read yet; give a .txt, .html, .rtf or .eml file"
             ));
         }
         _ => {}
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
-    if head.trim_start().starts_with('<') {
+    if head.starts_with("{\\rtf") {
+        Ok(InputKind::Rtf)
+    } else if head.trim_start().starts_with('<') {
         Ok(InputKind::Html)
     } else if head.lines().next().is_some_and(|l| {
         l.contains(':') && !l.contains(' ')
@@ -114,6 +118,7 @@ pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
             vec![],
             None,
         ),
+        InputKind::Rtf => (rtf::read(bytes), None, None, None, vec![], None),
     };
     let ctx = Context {
         sent: sent.or(ctx.sent),
@@ -155,6 +160,7 @@ mod tests {
                 .unwrap_err()
                 .contains("not read yet")
         );
+        assert_eq!(input_kind("letter", b"{\\rtf1 x}"), Ok(InputKind::Rtf));
         assert_eq!(decode_text(b"M\xfcller \x96 \x93x\x94"), "Müller – “x”");
         assert_eq!(decode_text("\u{feff}Müller".as_bytes()), "Müller");
     }

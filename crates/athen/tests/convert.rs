@@ -61,6 +61,20 @@ fn an_html_letter_with_a_table_and_a_bad_medicare_number() {
 }
 
 #[test]
+fn an_rtf_letter_with_a_details_table() {
+    let v = convert_json(&letter("referral.rtf"));
+    assert_eq!(v["input"], "rtf");
+    let p = &v["patient"];
+    assert_eq!(p["family_name"]["value"], "NGUYỄN");
+    assert_eq!(p["given_names"]["value"], "Thi Lan");
+    assert_eq!(p["birth_date"]["value"], "1975-04-03");
+    assert_eq!(p["sex"]["value"], "F");
+    assert_eq!(v["recipient"]["value"]["family_name"], "Müller");
+    assert_eq!(v["author"]["value"]["provider_number"], "2426621B");
+    assert_eq!(v["letter_date"]["value"], "2026-11-24");
+}
+
+#[test]
 fn two_patients_are_not_possible_and_bad_files_are_refused() {
     let v = convert_json(&letter("two-patients.txt"));
     let why = v["not_possible"].as_str().unwrap();
@@ -148,6 +162,7 @@ fn hl7_letters_validate_with_hl7apy_and_read_back() {
             "exertional chest pain",
         ),
         ("referral.html", "SMITH-JONES", "19750403", "asthma"),
+        ("referral.rtf", "NGUYEN", "19750403", "diabetes"),
     ] {
         for (to, structure) in [("hl7-oru", "ORU^R01"), ("hl7-ref", "REF^I12")] {
             for (profile, version) in [("adrm2021", "2.4"), ("as4700", "2.3.1")] {

@@ -95,6 +95,10 @@ pub fn read(raw: &[u8]) -> Letter {
                 append(&mut letter.body, html::read(h));
                 "letter".to_string()
             }
+            _ if ctype == "text/rtf" || ctype == "application/rtf" => {
+                append(&mut letter.body, super::rtf::read(part.contents()));
+                "letter".to_string()
+            }
             _ if ctype.starts_with("image/") && size <= DECORATION_BYTES => {
                 "decoration (ignored)".to_string()
             }

@@ -2,4 +2,5 @@
 
 pub mod html;
 pub mod mail;
+pub mod rtf;
 pub mod text;

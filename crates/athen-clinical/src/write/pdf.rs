@@ -17,7 +17,6 @@ use krilla::text::{Font, TextDirection};
 use skrifa::MetadataProvider;
 use skrifa::instance::{LocationRef, Size};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 static REGULAR: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
@@ -36,15 +35,26 @@ struct Face {
     data: &'static [u8],
 }
 
+/// The fonts are parsed once per process, not once per letter.
+static FONTS: std::sync::OnceLock<Option<(Font, Font)>> = std::sync::OnceLock::new();
+
+fn fonts() -> Result<&'static (Font, Font), String> {
+    FONTS
+        .get_or_init(|| {
+            let load = |d: &'static [u8]| Font::new(d.into(), 0);
+            Some((load(REGULAR)?, load(BOLD)?))
+        })
+        .as_ref()
+        .ok_or_else(|| "the embedded font cannot be read".to_string())
+}
+
 impl Face {
-    fn new(data: &'static [u8]) -> Result<Face, String> {
-        let font = Font::new(Arc::new(data.to_vec()).into(), 0)
-            .ok_or("the embedded font cannot be read")?;
-        Ok(Face {
+    fn new(data: &'static [u8], font: Font) -> Face {
+        Face {
             font,
             widths: HashMap::new(),
             data,
-        })
+        }
     }
 
     /// Width of `text` at `size` points.
@@ -173,9 +183,10 @@ fn words(content: &[Inline], all_bold: bool) -> Vec<Option<(String, bool)>> {
 
 /// Renders the letter; `title` names the document (the subject).
 pub fn render(letter: Letter<'_>, job: &Job, title: &str) -> Result<Vec<u8>, String> {
+    let (regular, bold) = fonts()?;
     let mut layout = Layout {
-        regular: Face::new(REGULAR)?,
-        bold: Face::new(BOLD)?,
+        regular: Face::new(REGULAR, regular.clone()),
+        bold: Face::new(BOLD, bold.clone()),
         lines: Vec::new(),
     };
     // A header naming the patient, so a printed page is never anonymous.

@@ -1,0 +1,89 @@
+//! Issue 4's figures: a 20 KB text letter read, its details found, and
+//! written as HL7 ORU^R01 with its PDF display, and as PIT.
+//!
+//! Run: `cargo bench -p athen-clinical --bench convert`.
+
+use athen_clinical::convert::{InputKind, convert};
+use athen_clinical::date::Date;
+use athen_clinical::extract::Context;
+use athen_clinical::patient::Party;
+use athen_clinical::write::{Job, Letter, Stamp, hl7, pit};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// A realistic referral grown to about 20 KB with clinical paragraphs.
+fn letter_20k() -> Vec<u8> {
+    let mut s = String::from(
+        "Northside Medical Centre\n1 High Street, Northside NSW 2000\n\n24 November 2026\n\n\
+Dr Anna Müller\nSouthside Cardiology\n\nDear Dr Müller,\n\nRe: Mr Seán O'BRIEN\nDOB: 01/02/1960\n\
+Address: 12 Main St, Northside NSW 2000\nMedicare: 2123 45670 1\n\n",
+    );
+    let mut i = 0;
+    while s.len() < 20_000 {
+        i += 1;
+        s.push_str(&format!(
+            "{i}. Seen on several occasions for *exertional chest pain*, worse on hills and in cold \
+weather, relieved by rest and glyceryl trinitrate spray. ECG shows no acute changes; lipids \
+and HbA1c are attached. Current medicines: aspirin 100 mg daily, atorvastatin 40 mg nightly, \
+metoprolol 25 mg twice daily.\n\n"
+        ));
+    }
+    s.push_str("Yours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n");
+    s.into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let letter = letter_20k();
+    let ctx = Context {
+        today: Date::new(2026, 11, 24).unwrap(),
+        author: None,
+        recipient: Some(Party {
+            title: Some("Dr".into()),
+            given_names: Some("Anna".into()),
+            family_name: Some("Müller".into()),
+            provider_number: Some("4322581B".into()),
+            ..Default::default()
+        }),
+        sent: None,
+    };
+    let job = Job {
+        now: Stamp::from_unix(1_795_500_000, 660),
+        run_number: 42,
+        sender_initials: "NMC".into(),
+        control_id: "ATHEN0000000001".into(),
+    };
+    let endpoints = hl7::Endpoints::default();
+    let mut g = c.benchmark_group("text_letter_20k");
+    g.throughput(Throughput::Bytes(letter.len() as u64));
+    g.bench_function("to_hl7_oru_with_pdf", |b| {
+        b.iter(|| {
+            let c = convert(InputKind::Text, &letter, &ctx);
+            let l = Letter {
+                extraction: &c.extraction,
+                body: &c.body,
+            };
+            hl7::write(
+                l,
+                &job,
+                hl7::Kind::Oru,
+                hl7::Profile::Adrm2021,
+                &endpoints,
+                true,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("to_pit", |b| {
+        b.iter(|| {
+            let c = convert(InputKind::Text, &letter, &ctx);
+            let l = Letter {
+                extraction: &c.extraction,
+                body: &c.body,
+            };
+            pit::write(l, &job, false).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
