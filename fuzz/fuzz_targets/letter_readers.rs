@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         InputKind::Html,
         InputKind::Text,
         InputKind::Rtf,
+        InputKind::Docx,
     ] {
         let c = convert(kind, data, &ctx);
         let p = &c.extraction.patient;

@@ -1,5 +1,7 @@
-//! Issue 4's figures: a 20 KB text letter read, its details found, and
-//! written as HL7 ORU^R01 with its PDF display, and as PIT.
+//! Issue 4's figures: a 20 KB text letter and a 200 KB DOCX letter (30 KB
+//! of text and a letterhead image, as Word saves them) read, their
+//! details found, and written as HL7 ORU^R01 with its PDF display, and as
+//! PIT.
 //!
 //! Run: `cargo bench -p athen-clinical --bench convert`.
 
@@ -29,6 +31,54 @@ metoprolol 25 mg twice daily.\n\n"
     }
     s.push_str("Yours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n");
     s.into_bytes()
+}
+
+/// The 20 KB letter as Word paragraphs plus a letterhead image, zipped.
+fn docx_200k() -> Vec<u8> {
+    use std::io::Write;
+    let text = String::from_utf8(letter_20k()).unwrap();
+    let mut paragraphs = String::new();
+    for p in text
+        .split("\n\n")
+        .cycle()
+        .take(text.split("\n\n").count() * 3 / 2)
+    {
+        paragraphs.push_str("<w:p>");
+        for (i, line) in p.lines().enumerate() {
+            if i > 0 {
+                paragraphs.push_str("<w:r><w:br/></w:r>");
+            }
+            let escaped = line.replace('&', "&amp;").replace('<', "&lt;");
+            paragraphs.push_str(&format!(
+                "<w:r><w:rPr><w:rFonts w:ascii=\"Arial\"/><w:sz w:val=\"22\"/></w:rPr><w:t xml:space=\"preserve\">{escaped}</w:t></w:r>"
+            ));
+        }
+        paragraphs.push_str("</w:p>");
+    }
+    let document = athen_clinical::read::docx::document(&paragraphs);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut out);
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file("word/document.xml", opts).unwrap();
+    z.write_all(document.as_bytes()).unwrap();
+    // A letterhead picture: stored, as images are.
+    z.start_file(
+        "word/media/image1.png",
+        opts.compression_method(zip::CompressionMethod::Stored),
+    )
+    .unwrap();
+    let mut x: u32 = 12345;
+    let noise: Vec<u8> = (0..199_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    z.write_all(&noise).unwrap();
+    z.finish().unwrap();
+    out.into_inner()
 }
 
 fn bench(c: &mut Criterion) {
@@ -75,6 +125,40 @@ fn bench(c: &mut Criterion) {
     g.bench_function("to_pit", |b| {
         b.iter(|| {
             let c = convert(InputKind::Text, &letter, &ctx);
+            let l = Letter {
+                extraction: &c.extraction,
+                body: &c.body,
+            };
+            pit::write(l, &job, false).unwrap()
+        })
+    });
+    g.finish();
+
+    let docx = docx_200k();
+    let mut g = c.benchmark_group(format!("docx_letter_{}k", docx.len() / 1000));
+    g.throughput(Throughput::Bytes(docx.len() as u64));
+    g.bench_function("to_hl7_oru_with_pdf", |b| {
+        b.iter(|| {
+            let c = convert(InputKind::Docx, &docx, &ctx);
+            assert!(c.extraction.not_possible.is_none());
+            let l = Letter {
+                extraction: &c.extraction,
+                body: &c.body,
+            };
+            hl7::write(
+                l,
+                &job,
+                hl7::Kind::Oru,
+                hl7::Profile::Adrm2021,
+                &endpoints,
+                true,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("to_pit", |b| {
+        b.iter(|| {
+            let c = convert(InputKind::Docx, &docx, &ctx);
             let l = Letter {
                 extraction: &c.extraction,
                 body: &c.body,

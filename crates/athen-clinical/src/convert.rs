@@ -5,7 +5,7 @@ use crate::date::Date;
 use crate::document::Body;
 use crate::extract::{self, Context, Extraction};
 use crate::read::mail::{self, PartNote};
-use crate::read::{html, rtf, text};
+use crate::read::{docx, html, rtf, text};
 use serde::Serialize;
 
 /// The kinds of input, told by file name and content.
@@ -16,6 +16,7 @@ pub enum InputKind {
     Text,
     Html,
     Rtf,
+    Docx,
 }
 
 /// The result printed as JSON: stable field names, absent values left out.
@@ -41,15 +42,18 @@ pub fn input_kind(file_name: &str, bytes: &[u8]) -> Result<InputKind, String> {
         "txt" | "text" => return Ok(InputKind::Text),
         "html" | "htm" | "xhtml" => return Ok(InputKind::Html),
         "rtf" => return Ok(InputKind::Rtf),
-        "docx" | "pdf" | "doc" => {
+        "docx" => return Ok(InputKind::Docx),
+        "pdf" | "doc" => {
             return Err(format!(
-                "{ext} letters are not read yet; give a .txt, .html, .rtf or .eml file"
+                "{ext} letters are not read yet; give a .txt, .html, .rtf, .docx or .eml file"
             ));
         }
         _ => {}
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
-    if head.starts_with("{\\rtf") {
+    if bytes.starts_with(b"PK\x03\x04") {
+        Ok(InputKind::Docx)
+    } else if head.starts_with("{\\rtf") {
         Ok(InputKind::Rtf)
     } else if head.trim_start().starts_with('<') {
         Ok(InputKind::Html)
@@ -119,14 +123,27 @@ pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
             None,
         ),
         InputKind::Rtf => (rtf::read(bytes), None, None, None, vec![], None),
+        InputKind::Docx => match docx::read(bytes) {
+            Ok(body) => (body, None, None, None, vec![], None),
+            Err(e) => (
+                Body::default(),
+                None,
+                None,
+                None,
+                vec![],
+                Some(format!("not possible, because {e}")),
+            ),
+        },
     };
     let ctx = Context {
         sent: sent.or(ctx.sent),
         ..ctx.clone()
     };
     let mut extraction = extract::extract(header.as_deref(), subject.as_deref(), &body, &ctx);
+    // A letter that could not be read at all says so, rather than "no
+    // patient named".
     if let Some(why) = not_possible {
-        extraction.not_possible.get_or_insert(why);
+        extraction.not_possible = Some(why);
     }
     Conversion {
         schema: "athen.convert.v1",
@@ -156,7 +173,7 @@ mod tests {
         );
         assert_eq!(input_kind("letter", b"Dear Dr X"), Ok(InputKind::Text));
         assert!(
-            input_kind("a.docx", b"")
+            input_kind("a.pdf", b"")
                 .unwrap_err()
                 .contains("not read yet")
         );

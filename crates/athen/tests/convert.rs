@@ -75,6 +75,49 @@ fn an_rtf_letter_with_a_details_table() {
 }
 
 #[test]
+fn a_docx_letter_and_a_broken_one() {
+    use athen_clinical::read::docx::{document, package};
+    let dir = tempfile::tempdir().unwrap();
+    let docx = dir.path().join("referral.docx");
+    std::fs::write(
+        &docx,
+        package(&document(
+            r#"<w:p><w:r><w:t>24/11/2026</w:t></w:r></w:p><w:p><w:r><w:t xml:space="preserve">Dear Dr M&#252;ller,</w:t></w:r></w:p>
+<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Patient:</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>M&#220;LLER-SCHMIDT, Hans</w:t></w:r></w:p></w:tc></w:tr>
+<w:tr><w:tc><w:p><w:r><w:t>Date of birth:</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>5 March 1948</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+<w:p><w:r><w:t xml:space="preserve">He has </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>heart failure</w:t></w:r><w:r><w:t>.</w:t></w:r></w:p>
+<w:p><w:r><w:t>Yours sincerely,</w:t></w:r></w:p><w:p><w:r><w:t>Dr Peter Smith</w:t></w:r></w:p><w:p><w:r><w:t>Provider No: 2426621B</w:t></w:r></w:p>"#,
+        )),
+    )
+    .unwrap();
+    let v = convert_json(docx.to_str().unwrap());
+    assert_eq!(v["input"], "docx");
+    assert_eq!(v["patient"]["family_name"]["value"], "MÜLLER-SCHMIDT");
+    assert_eq!(v["patient"]["birth_date"]["value"], "1948-03-05");
+    assert_eq!(v["author"]["value"]["provider_number"], "2426621B");
+    let path = dir.path().join("docx.hl7");
+    let out = write_file_with(
+        docx.to_str().unwrap(),
+        "hl7-oru",
+        "adrm2021",
+        &path,
+        &["--no-pdf"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hl7_validate(&path);
+
+    let broken = dir.path().join("broken.docx");
+    std::fs::write(&broken, b"PK\x03\x04 truncated").unwrap();
+    let v = convert_json(broken.to_str().unwrap());
+    let why = v["not_possible"].as_str().unwrap();
+    assert!(why.contains("not a DOCX"), "{why}");
+}
+
+#[test]
 fn two_patients_are_not_possible_and_bad_files_are_refused() {
     let v = convert_json(&letter("two-patients.txt"));
     let why = v["not_possible"].as_str().unwrap();

@@ -95,6 +95,17 @@ pub fn read(raw: &[u8]) -> Letter {
                 append(&mut letter.body, html::read(h));
                 "letter".to_string()
             }
+            _ if ctype
+                == "application/vnd.openxmlformats-officedocument.wordprocessingml.document" =>
+            {
+                match super::docx::read(part.contents()) {
+                    Ok(body) => {
+                        append(&mut letter.body, body);
+                        "letter".to_string()
+                    }
+                    Err(e) => format!("not read: {e}"),
+                }
+            }
             _ if ctype == "text/rtf" || ctype == "application/rtf" => {
                 append(&mut letter.body, super::rtf::read(part.contents()));
                 "letter".to_string()

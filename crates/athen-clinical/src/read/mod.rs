@@ -1,5 +1,6 @@
 //! Readers: each turns one kind of letter into a [`crate::document::Body`].
 
+pub mod docx;
 pub mod html;
 pub mod mail;
 pub mod rtf;
