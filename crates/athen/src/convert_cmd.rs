@@ -55,6 +55,11 @@ pub struct ConvertArgs {
     /// it, so the default UTC is never wrong, only less familiar).
     #[arg(long, default_value = "+00:00")]
     utc_offset: String,
+    /// The time to write into the file (yyyy-mm-ddThh:mm:ss, in the
+    /// --utc-offset zone) [default: now]; for files that must come out the
+    /// same every time.
+    #[arg(long)]
+    now: Option<String>,
     /// HL7: leave out the PDF display (the FT text display alone).
     #[arg(long)]
     no_pdf: bool,
@@ -94,6 +99,25 @@ fn party(name: &Option<String>, provider_number: &Option<String>) -> Result<Opti
         provider_number,
         ..Default::default()
     }))
+}
+
+/// `yyyy-mm-ddThh:mm:ss` in a zone `offset` minutes east of UTC, to Unix time.
+fn local_time(text: &str, offset: i16) -> Result<i64, String> {
+    let bad = || format!("--now {text:?}: write it as 2026-11-24T10:15:00");
+    let (date, time) = text.split_once('T').ok_or_else(bad)?;
+    let date = Date::parse(date, 9999).map_err(|_| bad())?;
+    let parts: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse::<i64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [h, m, sec] = parts[..] else {
+        return Err(bad());
+    };
+    if !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..60).contains(&sec) {
+        return Err(bad());
+    }
+    Ok(date.days_since_epoch() * 86_400 + h * 3600 + m * 60 + sec - i64::from(offset) * 60)
 }
 
 /// "+10:00", "-03:30", "+1000", "Z" to minutes east of UTC.
@@ -147,10 +171,20 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail(2, e),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let offset = match offset_minutes(&args.utc_offset) {
+        Ok(o) => o,
+        Err(e) => return fail(2, e),
+    };
+    let now = match &args.now {
+        Some(text) => match local_time(text, offset) {
+            Ok(t) => t,
+            Err(e) => return fail(2, e),
+        },
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
     let today = match &args.today {
         Some(t) => match Date::parse(t, 9999) {
             Ok(d) => d,
@@ -169,10 +203,6 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             (a, r)
         }
         (Err(e), _) | (_, Err(e)) => return fail(2, e),
-    };
-    let offset = match offset_minutes(&args.utc_offset) {
-        Ok(o) => o,
-        Err(e) => return fail(2, e),
     };
     let ctx = Context {
         today,

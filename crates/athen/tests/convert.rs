@@ -423,3 +423,85 @@ fn a_long_letter_flows_onto_more_pages() {
     assert!(text.contains("NGUYỄN, Thi Lan"), "{text}");
     assert!(text.contains("Paragraph 119:"));
 }
+
+/// The test letters as files, including a DOCX made from WordprocessingML.
+fn golden_inputs(dir: &std::path::Path) -> Vec<(String, String)> {
+    use athen_clinical::read::docx::{document, package};
+    let docx = dir.join("referral.docx");
+    std::fs::write(
+        &docx,
+        package(&document(
+            r#"<w:p><w:r><w:t>Southside Cardiology</w:t></w:r></w:p><w:p><w:r><w:t>24 November 2026</w:t></w:r></w:p>
+<w:p><w:r><w:t xml:space="preserve">Dear Dr M&#252;ller,</w:t></w:r></w:p>
+<w:p><w:r><w:t>Re: Mrs Mary SMITH-JONES</w:t></w:r><w:r><w:br/><w:t>DOB: 2.3.41</w:t></w:r><w:r><w:br/><w:t>Medicare: 2123 45670 1 IRN 3</w:t></w:r></w:p>
+<w:p><w:pPr><w:pStyle w:val="Heading2"/></w:pPr><w:r><w:t>Medicines</w:t></w:r></w:p>
+<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr><w:r><w:t>frusemide 40 mg mane</w:t></w:r></w:p>
+<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr><w:r><w:t>ramipril 5 mg daily</w:t></w:r></w:p>
+<w:p><w:r><w:t xml:space="preserve">Her </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>echocardiogram</w:t></w:r><w:r><w:t xml:space="preserve"> shows an ejection fraction of 35% | "moderate" ^ impairment &amp; mild MR ~ stable.</w:t></w:r></w:p>
+<w:p><w:r><w:t>Kind regards,</w:t></w:r></w:p><w:p><w:r><w:t>Dr Peter Smith</w:t></w:r></w:p><w:p><w:r><w:t>Provider No: 2426621B</w:t></w:r></w:p>"#,
+        )),
+    )
+    .unwrap();
+    let mut inputs: Vec<(String, String)> = ["referral.txt", "referral.html", "referral.rtf"]
+        .iter()
+        .map(|n| (n.to_string(), letter(n)))
+        .collect();
+    inputs.push(("referral.docx".into(), docx.to_str().unwrap().into()));
+    inputs
+}
+
+/// Golden files: the exact bytes ATHEN writes for each test letter, in
+/// tests/golden/. After a deliberate change, `ATHEN_BLESS=1 cargo test
+/// golden` writes them anew (then read the diff before committing).
+#[test]
+fn golden_pit_and_hl7_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("ATHEN_BLESS").is_some();
+    let mut checked = 0;
+    for (name, path) in golden_inputs(dir.path()) {
+        for (to, profile, suffix) in [
+            ("pit", "adrm2021", "pit"),
+            ("hl7-oru", "adrm2021", "oru-adrm2021.hl7"),
+            ("hl7-oru", "as4700", "oru-as4700.hl7"),
+            ("hl7-ref", "adrm2021", "ref-adrm2021.hl7"),
+        ] {
+            let out_path = dir.path().join(format!("{name}.{suffix}"));
+            let out = write_file_with(
+                &path,
+                to,
+                profile,
+                &out_path,
+                &["--no-pdf", "--now", "2026-11-24T10:15:00"],
+            );
+            assert!(
+                out.status.success(),
+                "{name} {to}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let made = std::fs::read(&out_path).unwrap();
+            if suffix.ends_with("hl7") {
+                hl7_validate(&out_path);
+            }
+            let expected_path = golden.join(format!("{name}.{suffix}"));
+            if bless {
+                std::fs::create_dir_all(&golden).unwrap();
+                std::fs::write(&expected_path, &made).unwrap();
+            }
+            let expected = std::fs::read(&expected_path).unwrap_or_else(|_| {
+                panic!(
+                    "no golden file {}; run with ATHEN_BLESS=1",
+                    expected_path.display()
+                )
+            });
+            assert!(
+                made == expected,
+                "{} differs from the golden file:\n{}",
+                expected_path.display(),
+                String::from_utf8_lossy(&made).replace('\r', "\n")
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16);
+}

@@ -421,6 +421,8 @@ pub fn write(
             segments.push(pv1);
         }
     }
+    // Empty trailing fields are left out (HL7 v2 §2.5.3).
+    let segments: Vec<&str> = segments.iter().map(|s| s.trim_end_matches('|')).collect();
     let mut bytes = segments.join("\r").into_bytes();
     bytes.push(b'\r');
     let stem = format!("{}{:05}", job.sender_initials, job.run_number % 100_000);

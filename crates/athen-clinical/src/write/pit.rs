@@ -224,7 +224,8 @@ fn words_of(content: &[Inline]) -> Vec<Word> {
         match i {
             Inline::Break => words.push(None),
             Inline::Text { text, style, link } => {
-                let mut t = ascii(text);
+                // "~" starts PIT markup (~SBLD~) and has no escape.
+                let mut t = ascii(text).replace('~', "-");
                 if let Some(l) = link
                     && l != text
                     && !l.starts_with("mailto:")
