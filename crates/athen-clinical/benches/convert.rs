@@ -102,71 +102,48 @@ fn bench(c: &mut Criterion) {
         control_id: "ATHEN0000000001".into(),
     };
     let endpoints = hl7::Endpoints::default();
-    let mut g = c.benchmark_group("text_letter_20k");
-    g.throughput(Throughput::Bytes(letter.len() as u64));
-    g.bench_function("to_hl7_oru_with_pdf", |b| {
-        b.iter(|| {
-            let c = convert(InputKind::Text, &letter, &ctx);
-            let l = Letter {
-                extraction: &c.extraction,
-                body: &c.body,
-            };
-            hl7::write(
-                l,
-                &job,
-                hl7::Kind::Oru,
-                hl7::Profile::Adrm2021,
-                &endpoints,
-                true,
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("to_pit", |b| {
-        b.iter(|| {
-            let c = convert(InputKind::Text, &letter, &ctx);
-            let l = Letter {
-                extraction: &c.extraction,
-                body: &c.body,
-            };
-            pit::write(l, &job, false).unwrap()
-        })
-    });
-    g.finish();
-
     let docx = docx_200k();
-    let mut g = c.benchmark_group(format!("docx_letter_{}k", docx.len() / 1000));
-    g.throughput(Throughput::Bytes(docx.len() as u64));
-    g.bench_function("to_hl7_oru_with_pdf", |b| {
-        b.iter(|| {
-            let c = convert(InputKind::Docx, &docx, &ctx);
-            assert!(c.extraction.not_possible.is_none());
-            let l = Letter {
-                extraction: &c.extraction,
-                body: &c.body,
-            };
-            hl7::write(
-                l,
-                &job,
-                hl7::Kind::Oru,
-                hl7::Profile::Adrm2021,
-                &endpoints,
-                true,
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("to_pit", |b| {
-        b.iter(|| {
-            let c = convert(InputKind::Docx, &docx, &ctx);
-            let l = Letter {
-                extraction: &c.extraction,
-                body: &c.body,
-            };
-            pit::write(l, &job, false).unwrap()
-        })
-    });
-    g.finish();
+    for (group, kind, input) in [
+        ("text_letter_20k".to_string(), InputKind::Text, &letter),
+        (
+            format!("docx_letter_{}k", docx.len() / 1000),
+            InputKind::Docx,
+            &docx,
+        ),
+    ] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_function("to_hl7_oru_with_pdf", |b| {
+            b.iter(|| {
+                let c = convert(kind, input, &ctx);
+                assert!(c.extraction.not_possible.is_none());
+                let l = Letter {
+                    extraction: &c.extraction,
+                    body: &c.body,
+                };
+                hl7::write(
+                    l,
+                    &job,
+                    hl7::Kind::Oru,
+                    hl7::Profile::Adrm2021,
+                    &endpoints,
+                    true,
+                )
+                .unwrap()
+            })
+        });
+        g.bench_function("to_pit", |b| {
+            b.iter(|| {
+                let c = convert(kind, input, &ctx);
+                let l = Letter {
+                    extraction: &c.extraction,
+                    body: &c.body,
+                };
+                pit::write(l, &job, false).unwrap()
+            })
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

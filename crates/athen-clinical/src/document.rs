@@ -56,6 +56,24 @@ pub enum Block {
 }
 
 impl Block {
+    /// What starts a list item's first line in plain text: `1. ` or `- `.
+    pub fn list_marker(&self) -> Option<String> {
+        match self {
+            Block::ListItem {
+                ordered: true,
+                number,
+                ..
+            } => Some(format!("{number}. ")),
+            Block::ListItem { .. } => Some("- ".into()),
+            _ => None,
+        }
+    }
+
+    /// Blocks are separated by an empty line, except consecutive list items.
+    pub fn gap_before(&self, index: usize) -> bool {
+        index > 0 && !matches!(self, Block::ListItem { .. })
+    }
+
     /// The block's text without formatting, line breaks as `\n`, table
     /// cells separated by tabs.
     pub fn plain_text(&self) -> String {

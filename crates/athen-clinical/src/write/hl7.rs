@@ -213,22 +213,14 @@ fn safe_cut(s: &str, max: usize) -> usize {
 fn display_lines(letter: Letter<'_>) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for (i, block) in letter.body.blocks.iter().enumerate() {
-        if i > 0 && !matches!(block, Block::ListItem { .. }) {
+        if block.gap_before(i) {
             lines.push(String::new());
         }
         let (prefix, content, all_bold) = match block {
             Block::Paragraph { content } => (String::new(), content.as_slice(), false),
             Block::Heading { content, .. } => (String::new(), content.as_slice(), true),
-            Block::ListItem {
-                ordered,
-                number,
-                content,
-            } => (
-                if *ordered {
-                    format!("{number}. ")
-                } else {
-                    "- ".into()
-                },
+            Block::ListItem { content, .. } => (
+                block.list_marker().unwrap_or_default(),
                 content.as_slice(),
                 false,
             ),

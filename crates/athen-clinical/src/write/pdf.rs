@@ -243,7 +243,7 @@ pub fn render(letter: Letter<'_>, job: &Job, title: &str) -> Result<Vec<u8>, Str
     layout.paragraph(&header, SIZE, 0.0, "");
     layout.blank();
     for (i, block) in letter.body.blocks.iter().enumerate() {
-        if i > 0 && !matches!(block, Block::ListItem { .. }) {
+        if block.gap_before(i) {
             layout.blank();
         }
         match block {

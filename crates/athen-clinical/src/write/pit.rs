@@ -345,7 +345,7 @@ fn wrap(words: &[Word], indent: &str, first_prefix: &str) -> Vec<String> {
 fn body_lines(letter: Letter<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, block) in letter.body.blocks.iter().enumerate() {
-        if i > 0 && !matches!(block, Block::ListItem { .. }) {
+        if block.gap_before(i) {
             out.push(String::new());
         }
         match block {
@@ -368,17 +368,8 @@ fn body_lines(letter: Letter<'_>) -> Vec<String> {
                     .collect();
                 out.extend(wrap(&words, "", ""));
             }
-            Block::ListItem {
-                ordered, number, ..
-            } => {
-                let Block::ListItem { content, .. } = block else {
-                    continue;
-                };
-                let bullet = if *ordered {
-                    format!("{number}. ")
-                } else {
-                    "- ".into()
-                };
+            Block::ListItem { content, .. } => {
+                let bullet = block.list_marker().unwrap_or_default();
                 let indent = " ".repeat(bullet.len());
                 out.extend(wrap(&words_of(content), &indent, &bullet));
             }
