@@ -24,11 +24,14 @@ EXAMPLES:
   athen convert referral.eml --to hl7-oru --recipient 'Dr Anna Müller' \
       --recipient-provider-number 4322581B --out /tmp/ --run-number 42")]
 pub struct ConvertArgs {
-    /// The letter: .eml (a whole message), .txt or .html.
+    /// The letter: .eml (a whole message), .txt, .html, .rtf or .docx.
     file: PathBuf,
-    /// What to produce.
-    #[arg(long, value_enum)]
-    to: Format,
+    /// What to produce: `json`, or delivery formats in order of preference,
+    /// comma-separated; the first that can be made is written: `pit`,
+    /// `pit-rtf`, `hl7-oru`, `hl7-ref` (HL7 ones may add `:as4700` or
+    /// `:adrm2021`), e.g. `hl7-ref,hl7-oru,pit`.
+    #[arg(long)]
+    to: String,
     /// Today's date (yyyy-mm-dd) for checking dates of birth; default: today.
     #[arg(long)]
     today: Option<String>,
@@ -142,20 +145,6 @@ fn offset_minutes(s: &str) -> Result<i16, String> {
     Ok(sign * (h * 60 + m))
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    /// What was found: patient, letter date, author, recipient, problems.
-    Json,
-    /// PIT (Medical Director, Best Practice, Genie).
-    Pit,
-    /// PIT with the letter as RTF.
-    PitRtf,
-    /// HL7 v2 ORU^R01.
-    Hl7Oru,
-    /// HL7 v2 REF^I12.
-    Hl7Ref,
-}
-
 fn fail(code: u8, message: String) -> ExitCode {
     eprintln!("athen convert: {message}");
     ExitCode::from(code)
@@ -211,76 +200,81 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         sent: None,
     };
     let result = convert::convert(kind, &bytes, &ctx);
-    match args.to {
-        Format::Json => match serde_json::to_string_pretty(&result) {
+    if args.to.trim().eq_ignore_ascii_case("json") {
+        return match serde_json::to_string_pretty(&result) {
             Ok(json) => {
                 println!("{json}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(1, e.to_string()),
-        },
-        format => {
-            let sender = args
-                .organisation
-                .clone()
-                .or(args.author.clone())
-                .unwrap_or_else(|| "ATHEN".into());
-            let job = Job {
-                now: Stamp::from_unix(now, offset),
-                run_number: args.run_number,
-                sender_initials: write::initials(&sender),
-                control_id: format!("ATHEN{now}{:04}", args.run_number % 10_000),
-            };
-            let letter = Letter {
-                extraction: &result.extraction,
-                body: &result.body,
-            };
-            let endpoints = hl7::Endpoints {
-                sending_facility: sender,
-                ..Default::default()
-            };
-            let profile = match args.profile {
-                ProfileArg::Adrm2021 => hl7::Profile::Adrm2021,
-                ProfileArg::As4700 => hl7::Profile::As4700,
-            };
-            let written = match format {
-                Format::Pit => write::pit::write(letter, &job, false),
-                Format::PitRtf => write::pit::write(letter, &job, true),
-                Format::Hl7Oru => hl7::write(
-                    letter,
-                    &job,
-                    hl7::Kind::Oru,
-                    profile,
-                    &endpoints,
-                    !args.no_pdf,
-                ),
-                Format::Hl7Ref => hl7::write(
-                    letter,
-                    &job,
-                    hl7::Kind::Ref,
-                    profile,
-                    &endpoints,
-                    !args.no_pdf,
-                ),
-                Format::Json => unreachable!("handled above"),
-            };
-            let output = match written {
-                Ok(o) => o,
-                // Not possible: the mail would go unchanged; say why.
-                Err(why) => return fail(4, why),
-            };
-            let path = match &args.out {
-                Some(p) if p.is_dir() => p.join(&output.file_name),
-                Some(p) => p.clone(),
-                None => PathBuf::from(&output.file_name),
-            };
-            match std::fs::write(&path, &output.bytes) {
-                Ok(()) => {
-                    println!("{}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(1, format!("cannot write {}: {e}", path.display())),
+        };
+    }
+    let default_profile = match args.profile {
+        ProfileArg::Adrm2021 => "adrm2021",
+        ProfileArg::As4700 => "as4700",
+    };
+    let formats: Vec<write::Format> = match args
+        .to
+        .split(',')
+        .map(|f| {
+            let f = f.trim();
+            if f.starts_with("hl7") && !f.contains(':') {
+                write::Format::parse(&format!("{f}:{default_profile}"))
+            } else {
+                write::Format::parse(f)
             }
+        })
+        .collect()
+    {
+        Ok(f) => f,
+        Err(e) => return fail(2, format!("--to: {e}")),
+    };
+    let sender = args
+        .organisation
+        .clone()
+        .or(args.author.clone())
+        .unwrap_or_else(|| "ATHEN".into());
+    let job = Job {
+        now: Stamp::from_unix(now, offset),
+        run_number: args.run_number,
+        sender_initials: write::initials(&sender),
+        control_id: format!("ATHEN{now}{:04}", args.run_number % 10_000),
+    };
+    let letter = Letter {
+        extraction: &result.extraction,
+        body: &result.body,
+    };
+    let endpoints = hl7::Endpoints {
+        sending_facility: sender,
+        ..Default::default()
+    };
+    let output = match write::first_that_works(&formats, letter, &job, &endpoints, !args.no_pdf) {
+        Ok((used, output, refused)) => {
+            for (f, why) in refused {
+                eprintln!("athen convert: {} not made: {why}", f.name());
+            }
+            eprintln!("athen convert: wrote {}", used.name());
+            output
         }
+        // Not possible: the mail would go unchanged; say why.
+        Err(refused) => {
+            let reasons: Vec<String> = refused
+                .iter()
+                .map(|(f, why)| format!("{}: {why}", f.name()))
+                .collect();
+            return fail(4, reasons.join("; "));
+        }
+    };
+    let path = match &args.out {
+        Some(p) if p.is_dir() => p.join(&output.file_name),
+        Some(p) => p.clone(),
+        None => PathBuf::from(&output.file_name),
+    };
+    match std::fs::write(&path, &output.bytes) {
+        Ok(()) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("cannot write {}: {e}", path.display())),
     }
 }

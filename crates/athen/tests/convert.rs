@@ -293,6 +293,40 @@ fn pit_files_and_not_possible() {
     let pit = std::fs::read_to_string(dir.path().join("x.pit")).unwrap();
     assert!(pit.contains("\r\n301 {\\rtf1"));
 
+    // An ordered list: REF needs the recipient's provider number, which the
+    // letter alone ("Dear Dr Müller") does not give, so PIT is made instead.
+    let out = run(
+        &[
+            "convert",
+            &letter("referral.txt"),
+            "--to",
+            "hl7-ref,pit",
+            "--today",
+            "2026-11-24",
+            "--out",
+            dir.path().join("ordered.pit").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("hl7-ref:adrm2021 not made: not possible, because a REF^I12 needs the recipient's provider number"), "{said}");
+    assert!(said.contains("wrote pit"), "{said}");
+    assert!(
+        std::fs::read_to_string(dir.path().join("ordered.pit"))
+            .unwrap()
+            .starts_with("001 ")
+    );
+    let out = run(
+        &["convert", &letter("referral.txt"), "--to", "hl7-fhir"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+
     let out = write_file(
         &letter("two-patients.txt"),
         "hl7-oru",

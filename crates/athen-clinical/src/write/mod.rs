@@ -96,3 +96,144 @@ pub fn initials(name: &str) -> String {
     }
     s
 }
+
+/// One delivery format a mailbox can ask for (whitepaper step 15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Pit,
+    PitRtf,
+    Hl7Oru(hl7::Profile),
+    Hl7Ref(hl7::Profile),
+}
+
+impl Format {
+    /// `pit`, `pit-rtf`, `hl7-oru`, `hl7-ref`, the HL7 ones optionally with
+    /// `:as4700` or `:adrm2021` (the default).
+    pub fn parse(s: &str) -> Result<Format, String> {
+        let s = s.trim().to_ascii_lowercase();
+        let (name, profile) = s.split_once(':').unwrap_or((&s, "adrm2021"));
+        let profile = match profile {
+            "adrm2021" => hl7::Profile::Adrm2021,
+            "as4700" => hl7::Profile::As4700,
+            other => {
+                return Err(format!(
+                    "unknown HL7 profile {other:?} (adrm2021 or as4700)"
+                ));
+            }
+        };
+        match name {
+            "pit" => Ok(Format::Pit),
+            "pit-rtf" => Ok(Format::PitRtf),
+            "hl7-oru" => Ok(Format::Hl7Oru(profile)),
+            "hl7-ref" => Ok(Format::Hl7Ref(profile)),
+            other => Err(format!(
+                "unknown delivery format {other:?} (pit, pit-rtf, hl7-oru, hl7-ref)"
+            )),
+        }
+    }
+
+    pub fn name(self) -> String {
+        let p = |p: hl7::Profile| match p {
+            hl7::Profile::Adrm2021 => "adrm2021",
+            hl7::Profile::As4700 => "as4700",
+        };
+        match self {
+            Format::Pit => "pit".into(),
+            Format::PitRtf => "pit-rtf".into(),
+            Format::Hl7Oru(pr) => format!("hl7-oru:{}", p(pr)),
+            Format::Hl7Ref(pr) => format!("hl7-ref:{}", p(pr)),
+        }
+    }
+
+    /// Writes this format.
+    pub fn write(
+        self,
+        letter: Letter<'_>,
+        job: &Job,
+        endpoints: &hl7::Endpoints,
+        pdf: bool,
+    ) -> Result<Output, String> {
+        match self {
+            Format::Pit => pit::write(letter, job, false),
+            Format::PitRtf => pit::write(letter, job, true),
+            Format::Hl7Oru(p) => hl7::write(letter, job, hl7::Kind::Oru, p, endpoints, pdf),
+            Format::Hl7Ref(p) => hl7::write(letter, job, hl7::Kind::Ref, p, endpoints, pdf),
+        }
+    }
+}
+
+/// The first of a mailbox's ordered formats that can be made, with the
+/// reasons the ones before it could not; `Err` with every reason when none
+/// can, and the mail then goes unchanged.
+#[allow(clippy::type_complexity)]
+pub fn first_that_works(
+    formats: &[Format],
+    letter: Letter<'_>,
+    job: &Job,
+    endpoints: &hl7::Endpoints,
+    pdf: bool,
+) -> Result<(Format, Output, Vec<(Format, String)>), Vec<(Format, String)>> {
+    let mut refused = Vec::new();
+    for &f in formats {
+        match f.write(letter, job, endpoints, pdf) {
+            Ok(out) => return Ok((f, out, refused)),
+            Err(why) => refused.push((f, why)),
+        }
+    }
+    Err(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::{Context, extract};
+    use crate::read::text;
+
+    #[test]
+    fn the_first_format_that_works_is_used() {
+        assert_eq!(
+            Format::parse("HL7-REF:as4700"),
+            Ok(Format::Hl7Ref(hl7::Profile::As4700))
+        );
+        assert_eq!(
+            Format::parse("hl7-oru"),
+            Ok(Format::Hl7Oru(hl7::Profile::Adrm2021))
+        );
+        assert!(Format::parse("docx").is_err());
+        assert!(Format::parse("hl7-oru:v3").is_err());
+        let body = text::read("Dear Dr Jones,\n\nRe: SMITH, Jane\nDOB: 01/02/1960\n");
+        let ctx = Context {
+            today: Date::new(2026, 11, 24).unwrap(),
+            author: None,
+            recipient: None,
+            sent: None,
+        };
+        let x = extract(None, None, &body, &ctx);
+        let letter = Letter {
+            extraction: &x,
+            body: &body,
+        };
+        let job = Job {
+            now: Stamp::from_unix(1_795_500_000, 600),
+            run_number: 7,
+            sender_initials: "ABC".into(),
+            control_id: "X1".into(),
+        };
+        let e = hl7::Endpoints::default();
+        // REF needs the recipient's provider number, which "Dear Dr Jones" lacks.
+        let formats = [Format::Hl7Ref(hl7::Profile::Adrm2021), Format::Pit];
+        let (used, out, refused) = first_that_works(&formats, letter, &job, &e, false).unwrap();
+        assert_eq!(used, Format::Pit);
+        assert_eq!(out.file_name, "ABC00007.PIT");
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].1.contains("provider number"));
+        let mut none = x.clone();
+        none.not_possible = Some("not possible, because test".into());
+        let letter = Letter {
+            extraction: &none,
+            body: &body,
+        };
+        let all = first_that_works(&formats, letter, &job, &e, false).unwrap_err();
+        assert_eq!(all.len(), 2);
+    }
+}
