@@ -41,11 +41,14 @@ pub struct ConvertArgs {
     /// The recipient as the directory names them, e.g. "Dr Anna Müller".
     #[arg(long)]
     recipient: Option<String>,
+    /// The recipient's Medicare provider number (PIT line 123, HL7 PV1-9 and
+    /// PRD-7; REF^I12 needs it).
     #[arg(long)]
     recipient_provider_number: Option<String>,
     /// The author (sender) as the directory names them.
     #[arg(long)]
     author: Option<String>,
+    /// The author's Medicare provider number (HL7 OBR-16, PRD-7).
     #[arg(long)]
     author_provider_number: Option<String>,
     /// The sender's organisation (PIT heading, HL7 MSH-4).
