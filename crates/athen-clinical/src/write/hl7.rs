@@ -504,6 +504,68 @@ mod tests {
             prop_assert_eq!(unescape(&e), s);
         }
 
+        /// Whatever a letter calls its patient, the message written reads
+        /// back (with our parser) to the same name, in ASCII.
+        #[test]
+        fn names_and_text_round_trip(
+            family in "[A-Za-z'|^&~\\\\ÄÖÜäöüễé -]{1,20}",
+            given in "[A-Za-z|^&~\\\\ -]{0,15}",
+            line in "[ -~]{1,120}",
+        ) {
+            use crate::document::{Body, Inline, Block, Style};
+            use crate::extract::Extraction;
+            use crate::patient::{Found, Patient, Source};
+            prop_assume!(!family.trim().is_empty());
+            let found = |v: &str| Some(Found::new(v.to_string(), Source::PatientHeader));
+            let x = Extraction {
+                patient: Patient {
+                    family_name: found(&family),
+                    given_names: found(&given),
+                    birth_date: Some(Found::new(crate::date::Date::new(1960, 2, 1).unwrap(), Source::PatientHeader)),
+                    ..Default::default()
+                },
+                letter_date: None,
+                author: None,
+                recipient: None,
+                problems: vec![],
+                not_possible: None,
+            };
+            let body = Body {
+                blocks: vec![Block::Paragraph {
+                    content: vec![Inline::Text { text: line.clone(), style: Style::default(), link: None }],
+                }],
+            };
+            let job = Job {
+                now: Stamp::from_unix(1_795_500_000, 600),
+                run_number: 1,
+                sender_initials: "ABC".into(),
+                control_id: "X1".into(),
+            };
+            let out = write(
+                Letter { extraction: &x, body: &body },
+                &job,
+                Kind::Oru,
+                Profile::Adrm2021,
+                &Endpoints::default(),
+                false,
+            )
+            .unwrap();
+            let text = String::from_utf8(out.bytes).unwrap();
+            let msg = Parsed::parse(&text).unwrap();
+            prop_assert_eq!(msg.names(), ["MSH", "PID", "PV1", "ORC", "OBR", "OBX"]);
+            let pid5 = &msg.segments[1][5];
+            let first = pid5.split('^').next().unwrap();
+            prop_assert_eq!(unescape(first), ascii(&family));
+            // The display text, joined back from its repetitions, holds the
+            // line's words in order.
+            let obx5 = &msg.segments[5][5];
+            let joined: Vec<String> = obx5.split('~').map(unescape).collect();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let got = joined.join(" ");
+            let got_words: Vec<&str> = got.split_whitespace().collect();
+            prop_assert_eq!(got_words, words);
+        }
+
         #[test]
         fn parser_never_panics(s in "\\PC{0,200}") {
             if let Ok(p) = Parsed::parse(&s) {
