@@ -1,6 +1,6 @@
-//! Letters come from anyone: every reader (message, HTML, text) and the
-//! extraction after it must give a result for any bytes, and what they
-//! report must be internally consistent.
+//! Letters come from anyone: every reader (message, HTML, text, RTF, DOCX,
+//! PDF) and the extraction after it must give a result for any bytes, and
+//! what they report must be internally consistent.
 #![no_main]
 
 use athen_clinical::convert::{InputKind, convert};
@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         InputKind::Text,
         InputKind::Rtf,
         InputKind::Docx,
+        InputKind::Pdf,
     ] {
         let c = convert(kind, data, &ctx);
         let p = &c.extraction.patient;

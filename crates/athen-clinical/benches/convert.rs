@@ -1,7 +1,8 @@
 //! Issue 4's figures: a 20 KB text letter and a 200 KB DOCX letter (30 KB
 //! of text and a letterhead image, as Word saves them) read, their
 //! details found, and written as HL7 ORU^R01 with its PDF display, and as
-//! PIT.
+//! PIT; and the same 20 KB letter as a PDF (several pages, laid out by
+//! ATHEN's own PDF writer) read from its text layer.
 //!
 //! Run: `cargo bench -p athen-clinical --bench convert`.
 
@@ -103,12 +104,26 @@ fn bench(c: &mut Criterion) {
     };
     let endpoints = hl7::Endpoints::default();
     let docx = docx_200k();
+    let pdf = {
+        let c = convert(InputKind::Text, &letter, &ctx);
+        let l = Letter {
+            extraction: &c.extraction,
+            body: &c.body,
+            original_pdf: None,
+        };
+        athen_clinical::write::pdf::render(l, &job, "Letter").unwrap()
+    };
     for (group, kind, input) in [
         ("text_letter_20k".to_string(), InputKind::Text, &letter),
         (
             format!("docx_letter_{}k", docx.len() / 1000),
             InputKind::Docx,
             &docx,
+        ),
+        (
+            format!("pdf_letter_{}k", pdf.len() / 1000),
+            InputKind::Pdf,
+            &pdf,
         ),
     ] {
         let mut g = c.benchmark_group(group);
@@ -120,6 +135,7 @@ fn bench(c: &mut Criterion) {
                 let l = Letter {
                     extraction: &c.extraction,
                     body: &c.body,
+                    original_pdf: c.original_pdf.as_deref(),
                 };
                 hl7::write(
                     l,
@@ -138,6 +154,7 @@ fn bench(c: &mut Criterion) {
                 let l = Letter {
                     extraction: &c.extraction,
                     body: &c.body,
+                    original_pdf: None,
                 };
                 pit::write(l, &job, false).unwrap()
             })

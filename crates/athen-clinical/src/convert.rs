@@ -5,7 +5,7 @@ use crate::date::Date;
 use crate::document::Body;
 use crate::extract::{self, Context, Extraction};
 use crate::read::mail::{self, PartNote};
-use crate::read::{docx, html, rtf, text};
+use crate::read::{docx, html, pdf, rtf, text};
 use serde::Serialize;
 
 /// The kinds of input, told by file name and content.
@@ -17,6 +17,7 @@ pub enum InputKind {
     Html,
     Rtf,
     Docx,
+    Pdf,
 }
 
 /// The result printed as JSON: stable field names, absent values left out.
@@ -31,6 +32,10 @@ pub struct Conversion {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartNote>,
     pub body: Body,
+    /// The PDF the letter came as (a PDF file, or a message whose letter
+    /// is one PDF attachment), for the HL7 PDF display.
+    #[serde(skip)]
+    pub original_pdf: Option<Vec<u8>>,
 }
 
 /// Tells the input kind from the file name, else from the first bytes.
@@ -43,15 +48,19 @@ pub fn input_kind(file_name: &str, bytes: &[u8]) -> Result<InputKind, String> {
         "html" | "htm" | "xhtml" => return Ok(InputKind::Html),
         "rtf" => return Ok(InputKind::Rtf),
         "docx" => return Ok(InputKind::Docx),
-        "pdf" | "doc" => {
-            return Err(format!(
-                "{ext} letters are not read yet; give a .txt, .html, .rtf, .docx or .eml file"
-            ));
+        "pdf" => return Ok(InputKind::Pdf),
+        "doc" => {
+            return Err(
+                "Word 97–2003 (.doc) letters are not read; save it as .docx or PDF, or give a .txt, .html, .rtf or .eml file"
+                    .into(),
+            );
         }
         _ => {}
     }
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
-    if bytes.starts_with(b"PK\x03\x04") {
+    if bytes.starts_with(b"%PDF-") {
+        Ok(InputKind::Pdf)
+    } else if bytes.starts_with(b"PK\x03\x04") {
         Ok(InputKind::Docx)
     } else if head.starts_with("{\\rtf") {
         Ok(InputKind::Rtf)
@@ -80,7 +89,8 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
-fn cp1252(b: u8) -> char {
+/// Windows-1252 (also PDF's WinAnsiEncoding), byte to character.
+pub(crate) fn cp1252(b: u8) -> char {
     const HIGH: [char; 32] = [
         '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
         '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
@@ -94,9 +104,11 @@ fn cp1252(b: u8) -> char {
 
 /// Reads `bytes` as `kind` and extracts what the letter says.
 pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
+    let mut original_pdf = None;
     let (body, subject, header, sent, parts, not_possible) = match kind {
         InputKind::Message => {
             let l = mail::read(bytes);
+            original_pdf = l.original_pdf;
             (
                 l.body,
                 l.subject,
@@ -123,17 +135,24 @@ pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
             None,
         ),
         InputKind::Rtf => (rtf::read(bytes), None, None, None, vec![], None),
-        InputKind::Docx => match docx::read(bytes) {
-            Ok(body) => (body, None, None, None, vec![], None),
-            Err(e) => (
-                Body::default(),
-                None,
-                None,
-                None,
-                vec![],
-                Some(format!("not possible, because {e}")),
-            ),
-        },
+        InputKind::Docx | InputKind::Pdf => {
+            let read = if kind == InputKind::Docx {
+                docx::read(bytes)
+            } else {
+                pdf::read(bytes).inspect(|_| original_pdf = Some(bytes.to_vec()))
+            };
+            match read {
+                Ok(body) => (body, None, None, None, vec![], None),
+                Err(e) => (
+                    Body::default(),
+                    None,
+                    None,
+                    None,
+                    vec![],
+                    Some(format!("not possible, because {e}")),
+                ),
+            }
+        }
     };
     let ctx = Context {
         sent: sent.or(ctx.sent),
@@ -151,6 +170,7 @@ pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
         extraction,
         parts,
         body,
+        original_pdf,
     }
 }
 
@@ -172,10 +192,12 @@ mod tests {
             Ok(InputKind::Message)
         );
         assert_eq!(input_kind("letter", b"Dear Dr X"), Ok(InputKind::Text));
+        assert_eq!(input_kind("a.PDF", b""), Ok(InputKind::Pdf));
+        assert_eq!(input_kind("letter", b"%PDF-1.7\n"), Ok(InputKind::Pdf));
         assert!(
-            input_kind("a.pdf", b"")
+            input_kind("a.doc", b"")
                 .unwrap_err()
-                .contains("not read yet")
+                .contains(".docx or PDF")
         );
         assert_eq!(input_kind("letter", b"{\\rtf1 x}"), Ok(InputKind::Rtf));
         assert_eq!(decode_text(b"M\xfcller \x96 \x93x\x94"), "Müller – “x”");

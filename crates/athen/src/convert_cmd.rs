@@ -246,6 +246,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     let letter = Letter {
         extraction: &result.extraction,
         body: &result.body,
+        original_pdf: result.original_pdf.as_deref(),
     };
     let endpoints = hl7::Endpoints {
         sending_facility: sender,

@@ -193,6 +193,42 @@ fn hl7_validate(path: &std::path::Path) -> String {
     text
 }
 
+/// Validates a message that carries a PDF display. hl7apy 1.3.5 types
+/// every OBX-5 as ST (at most 199 characters) whatever OBX-2 says, so a
+/// base64 PDF can never pass it; the message is checked with its ED data
+/// cut to 96 base64 characters instead (every other byte as written), and
+/// the data itself is checked by decoding it ([`pdf_of`]) and reading it
+/// with poppler.
+fn hl7_validate_with_pdf(path: &std::path::Path) -> String {
+    let raw = std::fs::read_to_string(path).unwrap();
+    let mut cut = 0;
+    let segments: Vec<String> = raw
+        .split('\r')
+        .map(|seg| {
+            if !seg.starts_with("OBX|") || seg.split('|').nth(2) != Some("ED") {
+                return seg.to_string();
+            }
+            let mut fields: Vec<String> = seg.split('|').map(str::to_string).collect();
+            let mut parts: Vec<String> = fields[5].split('^').map(str::to_string).collect();
+            assert_eq!(
+                parts.len(),
+                5,
+                "ED: ^type^subtype^encoding^data: {}",
+                &fields[5][..80]
+            );
+            assert_eq!(parts[3], "Base64");
+            parts[4].truncate(96);
+            fields[5] = parts.join("^");
+            cut += 1;
+            fields.join("|")
+        })
+        .collect();
+    assert_eq!(cut, 1, "one PDF display");
+    let short = path.with_extension("cut.hl7");
+    std::fs::write(&short, segments.join("\r")).unwrap();
+    hl7_validate(&short)
+}
+
 #[test]
 fn hl7_letters_validate_with_hl7apy_and_read_back() {
     use athen_clinical::write::hl7::Parsed;
@@ -210,10 +246,17 @@ fn hl7_letters_validate_with_hl7apy_and_read_back() {
         for (to, structure) in [("hl7-oru", "ORU^R01"), ("hl7-ref", "REF^I12")] {
             for (profile, version) in [("adrm2021", "2.4"), ("as4700", "2.3.1")] {
                 let path = dir.path().join(format!("{letter_file}-{to}-{profile}.hl7"));
-                // hl7apy 1.3.5 reads every OBX-5 component as ST (at most
-                // 199 characters), so no message with a base64 PDF display
-                // can pass its strict check; the PDF display is tested on
-                // its own below, with poppler.
+                // With the PDF display (validated with its data cut short,
+                // see hl7_validate_with_pdf), then without (FT alone).
+                let with_pdf = path.with_extension("pdf.hl7");
+                let out = write_file(&letter(letter_file), to, profile, &with_pdf);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report = hl7_validate_with_pdf(&with_pdf);
+                assert!(report.contains(&format!("v{version}")), "{report}");
                 let out = write_file_with(&letter(letter_file), to, profile, &path, &["--no-pdf"]);
                 assert!(
                     out.status.success(),
@@ -476,10 +519,16 @@ fn golden_inputs(dir: &std::path::Path) -> Vec<(String, String)> {
         )),
     )
     .unwrap();
-    let mut inputs: Vec<(String, String)> = ["referral.txt", "referral.html", "referral.rtf"]
-        .iter()
-        .map(|n| (n.to_string(), letter(n)))
-        .collect();
+    let mut inputs: Vec<(String, String)> = [
+        "referral.txt",
+        "referral.html",
+        "referral.rtf",
+        "letter-table.pdf",
+        "letter-reportlab.pdf",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), letter(n)))
+    .collect();
     inputs.push(("referral.docx".into(), docx.to_str().unwrap().into()));
     inputs
 }
@@ -537,5 +586,153 @@ fn golden_pit_and_hl7_files() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 24);
+}
+
+/// The PDF test letters (made by LibreOffice and reportlab, see
+/// tests/letters/make_pdf_letters.py): patient, author and recipient found
+/// from the text layer, and the HL7 display is the sender's own PDF.
+#[test]
+fn pdf_letters_made_by_other_programs() {
+    for (file, family, given, dob) in [
+        ("letter-plain.pdf", "O'BRIEN", "Seán", "1960-02-01"),
+        ("letter-table.pdf", "NGUYỄN", "Thi Lan", "1975-04-03"),
+        ("letter-reportlab.pdf", "MÜLLER", "Dieter", "1948-06-05"),
+    ] {
+        let v = convert_json(&letter(file));
+        assert_eq!(v["input"], "pdf", "{file}");
+        assert!(v["not_possible"].is_null(), "{file}: {}", v["not_possible"]);
+        let p = &v["patient"];
+        assert_eq!(p["family_name"]["value"], family, "{file}");
+        assert_eq!(p["given_names"]["value"], given, "{file}");
+        assert_eq!(p["birth_date"]["value"], dob, "{file}");
+        assert_eq!(
+            v["author"]["value"]["provider_number"], "2426621B",
+            "{file}"
+        );
+        assert_eq!(
+            v["problems"].as_array().map(Vec::len),
+            Some(0),
+            "{file}: {v}"
+        );
+    }
+    let v = convert_json(&letter("letter-reportlab.pdf"));
+    let p = &v["patient"];
+    assert_eq!(p["medicare"]["value"]["number"], "2123456701");
+    assert_eq!(p["address"]["value"]["suburb"], "Sandy Bay");
+    assert_eq!(p["address"]["value"]["state"], "TAS");
+    assert_eq!(p["sex"]["value"], "M");
+    assert_eq!(v["recipient"]["value"]["family_name"], "O'Neill");
+    assert_eq!(v["letter_date"]["value"], "2026-03-12");
+    let items: Vec<&Value> = v["body"]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["kind"] == "list_item")
+        .collect();
+    assert_eq!(items.len(), 3, "the bullets: {}", v["body"]);
+    assert_eq!(items[1]["content"][0]["text"], "perindopril 4 mg mane");
+    // Text on the second page is read too.
+    assert!(v["body"].to_string().contains("eGFR has fallen"));
+
+    let dir = tempfile::tempdir().unwrap();
+    for (file, to, profile) in [
+        ("letter-table.pdf", "hl7-oru", "adrm2021"),
+        ("letter-reportlab.pdf", "hl7-ref", "as4700"),
+    ] {
+        let path = dir.path().join(format!("{file}.hl7"));
+        let out = write_file(&letter(file), to, profile, &path);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        hl7_validate_with_pdf(&path);
+        let display = pdf_of(&path, dir.path());
+        assert!(
+            std::fs::read(display).unwrap() == std::fs::read(letter(file)).unwrap(),
+            "{file}: the PDF display is the sender's PDF, byte for byte"
+        );
+    }
+}
+
+#[test]
+fn a_scanned_pdf_without_text_is_not_possible() {
+    let v = convert_json(&letter("letter-scan.pdf"));
+    let why = v["not_possible"].as_str().unwrap();
+    assert!(why.contains("no text layer"), "{why}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = write_file(&letter("letter-scan.pdf"), "pit", "adrm2021", dir.path());
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no text layer"));
+}
+
+/// ATHEN's own PDF display, read back as a letter: the round trip keeps
+/// the patient and the text.
+#[test]
+fn athen_reads_its_own_pdf_display_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oru.hl7");
+    let out = write_file(&letter("referral.txt"), "hl7-oru", "adrm2021", &path);
+    assert!(out.status.success());
+    let pdf = pdf_of(&path, dir.path());
+    let v = convert_json(pdf.to_str().unwrap());
+    assert_eq!(v["input"], "pdf");
+    let p = &v["patient"];
+    assert_eq!(p["family_name"]["value"], "O'BRIEN");
+    assert_eq!(p["given_names"]["value"], "Seán");
+    assert_eq!(p["birth_date"]["value"], "1960-02-01");
+    assert_eq!(p["medicare"]["value"]["number"], "2123456701");
+    assert!(v["body"].to_string().contains("exertional chest pain"));
+}
+
+fn eml_with_pdf(pdf: &[u8], name: &str) -> String {
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(pdf);
+    let wrapped: Vec<&str> = data
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: reception@northside.example\r\nTo: cardiology@southside.example\r\n\
+Date: Tue, 24 Nov 2026 10:00:00 +1100\r\nSubject: Referral\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the referral attached.\r\n--b\r\n\
+Content-Type: application/pdf; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        wrapped.join("\r\n")
+    )
+}
+
+#[test]
+fn a_message_with_a_pdf_letter_attached() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(letter("letter-table.pdf")).unwrap();
+    let eml = dir.path().join("referral.eml");
+    std::fs::write(&eml, eml_with_pdf(&original, "Referral Nguyen.pdf")).unwrap();
+    let v = convert_json(eml.to_str().unwrap());
+    assert_eq!(v["input"], "message");
+    assert_eq!(v["patient"]["family_name"]["value"], "NGUYỄN");
+    assert_eq!(v["patient"]["birth_date"]["value"], "1975-04-03");
+    let parts = v["parts"].as_array().unwrap();
+    assert_eq!(parts[1]["content_type"], "application/pdf");
+    assert_eq!(parts[1]["file_name"], "Referral Nguyen.pdf");
+    assert_eq!(parts[1]["used_as"], "letter");
+    let path = dir.path().join("eml.hl7");
+    let out = write_file(eml.to_str().unwrap(), "hl7-oru", "adrm2021", &path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hl7_validate_with_pdf(&path);
+    assert!(std::fs::read(pdf_of(&path, dir.path())).unwrap() == original);
+
+    // A scan attached: the mail would go unchanged, and the reason says so.
+    let scan = std::fs::read(letter("letter-scan.pdf")).unwrap();
+    std::fs::write(&eml, eml_with_pdf(&scan, "scan.pdf")).unwrap();
+    let v = convert_json(eml.to_str().unwrap());
+    let why = v["not_possible"].as_str().unwrap();
+    assert!(why.contains("no text layer"), "{why}");
 }

@@ -24,6 +24,9 @@ pub struct Letter {
     pub parts: Vec<PartNote>,
     /// Set when the message holds content a letter import would lose.
     pub not_possible: Option<String>,
+    /// The letter's PDF, when exactly one PDF attachment was read as a
+    /// letter (for the HL7 PDF display).
+    pub original_pdf: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -83,6 +86,7 @@ pub fn read(raw: &[u8]) -> Letter {
         };
         letter.parts.push(note(part, role.into()));
     }
+    let mut pdfs = 0;
     for part in msg.attachments() {
         let ctype = content_type(part);
         let size = part.len();
@@ -104,6 +108,29 @@ pub fn read(raw: &[u8]) -> Letter {
                         "letter".to_string()
                     }
                     Err(e) => format!("not read: {e}"),
+                }
+            }
+            _ if ctype == "application/pdf"
+                || (ctype == "application/octet-stream"
+                    && part
+                        .attachment_name()
+                        .is_some_and(|n| n.to_ascii_lowercase().ends_with(".pdf"))) =>
+            {
+                match super::pdf::read(part.contents()) {
+                    Ok(body) => {
+                        append(&mut letter.body, body);
+                        pdfs += 1;
+                        letter.original_pdf = (pdfs == 1).then(|| part.contents().to_vec());
+                        "letter".to_string()
+                    }
+                    // A PDF that cannot be read is a letter a text import
+                    // would lose.
+                    Err(e) => {
+                        letter
+                            .not_possible
+                            .get_or_insert_with(|| format!("not possible, because {e}"));
+                        format!("not read: {e}")
+                    }
                 }
             }
             _ if ctype == "text/rtf" || ctype == "application/rtf" => {
@@ -220,11 +247,11 @@ MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n
             [
                 "body",
                 "decoration (ignored)",
-                "not read: application/pdf letters are not read yet",
+                "not read: the PDF is damaged and cannot be read",
                 "image (not convertible)"
             ]
         );
-        assert!(l.not_possible.unwrap().contains("image"));
+        assert!(l.not_possible.unwrap().contains("PDF is damaged"));
     }
 
     #[test]

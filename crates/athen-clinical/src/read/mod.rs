@@ -3,5 +3,6 @@
 pub mod docx;
 pub mod html;
 pub mod mail;
+pub mod pdf;
 pub mod rtf;
 pub mod text;

@@ -379,8 +379,12 @@ pub fn write(
     );
     let mut obx = Vec::new();
     if pdf {
-        let title = format!("Letter about {}", family.value);
-        let bytes = super::pdf::render(letter, job, &title)?;
+        // A letter that came as a PDF is shown as it was written; any
+        // other is laid out here.
+        let bytes = match letter.original_pdf {
+            Some(original) => original.to_vec(),
+            None => super::pdf::render(letter, job, &format!("Letter about {}", family.value))?,
+        };
         use base64::Engine;
         obx.push(format!(
             "OBX|1|ED|PDF^Display format in PDF^AUSPDI|1|^application^pdf^Base64^{}||||||F",
@@ -542,7 +546,11 @@ mod tests {
                 control_id: "X1".into(),
             };
             let out = write(
-                Letter { extraction: &x, body: &body },
+                Letter {
+                    extraction: &x,
+                    body: &body,
+                    original_pdf: None,
+                },
                 &job,
                 Kind::Oru,
                 Profile::Adrm2021,

@@ -63,6 +63,9 @@ pub struct Job {
 pub struct Letter<'a> {
     pub extraction: &'a Extraction,
     pub body: &'a Body,
+    /// The PDF the letter came as, if it came as one: HL7 then carries it
+    /// as the PDF display instead of one laid out from `body`.
+    pub original_pdf: Option<&'a [u8]>,
 }
 
 /// An import file ready to attach.
@@ -212,6 +215,7 @@ mod tests {
         let letter = Letter {
             extraction: &x,
             body: &body,
+            original_pdf: None,
         };
         let job = Job {
             now: Stamp::from_unix(1_795_500_000, 600),
@@ -232,6 +236,7 @@ mod tests {
         let letter = Letter {
             extraction: &none,
             body: &body,
+            original_pdf: None,
         };
         let all = first_that_works(&formats, letter, &job, &e, false).unwrap_err();
         assert_eq!(all.len(), 2);

@@ -461,6 +461,7 @@ Yours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n"
             Letter {
                 extraction: &x,
                 body: &body,
+                original_pdf: None,
             },
             &job(),
             false,
@@ -529,6 +530,7 @@ Yours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n"
         let letter = Letter {
             extraction: &x,
             body: &body,
+            original_pdf: None,
         };
         let out = write(letter, &job(), true).unwrap();
         let text = String::from_utf8(out.bytes).unwrap();
@@ -542,6 +544,7 @@ Yours sincerely,\n\nDr Peter Smith\nProvider No: 2426621B\n"
             Letter {
                 extraction: &missing,
                 body: &body,
+                original_pdf: None,
             },
             &job(),
             false,
