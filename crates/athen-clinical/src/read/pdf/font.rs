@@ -5,6 +5,7 @@
 //! programs themselves are never read.
 
 use super::encoding::{BaseEncoding, glyph_name_text};
+use super::finite;
 use hayro_cmap::{BfString, CMap};
 use hayro_syntax::object::{Array, Dict, Name, Number, Object, Stream};
 
@@ -66,26 +67,17 @@ impl Font {
             .as_ref()
             .unwrap_or(dict)
             .get::<Dict<'_>>(b"FontDescriptor");
-        let flags = descriptor
-            .as_ref()
-            .and_then(|d| d.get::<Number>(b"Flags"))
-            .map(|n| n.as_i64())
-            .unwrap_or(0);
-        let weight = descriptor
-            .as_ref()
-            .and_then(|d| d.get::<Number>(b"FontWeight"))
-            .map(|n| n.as_f32())
-            .unwrap_or(400.0);
-        let italic_angle = descriptor
-            .as_ref()
-            .and_then(|d| d.get::<Number>(b"ItalicAngle"))
-            .map(|n| n.as_f32())
-            .unwrap_or(0.0);
-        let missing_width = descriptor
-            .as_ref()
-            .and_then(|d| d.get::<Number>(b"MissingWidth"))
-            .map(|n| n.as_f32())
-            .unwrap_or(0.0);
+        let number = |key: &[u8], default: f32| {
+            descriptor
+                .as_ref()
+                .and_then(|d| d.get::<Number>(key))
+                .map(|n| finite(n.as_f32()))
+                .unwrap_or(default)
+        };
+        let flags = number(b"Flags", 0.0) as i64;
+        let weight = number(b"FontWeight", 400.0);
+        let italic_angle = number(b"ItalicAngle", 0.0);
+        let missing_width = number(b"MissingWidth", 0.0);
         // Subset fonts are named "ABCDEF+Name-Bold".
         let style_name = base_font
             .rsplit('+')
