@@ -7,6 +7,7 @@ use crate::account::{
     Account, AccountEvent, AccountKind, AccountStatus, CredentialRecord, Login, NewCredential,
     Operator,
 };
+use crate::audit::{AuditAnchor, AuditEntry, PendingAuditEvent, SealEntry};
 use crate::clock::UnixTime;
 use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetails, EntryRole};
 use crate::error::StoreError;
@@ -165,9 +166,49 @@ pub trait SpoolStore: Send + Sync {
         at: UnixTime,
     ) -> StoreResult<Vec<SpoolId>>;
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>>;
-    /// Moves a spool entry into the mailbox store in one step, so that a
-    /// crash leaves the message either spooled or stored, never both or neither.
-    async fn unspool(&self, entry: SpoolId, msg: NewStoredMessage) -> StoreResult<StoredMessage>;
+    /// Moves a spool entry into the mailbox store in one step, together
+    /// with the trail entries that say so (one per time in `audit`, sealed
+    /// by `seal`), so that a crash leaves the message either spooled or
+    /// stored and recorded, never both or neither.
+    async fn unspool(
+        &self,
+        entry: SpoolId,
+        msg: NewStoredMessage,
+        audit: &[UnixTime],
+        seal: &SealEntry<'_>,
+    ) -> StoreResult<StoredMessage>;
+}
+
+/// The per-mailbox audit trail (see [`crate::audit`]).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Keeps an event sealed to the mailbox's public key until the next
+    /// unlock merges it. Needs no secret.
+    async fn add_pending_audit(
+        &self,
+        mailbox: MailboxId,
+        at: UnixTime,
+        sealed: Vec<u8>,
+    ) -> StoreResult<()>;
+    async fn pending_audit(&self, mailbox: MailboxId) -> StoreResult<Vec<PendingAuditEvent>>;
+    /// Appends one entry per time in `times` (sealed by `seal` once its
+    /// place is known) and removes the `merged` pending events, in one
+    /// transaction. Returns the new entries' sequence numbers.
+    async fn append_audit(
+        &self,
+        mailbox: MailboxId,
+        times: &[UnixTime],
+        merged: &[i64],
+        seal: &SealEntry<'_>,
+    ) -> StoreResult<Vec<u64>>;
+    /// The kept part of a trail: its anchor and its entries in order.
+    async fn audit_trail(&self, mailbox: MailboxId) -> StoreResult<(AuditAnchor, Vec<AuditEntry>)>;
+    /// Removes the entries older than `before` from the start of the trail
+    /// (retention), moving its anchor so the rest still checks. Returns
+    /// how many were removed.
+    async fn expire_audit(&self, mailbox: MailboxId, before: UnixTime) -> StoreResult<u64>;
+    /// Every mailbox that has a trail or pending events.
+    async fn audited_mailboxes(&self) -> StoreResult<Vec<MailboxId>>;
 }
 
 #[async_trait]
@@ -243,6 +284,7 @@ pub trait MetadataStore:
     + SpoolStore
     + OperatorStore
     + QueueStore
+    + AuditStore
 {
 }
 
@@ -254,5 +296,6 @@ impl<T> MetadataStore for T where
         + SpoolStore
         + OperatorStore
         + QueueStore
+        + AuditStore
 {
 }

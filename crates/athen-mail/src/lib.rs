@@ -10,7 +10,9 @@
 //!   store, and remove the spool entry. Receipts, clinical conversion and
 //!   the audit trail join this pipeline in later issues.
 //! - [`read`]: list and read stored messages of an unlocked mailbox.
+//! - [`audit`]: the per-mailbox audit trail.
 
+pub mod audit;
 pub mod meta;
 pub mod read;
 pub mod spool;

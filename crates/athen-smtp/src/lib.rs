@@ -14,7 +14,6 @@
 //! Modules follow the flow: [`listener`] accepts connections within limits,
 //! [`session`] speaks the protocol, [`reply`] holds the reply texts.
 
-pub mod audit;
 pub mod dkim;
 pub mod listener;
 pub mod outbound;

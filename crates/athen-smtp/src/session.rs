@@ -979,6 +979,7 @@ impl Session {
         // delivered yet, so the client's retry duplicates nothing.
         let remote = std::mem::take(&mut self.tx.remote);
         let remote_count = remote.len();
+        let remote_addresses: Vec<String> = remote.iter().map(|r| r.address.clone()).collect();
         if !remote.is_empty() {
             let Some(outbound) = &self.ctx.outbound else {
                 return reply::temporary_failure();
@@ -1031,8 +1032,13 @@ send it again to them only",
                 sender: sender_mailbox,
                 envid: envid.clone(),
                 message_id: athen_mail::meta::extract(&prepared).message_id,
-                local_recipients: mailboxes.len(),
-                remote_recipients: remote_count,
+                local_recipients: self
+                    .tx
+                    .recipients
+                    .iter()
+                    .map(|r| r.address.clone())
+                    .collect(),
+                remote_recipients: remote_addresses,
             })
             .await;
         // The sender's own copy; if this fails the message has still gone,

@@ -11,6 +11,7 @@
 mod blob_fs;
 mod migrate;
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_queue;
 
 pub use blob_fs::FsBlobStore;

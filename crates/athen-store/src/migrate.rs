@@ -18,6 +18,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_mta_sts_cache.sql"),
     ),
+    (4, include_str!("../migrations/sqlite/0004_audit_trail.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

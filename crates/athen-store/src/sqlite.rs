@@ -1269,7 +1269,14 @@ impl SpoolStore for SqliteStore {
             .collect()
     }
 
-    async fn unspool(&self, entry: SpoolId, msg: NewStoredMessage) -> StoreResult<StoredMessage> {
+    async fn unspool(
+        &self,
+        entry: SpoolId,
+        msg: NewStoredMessage,
+        audit: &[UnixTime],
+        seal: &athen_core::audit::SealEntry<'_>,
+    ) -> StoreResult<StoredMessage> {
+        let mailbox = msg.mailbox_id;
         let mut tx = self.tx().await?;
         let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
             .bind(entry.0)
@@ -1282,6 +1289,7 @@ impl SpoolStore for SqliteStore {
             return Err(StoreError::NotFound(format!("spool entry {entry}")));
         }
         let m = insert_message(&mut tx, msg).await?;
+        crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(m)
     }

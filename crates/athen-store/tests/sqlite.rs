@@ -133,14 +133,35 @@ async fn unspool_moves_exactly_once_with_ascending_uids() {
         blob_key: key.into(),
         sealed_meta: vec![9],
     };
-    assert_eq!(s.unspool(e1, msg("mail/1/a")).await.unwrap().uid, 1);
-    assert_eq!(s.unspool(e2, msg("mail/1/b")).await.unwrap().uid, 2);
-    // A second attempt for the same entry (e.g. after a crash) adds nothing.
+    // Each move brings its audit entry, in the same transaction.
+    let seal = |_: usize, seq: u64, _: &athen_core::audit::ChainHash| Ok(vec![seq as u8]);
+    assert_eq!(
+        s.unspool(e1, msg("mail/1/a"), &[1], &seal)
+            .await
+            .unwrap()
+            .uid,
+        1
+    );
+    assert_eq!(
+        s.unspool(e2, msg("mail/1/b"), &[2], &seal)
+            .await
+            .unwrap()
+            .uid,
+        2
+    );
+    // A second attempt for the same entry (e.g. after a crash) adds nothing,
+    // not even to the trail.
     assert!(matches!(
-        s.unspool(e1, msg("mail/1/c")).await,
+        s.unspool(e1, msg("mail/1/c"), &[3], &seal).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(s.count_messages(c.mailbox_id).await.unwrap(), 2);
+    let (anchor, trail) = s.audit_trail(c.mailbox_id).await.unwrap();
+    assert_eq!(trail.len(), 2);
+    assert!(matches!(
+        athen_core::audit::verify_chain(anchor, &trail),
+        athen_core::audit::ChainCheck::Intact { entries: 2, .. }
+    ));
     assert!(s.spool_entries(c.mailbox_id).await.unwrap().is_empty());
 }
 

@@ -14,8 +14,8 @@ use athen_core::directory::{Category, DirectoryEntry, DirectoryQuery, EntryInput
 use athen_core::lifecycle;
 use athen_core::queue::QueuedMessage;
 use athen_core::store::{
-    AccountFilter, AccountStore, CredentialStore, DirectoryStore, MailboxStore, OperatorStore,
-    QueueStore, SpoolStore,
+    AccountFilter, AccountStore, AuditStore, CredentialStore, DirectoryStore, MailboxStore,
+    OperatorStore, QueueStore, SpoolStore,
 };
 use athen_core::{CredentialId, EntryId, QueueId};
 use athen_vault::accounts::{self, Registration};
@@ -83,6 +83,9 @@ enum AdminCommand {
     /// The outbound queue: envelopes and delivery state only, never content.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Mailboxes' audit trails, checked without reading them.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Seal a message (RFC 5322 file, or standard input) into an account's
     /// spool, exactly as the mail server does on receipt.
     Deliver {
@@ -323,6 +326,18 @@ enum QueueCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Check that every entry of each trail follows from the one before it
+    /// (nothing removed, moved or changed). Needs no key and shows no
+    /// content. Exit code 1 if any trail is broken.
+    Verify {
+        /// Only this account's mailbox.
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum OperatorCommand {
     /// Create an administrator. Standard input: the password.
     Create {
@@ -420,6 +435,7 @@ async fn run_inner(args: AdminArgs) -> Outcome {
         AdminCommand::Operator(c) => a.operator(c).await,
         AdminCommand::Directory(s) => a.search(s).await,
         AdminCommand::Queue(c) => a.queue(c).await,
+        AdminCommand::Audit(c) => a.audit(c).await,
         AdminCommand::Deliver { to, file } => a.deliver(&to, file).await,
     };
     a.data.store.close().await;
@@ -1260,6 +1276,55 @@ If the account holder still has a password or the recovery code, use `credential
                 ))
             }
         }
+    }
+
+    async fn audit(&self, cmd: AuditCommand) -> Outcome {
+        use athen_core::audit::ChainCheck;
+        let s = &self.data.store;
+        let AuditCommand::Verify { address } = cmd;
+        let mailboxes = match &address {
+            Some(a) => vec![self.account_by_address(a).await?.mailbox_id],
+            None => s.audited_mailboxes().await?,
+        };
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        let mut broken = 0;
+        for id in mailboxes {
+            let owner = match s.mailbox(id).await? {
+                Some(m) => s.account(m.account_id).await?.map(|a| a.address),
+                None => None,
+            }
+            .unwrap_or_else(|| format!("mailbox {id}"));
+            match athen_mail::audit::verify(s.as_ref(), id)
+                .await
+                .map_err(|e| CommandError::new(exit::FAILURE, e.to_string()))?
+            {
+                ChainCheck::Intact { entries, head } => {
+                    rows.push(json!({"mailbox": id.0, "account": owner, "intact": true, "entries": entries, "last": head.seq}));
+                    lines.push(format!(
+                        "{owner}: intact, {entries} entries (up to {})",
+                        head.seq
+                    ));
+                }
+                ChainCheck::Broken { seq, reason } => {
+                    broken += 1;
+                    rows.push(json!({"mailbox": id.0, "account": owner, "intact": false, "first_bad_entry": seq, "reason": reason}));
+                    lines.push(format!("{owner}: BROKEN at entry {seq}: {reason}"));
+                }
+            }
+        }
+        if broken > 0 {
+            return Err(CommandError::new(
+                exit::FAILURE,
+                format!("{broken} audit trail(s) broken:\n{}", lines.join("\n")),
+            ));
+        }
+        let text = if lines.is_empty() {
+            "no audit trails yet".to_string()
+        } else {
+            lines.join("\n")
+        };
+        Ok((json!({"trails": rows}), text))
     }
 
     async fn deliver(&self, to: &str, file: Option<PathBuf>) -> Outcome {

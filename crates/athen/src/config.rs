@@ -23,6 +23,7 @@ pub struct Config {
     pub tls: TlsSection,
     pub vault: VaultSection,
     pub accounts: AccountsSection,
+    pub audit: AuditSection,
     pub limits: LimitsSection,
     pub smtp: SmtpSection,
     pub outbound: OutboundSection,
@@ -154,6 +155,22 @@ pub struct VaultSection {
 pub struct AccountsSection {
     pub flag_unconfirmed_after_days: u32,
     pub close_flagged_after_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Audit trail entries older than this are removed (0: kept for ever).
+    pub retention_days: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        // The original ATHEN kept its audit trail for 120 days.
+        Self {
+            retention_days: 120,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -592,6 +609,12 @@ failed_login_window_minutes = 15
 flag_unconfirmed_after_days = 21
 # …and closed this many days after being flagged. Nothing is deleted.
 close_flagged_after_days = 14
+
+[audit]
+# Each mailbox's audit trail (what happened to every letter) keeps entries
+# for this many days; older ones are removed without breaking the trail's
+# integrity check. 0 keeps them for ever.
+retention_days = 120
 
 [limits]
 # Largest message accepted, in bytes.

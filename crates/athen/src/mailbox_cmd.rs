@@ -1,13 +1,14 @@
 //! `athen mailbox`: open a mailbox with its own credential, as a mail
-//! program would, to list and read mail. Opening runs the unspooler, so
-//! mail waiting sealed in the spool moves into the mailbox store.
+//! program would, to list and read mail and its audit trail. Opening runs
+//! the unspooler, so mail waiting sealed in the spool moves into the
+//! mailbox store and events kept while it was locked join its trail.
 
 use crate::config::Config;
 use crate::context::DataDir;
 use crate::output::{CommandError, finish};
 use athen_core::clock::rfc3339;
 use athen_core::store::MailboxStore;
-use athen_mail::{read, unspool};
+use athen_mail::{audit, read, unspool};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -49,6 +50,15 @@ enum MailboxCommand {
         #[arg(long, default_value = "Inbox")]
         folder: String,
     },
+    /// The audit trail: every event, or those of one message (by its UID
+    /// in --folder, or its Message-ID).
+    Audit {
+        uid: Option<u32>,
+        #[arg(long, default_value = "Inbox")]
+        folder: String,
+        #[arg(long, conflicts_with = "uid")]
+        message_id: Option<String>,
+    },
 }
 
 pub async fn run(args: MailboxArgs) -> ExitCode {
@@ -79,6 +89,7 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
     let mailbox = unlocked.account.mailbox_id;
     let report = unspool::unspool_mailbox(
         data.blobs.as_ref(),
+        s.as_ref(),
         s.as_ref(),
         s.as_ref(),
         mailbox,
@@ -130,6 +141,70 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
                 CommandError::new(crate::output::exit::FAILURE, format!("cannot write: {e}"))
             })?;
             Ok((Value::Null, String::new()))
+        }
+        MailboxCommand::Audit {
+            uid,
+            folder,
+            message_id,
+        } => {
+            let about = match (uid, message_id) {
+                (Some(uid), _) => {
+                    let f = read::folder(s.as_ref(), mailbox, &folder).await?;
+                    let list = read::list(s.as_ref(), mailbox, &f, &unlocked.secret).await?;
+                    let m = list
+                        .into_iter()
+                        .find(|m| m.message.uid == uid)
+                        .ok_or_else(|| {
+                            CommandError::not_found(format!("{} has no message {uid}", f.name))
+                        })?;
+                    Some(m.meta.message_id.ok_or_else(|| {
+                        CommandError::not_found(format!("message {uid} has no Message-ID"))
+                    })?)
+                }
+                (None, id) => id,
+            };
+            let all = audit::trail(s.as_ref(), mailbox, &unlocked.secret).await?;
+            let items = match &about {
+                Some(id) => audit::of_message(all, id),
+                None => all,
+            };
+            let rows: Vec<Value> = items
+                .iter()
+                .map(|i| {
+                    let mut v = serde_json::to_value(&i.event).unwrap_or(Value::Null);
+                    v["seq"] = json!(i.seq);
+                    v["at"] = json!(rfc3339(i.at));
+                    v
+                })
+                .collect();
+            let text = items
+                .iter()
+                .map(|i| {
+                    let e = &i.event;
+                    let mut line = format!(
+                        "{}  {:<10}",
+                        rfc3339(i.at).get(..19).unwrap_or_default(),
+                        e.kind.map(audit::EventKind::as_str).unwrap_or("?")
+                    );
+                    for part in [&e.correspondent, &e.detail, &e.remote_host, &e.tls]
+                        .into_iter()
+                        .flatten()
+                    {
+                        line.push_str("  ");
+                        line.push_str(part);
+                    }
+                    line
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok((
+                json!({"audit_merged": report.audit_merged, "events": rows}),
+                if text.is_empty() {
+                    "no audit events".to_string()
+                } else {
+                    text
+                },
+            ))
         }
     };
     s.close().await;

@@ -110,9 +110,12 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         &config.server.hostname,
         config.smtp.reject_dmarc_failures,
     );
-    // The audit trail (issue 5) will implement this sink; for now events
-    // are logged without addresses or content.
-    let audit: Arc<dyn athen_core::audit::AuditSink> = Arc::new(athen_smtp::audit::LogOnly);
+    // Delivery events go to the sender's audit trail, sealed to its key.
+    let audit: Arc<dyn athen_core::audit::AuditSink> = Arc::new(athen_mail::audit::TrailSink {
+        mailboxes: data.store.clone(),
+        audit: data.store.clone(),
+        clock: data.clock.clone(),
+    });
     let outbound = Arc::new(athen_smtp::outbound::Outbound::new(
         outbound_config(&config, &data.path)?,
         athen_smtp::outbound::OutboundParts {
@@ -450,7 +453,8 @@ async fn serve_https(
 }
 
 /// Periodic work: ending idle sessions (which locks their mailboxes) every
-/// minute, and the unconfirmed-account sweep every hour.
+/// minute; the unconfirmed-account sweep and audit trail retention every
+/// hour.
 async fn housekeeping(
     store: Arc<athen_store::SqliteStore>,
     clock: Arc<dyn athen_core::clock::Clock>,
@@ -486,6 +490,14 @@ async fn housekeeping(
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "unconfirmed-account sweep failed"),
+            }
+            if config.audit.retention_days > 0 {
+                let before = clock.now() - i64::from(config.audit.retention_days) * 86_400;
+                match athen_mail::audit::expire_all(store.as_ref(), before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "audit entries past retention removed"),
+                    Err(e) => tracing::error!(error = %e, "audit retention failed"),
+                }
             }
         }
         minutes = minutes.wrapping_add(1);
