@@ -177,6 +177,15 @@ pub trait SpoolStore: Send + Sync {
         audit: &[UnixTime],
         seal: &SealEntry<'_>,
     ) -> StoreResult<StoredMessage>;
+    /// Removes a spool entry whose content went into the audit trail (a
+    /// receipt) together with adding those trail entries, in one step.
+    async fn consume_spool_entry(
+        &self,
+        entry: SpoolId,
+        mailbox: MailboxId,
+        audit: &[UnixTime],
+        seal: &SealEntry<'_>,
+    ) -> StoreResult<()>;
 }
 
 /// The per-mailbox audit trail (see [`crate::audit`]).

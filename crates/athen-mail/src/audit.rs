@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 /// What happened (the whitepaper's states, and those the downloader and
 /// conversion add).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Sent by a user of this mailbox.
@@ -46,8 +46,12 @@ pub enum EventKind {
     Failed,
     /// Arrived in this mailbox.
     Received,
-    /// Opened by the recipient.
+    /// Opened by the recipient (a read receipt: MDN "displayed").
     Read,
+    /// MDN "processed", "dispatched", "deleted" (RFC 8098 §3.2.6).
+    Processed,
+    Dispatched,
+    Deleted,
     /// Fetched by the downloader.
     Downloaded,
     /// Taken in by the recipient's clinical system.
@@ -66,7 +70,12 @@ impl EventKind {
             EventKind::Submitted | EventKind::Received => 0,
             EventKind::Queued | EventKind::Delivered | EventKind::Converted => 1,
             EventKind::Relayed | EventKind::Delayed | EventKind::Failed => 2,
-            EventKind::Read | EventKind::Downloaded | EventKind::Imported => 3,
+            EventKind::Read
+            | EventKind::Processed
+            | EventKind::Dispatched
+            | EventKind::Deleted
+            | EventKind::Downloaded
+            | EventKind::Imported => 3,
         }
     }
 
@@ -80,6 +89,9 @@ impl EventKind {
             EventKind::Failed => "failed",
             EventKind::Received => "received",
             EventKind::Read => "read",
+            EventKind::Processed => "processed",
+            EventKind::Dispatched => "dispatched",
+            EventKind::Deleted => "deleted",
             EventKind::Downloaded => "downloaded",
             EventKind::Imported => "imported",
             EventKind::Converted => "converted",

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod meta;
 pub mod read;
+pub mod receipts;
 pub mod spool;
 pub mod submit;
 pub mod unspool;

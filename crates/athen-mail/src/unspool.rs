@@ -13,12 +13,20 @@
 //! are merged into its trail (one transaction: merged and removed, or
 //! neither).
 //!
+//! Receipts (DSN, MDN) for mail this mailbox sent are matched to it by
+//! envelope id or Message-ID and go into the trail instead: a report of
+//! success or delay is consumed (spool row removed and trail entries added
+//! in one transaction; no message is stored), a report of failure is
+//! stored in the Inbox as well, so the sender sees it. A report that
+//! matches nothing sent from here is ordinary mail.
+//!
 //! A crash before 3 leaves the spool entry (it is unspooled again later; the
 //! blob from 2 is an unreferenced, encrypted orphan). A crash after 3 leaves
 //! only an orphaned sealed blob. Neither is ever visible as mail.
 
-use crate::audit::{EventKind, TrailEvent};
+use crate::audit::{EventKind, TrailEvent, TrailItem};
 use crate::meta;
+use crate::receipts::{self, Receipt};
 use crate::{MailError, mail_key};
 use athen_core::audit::ChainHash;
 use athen_core::mailbox::{NewStoredMessage, SpecialFolder};
@@ -26,6 +34,7 @@ use athen_core::store::{AuditStore, BlobStore, MailboxStore, SpoolStore};
 use athen_core::{MailboxId, SpoolId, StoreError};
 use athen_vault::seal::{encrypt_stored, open_sealed};
 use athen_vault::{MailboxSecret, VaultError};
+use std::collections::{HashMap, HashSet};
 
 /// What one run of the unspooler did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,6 +42,11 @@ pub struct UnspoolReport {
     pub moved: usize,
     /// Audit events kept while the mailbox was locked, now in its trail.
     pub audit_merged: usize,
+    /// Receipts for sent mail that went into the trail only.
+    pub receipts_consumed: usize,
+    /// Failure reports that went into the trail and the Inbox (counted in
+    /// `moved` too).
+    pub failures_shown: usize,
     /// Spool entries that could not be opened (damaged or truncated). They
     /// are left in the spool, untouched, for the administrator to look at.
     pub damaged: Vec<SpoolId>,
@@ -57,6 +71,9 @@ pub async fn unspool_mailbox(
         audit_merged: crate::audit::merge_pending(audit, mailbox, secret).await?,
         ..UnspoolReport::default()
     };
+    // What this mailbox sent, for matching receipts; read from the trail
+    // when the first receipt arrives.
+    let mut sent: Option<SentIndex> = None;
     for entry in spool.spool_entries(mailbox).await? {
         let sealed = match blobs.get(&entry.blob_key).await {
             Ok(b) => b,
@@ -76,6 +93,35 @@ pub async fn unspool_mailbox(
             }
             Err(e) => return Err(e.into()),
         };
+        let mut receipt_events = Vec::new();
+        if let Some(receipt) = receipts::parse(&raw) {
+            if sent.is_none() {
+                sent = Some(SentIndex::new(
+                    &crate::audit::trail(audit, mailbox, secret).await?,
+                ));
+            }
+            if let Some(index) = sent.as_mut()
+                && let Some(events) = index.events_for(&receipt)
+            {
+                if !receipt.reports_failure() {
+                    let at = entry.received_at;
+                    let times = vec![at; events.len()];
+                    let seal = |i: usize, seq: u64, prev: &ChainHash| {
+                        crate::audit::seal_entry(secret, mailbox, (seq, at, prev), &events[i])
+                    };
+                    spool
+                        .consume_spool_entry(entry.id, mailbox, &times, &seal)
+                        .await?;
+                    if let Err(e) = blobs.delete(&entry.blob_key).await {
+                        tracing::warn!(spool = %entry.id, error = %e, "sealed blob left behind after a receipt");
+                    }
+                    report.receipts_consumed += 1;
+                    continue;
+                }
+                report.failures_shown += 1;
+                receipt_events = events;
+            }
+        }
         let key = mail_key(mailbox)?;
         let meta = meta::extract(&raw);
         let meta_json = zeroize::Zeroizing::new(
@@ -85,14 +131,21 @@ pub async fn unspool_mailbox(
         blobs
             .put(&key, &encrypt_stored(secret, "body", &key, &raw)?)
             .await?;
-        let received = TrailEvent {
-            message_id: meta.message_id.clone(),
-            correspondent: meta.from.first().cloned(),
-            ..TrailEvent::new(EventKind::Received)
+        // A failure report is recorded as the failure it reports; any
+        // other message as received.
+        let events = if receipt_events.is_empty() {
+            vec![TrailEvent {
+                message_id: meta.message_id.clone(),
+                correspondent: meta.from.first().cloned(),
+                ..TrailEvent::new(EventKind::Received)
+            }]
+        } else {
+            receipt_events
         };
         let at = entry.received_at;
-        let seal = |_: usize, seq: u64, prev: &ChainHash| {
-            crate::audit::seal_entry(secret, mailbox, (seq, at, prev), &received)
+        let times = vec![at; events.len()];
+        let seal = |i: usize, seq: u64, prev: &ChainHash| {
+            crate::audit::seal_entry(secret, mailbox, (seq, at, prev), &events[i])
         };
         spool
             .unspool(
@@ -106,7 +159,7 @@ pub async fn unspool_mailbox(
                     sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
                     blob_key: key,
                 },
-                &[at],
+                &times,
                 &seal,
             )
             .await?;
@@ -116,4 +169,75 @@ pub async fn unspool_mailbox(
         report.moved += 1;
     }
     Ok(report)
+}
+
+/// The mail a mailbox sent, as its trail knows it, and the receipt events
+/// already recorded (a report is recorded once, however often it comes).
+struct SentIndex {
+    /// envelope id → Message-ID, and Message-ID → envelope id.
+    by_envid: HashMap<String, Option<String>>,
+    by_message_id: HashMap<String, Option<String>>,
+    recorded: HashSet<(EventKind, String, String)>,
+}
+
+impl SentIndex {
+    fn new(trail: &[TrailItem]) -> SentIndex {
+        let mut index = SentIndex {
+            by_envid: HashMap::new(),
+            by_message_id: HashMap::new(),
+            recorded: HashSet::new(),
+        };
+        for item in trail {
+            let e = &item.event;
+            if e.kind == Some(EventKind::Submitted) {
+                if let Some(envid) = &e.envid {
+                    index.by_envid.insert(envid.clone(), e.message_id.clone());
+                }
+                if let Some(id) = &e.message_id {
+                    index.by_message_id.insert(id.clone(), e.envid.clone());
+                }
+            }
+            if let Some(key) = Self::key(e) {
+                index.recorded.insert(key);
+            }
+        }
+        index
+    }
+
+    /// What a receipt adds to the trail: `None` if it is not about mail
+    /// sent from here; possibly empty if all of it is recorded already.
+    fn events_for(&mut self, receipt: &Receipt) -> Option<Vec<TrailEvent>> {
+        let (envid, message_id) = match receipt.keys() {
+            (Some(envid), _) if self.by_envid.contains_key(envid) => (
+                Some(envid.to_string()),
+                self.by_envid.get(envid).cloned().flatten(),
+            ),
+            (_, Some(id)) if self.by_message_id.contains_key(id) => (
+                self.by_message_id.get(id).cloned().flatten(),
+                Some(id.to_string()),
+            ),
+            _ => return None,
+        };
+        let events = receipt
+            .events(envid.as_deref(), message_id.as_deref())
+            .into_iter()
+            .filter(|e| Self::key(e).is_none_or(|k| self.recorded.insert(k)))
+            .collect();
+        Some(events)
+    }
+
+    /// Receipt events of the same kind, message and recipient are one.
+    fn key(e: &TrailEvent) -> Option<(EventKind, String, String)> {
+        let kind = e.kind?;
+        if matches!(kind, EventKind::Submitted | EventKind::Received) {
+            return None;
+        }
+        let about = e.envid.clone().or_else(|| e.message_id.clone())?;
+        let who = e
+            .correspondent
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Some((kind, about, who))
+    }
 }

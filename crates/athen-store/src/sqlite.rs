@@ -145,8 +145,16 @@ impl SqliteStore {
         }
     }
 
+    /// A write transaction. BEGIN IMMEDIATE takes the write lock at once
+    /// (waiting up to the busy timeout for another process, such as an
+    /// `athen admin` command beside the server): a deferred transaction that
+    /// reads first and writes later would instead fail at once with
+    /// "database is locked" if another process wrote in between.
     pub(crate) async fn tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.write.begin().await.map_err(db_err)
+        self.write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)
     }
 }
 
@@ -1292,6 +1300,29 @@ impl SpoolStore for SqliteStore {
         crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(m)
+    }
+
+    async fn consume_spool_entry(
+        &self,
+        entry: SpoolId,
+        mailbox: MailboxId,
+        audit: &[UnixTime],
+        seal: &athen_core::audit::SealEntry<'_>,
+    ) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
+            .bind(entry.0)
+            .bind(mailbox.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("spool entry {entry}")));
+        }
+        crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
     }
 }
 

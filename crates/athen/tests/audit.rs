@@ -187,3 +187,128 @@ for seq, (_, at, sealed) in enumerate([r for r in rows if r[0] != 3], start=1):
     );
     drop(server);
 }
+
+/// Receipts coming back over the MX: a Thunderbird-style read receipt and
+/// a Postfix-style bounce for Jane's letter go into her trail (the bounce,
+/// a failure, also into her inbox); a receipt about nothing she sent is
+/// ordinary mail.
+#[test]
+fn receipts_for_sent_mail_go_into_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    create_organisation(
+        &data,
+        "Northside Medical",
+        "reception@northside.example",
+        PW,
+        &[],
+    );
+    let server = Server::start(&data, &[]);
+    let ca = data.join("tls/self-signed-cert.pem");
+    python(
+        server.port_of("Submission port:"),
+        &ca,
+        "
+import os, ssl, smtplib
+ctx = ssl.create_default_context(cafile=os.environ['CA'])
+c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
+c.starttls(context=ctx)
+c.login('jane@athen.localhost', 'correct horse battery')
+c.sendmail('jane@athen.localhost', ['reception@northside.example'], 'Subject: Referral\\r\\n\\r\\nDear colleague\\r\\n')
+c.quit()
+",
+    );
+    let (rc, v) = audit(&data, "jane@athen.localhost", &[]);
+    assert_eq!(rc, 0, "{v}");
+    let message_id = v["events"][0]["message_id"].as_str().unwrap().to_string();
+    let envid = v["events"][0]["envid"].as_str().unwrap().to_string();
+
+    let mdn = |original: &str| {
+        format!(
+            "From: Dr Anna Jones <anna@southside.example>\r\nTo: jane@athen.localhost\r\n\
+Subject: Read: Referral\r\nMessage-ID: <mdn-{original}>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=disposition-notification; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nThe message was displayed.\r\n\r\n\
+--b1\r\nContent-Type: message/disposition-notification; name=\"MDNPart2.txt\"\r\n\r\n\
+Reporting-UA: southside.example; Thunderbird 128.5.0\r\nFinal-Recipient: rfc822;anna@southside.example\r\n\
+Original-Message-ID: <{original}>\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n\r\n--b1--\r\n"
+        )
+    };
+    let bounce = format!(
+        "From: MAILER-DAEMON@mx.southside.example (Mail Delivery System)\r\nTo: jane@athen.localhost\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B/mx\"\r\n\r\n\
+--B/mx\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--B/mx\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.southside.example\r\n\
+Original-Envelope-Id: {envid}\r\n\r\nFinal-Recipient: rfc822; nobody@southside.example\r\nAction: failed\r\n\
+Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <nobody@southside.example>: Recipient address rejected\r\n\r\n\
+--B/mx\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{message_id}>\r\nSubject: Referral\r\n\r\n--B/mx--\r\n"
+    );
+    let code = format!(
+        "
+import os, ssl, smtplib
+ctx = ssl.create_default_context(cafile=os.environ['CA'])
+c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
+c.starttls(context=ctx)
+c.ehlo('mx.southside.example')
+for sender, body in [('anna@southside.example', {mdn:?}), ('', {bounce:?}), ('anna@southside.example', {unmatched:?})]:
+    print(c.sendmail(sender, ['jane@athen.localhost'], body.encode()))
+c.quit()
+",
+        mdn = mdn(&message_id),
+        unmatched = mdn("someone-else@elsewhere.example"),
+    );
+    assert_eq!(
+        python(server.port_of("SMTP port:"), &ca, &code),
+        "{}\n{}\n{}\n"
+    );
+
+    let (rc, v) = audit(
+        &data,
+        "jane@athen.localhost",
+        &["--message-id", &message_id],
+    );
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(
+        kinds(&v),
+        [
+            "submitted -",
+            "delivered reception@northside.example",
+            "read anna@southside.example",
+            "failed nobody@southside.example",
+        ]
+    );
+    let failed = &v["events"][3];
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("550 5.1.1 <nobody@southside.example>: Recipient address rejected"),
+        "{failed}"
+    );
+    // The failure is shown; the matched read receipt is not; the
+    // unmatched one is ordinary mail.
+    let (rc, inbox) = mailbox(&data, "jane@athen.localhost", PW, &["list"]);
+    assert_eq!(rc, 0, "{inbox}");
+    let subjects: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["Undelivered Mail Returned to Sender", "Read: Referral"]
+    );
+    // Opening the mailbox again adds nothing: the four events of the
+    // letter, and the unmatched receipt received as mail.
+    let (_, again) = audit(&data, "jane@athen.localhost", &[]);
+    assert_eq!(
+        kinds(&again)[4..],
+        ["received Dr Anna Jones <anna@southside.example>"],
+        "{again}"
+    );
+    assert_eq!(kinds(&again).len(), 5, "{again}");
+    drop(server);
+}

@@ -167,6 +167,24 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The events of `login`'s audit trail of one kind, as JSON objects.
+fn trail(data: &Path, login: &str, kind: &str) -> Vec<serde_json::Value> {
+    let (rc, v) = mailbox(data, login, PW, &["audit"]);
+    assert_eq!(rc, 0, "{v}");
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// Whether the trail has an event of `kind` for `recipient`.
+fn has_event(events: &[serde_json::Value], recipient: &str) -> bool {
+    events.iter().any(|e| e["correspondent"] == recipient)
+}
+
 fn subjects(data: &Path, login: &str) -> Vec<String> {
     let (rc, v) = mailbox(data, login, PW, &["list"]);
     assert_eq!(rc, 0, "{v}");
@@ -258,20 +276,32 @@ print(dkim.verify(raw, dnsfunc=lambda name, timeout=5: txt))",
         String::from_utf8_lossy(&verify.stderr)
     );
 
-    // Jane is told: one failure report (reject@) and one delay report
-    // (tempfail@ was still waiting after its first attempt).
-    let list = wait_for("the failure and delay reports in Jane's inbox", || {
+    // Jane is told: the failure report (reject@) is in her inbox and her
+    // audit trail; the delay report (tempfail@ was still waiting after its
+    // first attempt) went into the trail only.
+    let list = wait_for("the failure report in Jane's inbox", || {
         let s = subjects(&data, "jane@athen.localhost");
-        (s.len() >= 2).then_some(s)
+        s.contains(&"[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT".to_string())
+            .then_some(s)
     });
     assert!(
-        list.contains(&"[ATHEN] MESSAGE DELIVERY ERROR: Referral QZOUT".to_string()),
+        !list
+            .iter()
+            .any(|s| s.starts_with("[ATHEN] Mail in transit")),
         "{list:?}"
     );
+    let failed = trail(&data, "jane@athen.localhost", "failed");
+    assert!(has_event(&failed, "reject@peer.test"), "{failed:?}");
     assert!(
-        list.contains(&"[ATHEN] Mail in transit: Referral QZOUT".to_string()),
-        "{list:?}"
+        failed
+            .iter()
+            .all(|e| e["correspondent"] != "reject@peer.test"
+                || e["detail"].as_str().unwrap().contains("550 5.1.1")),
+        "{failed:?}"
     );
+    assert_eq!(failed.len(), 1, "the report is recorded once: {failed:?}");
+    let delayed = trail(&data, "jane@athen.localhost", "delayed");
+    assert!(has_event(&delayed, "tempfail@peer.test"), "{delayed:?}");
     let (_, v) = mailbox(&data, "jane@athen.localhost", PW, &["list"]);
     let uid_of = |subject: &str| {
         v["messages"]
@@ -509,11 +539,16 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
     assert_eq!(out, "{}\n", "all four queued");
 
     // Delivered where the certificate checked out, with the check recorded
-    // in the report Jane gets (the peer passes on no DSNs).
-    let reports = wait_for("relay reports for dane.test and sts.test", || {
-        let text = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
-        (text.contains("ok@dane.test") && text.contains("ok@sts.test")).then_some(text)
+    // in Jane's audit trail (the relay reports went there, not her inbox).
+    let reports = wait_for("relay results for dane.test and sts.test", || {
+        let relayed = trail(&data, "jane@athen.localhost", "relayed");
+        (has_event(&relayed, "ok@dane.test") && has_event(&relayed, "ok@sts.test"))
+            .then(|| serde_json::to_string(&relayed).unwrap())
     });
+    assert!(
+        messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful").is_empty(),
+        "relay reports are consumed into the trail"
+    );
     for needle in [
         "certificate verified by DANE (TLSA 3 1 1)",
         "certificate verified (MTA-STS)",
@@ -657,7 +692,8 @@ s.quit()
     assert!(!report.contains("bob@"), "Bob did not ask: {report}");
     assert!(!report.contains("Secret clinical text"), "{report}");
 
-    // From a user here to a user here: the report lands in the sender's inbox.
+    // From a user here to a user here: the report goes into the sender's
+    // audit trail, which already says "delivered", so it is recorded once.
     let out = submit(
         server.port_of("Submission port:"),
         &ca,
@@ -667,18 +703,17 @@ s.quit()
         Some("SUCCESS"),
     );
     assert_eq!(out, "{}\n");
-    let text = wait_for("Jane's delivered report", || {
-        let t = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
-        (!t.is_empty()).then_some(t)
+    let delivered = wait_for("Jane's delivered report consumed", || {
+        let (_, v) = mailbox(&data, "jane@athen.localhost", PW, &["audit"]);
+        let d = trail(&data, "jane@athen.localhost", "delivered");
+        (v["audit_merged"] == 0 && has_event(&d, "bob@athen.localhost")).then_some(d)
     });
-    for needle in [
-        "Subject: [ATHEN] Successful Mail Delivery: Referral QZLOCAL",
-        "Return-Path: <>",
-        "Original-Envelope-Id: TESTENV1",
-        "Final-Recipient: rfc822; bob@athen.localhost\r\nAction: delivered",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["envid"], "TESTENV1");
+    assert!(
+        messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful").is_empty(),
+        "the report is not shown as mail"
+    );
     // One report only, and nothing about a null-sender report.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(received_files(&received).len(), 1);
@@ -774,13 +809,16 @@ smarthost_username = \"athen\"\nsmarthost_password_file = {:?}\n",
     ] {
         assert!(got.contains(needle), "{needle:?} missing:\n{got}");
     }
-    let report = wait_for("Jane's relayed report", || {
-        let t = messages_starting(&data, "jane@athen.localhost", "[ATHEN] Successful");
-        (!t.is_empty()).then_some(t)
+    let relayed = wait_for("Jane's relay result", || {
+        let r = trail(&data, "jane@athen.localhost", "relayed");
+        (!r.is_empty()).then_some(r)
     });
     assert!(
-        report.contains("certificate verified (smarthost)"),
-        "{report}"
+        relayed[0]["tls"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("certificate verified (smarthost)"),
+        "{relayed:?}"
     );
     assert!(server.stop().success());
 
