@@ -24,6 +24,16 @@ pub struct Mailbox {
     pub retired_at: Option<UnixTime>,
 }
 
+/// What a mailbox's owner chose for incoming letters (plain: it says which
+/// clinical program a practice imports into, nothing about any patient).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxSettings {
+    /// Delivery formats in order of preference (`hl7-oru`, `hl7-ref`,
+    /// `pit`, `pit-rtf`, HL7 with `:adrm2021` or `:as4700`); the first that
+    /// can be made is attached. Empty: letters are not converted.
+    pub delivery_formats: Vec<String>,
+}
+
 /// The folders every mailbox has, and the web app and IMAP show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SpecialFolder {

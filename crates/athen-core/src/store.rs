@@ -12,7 +12,9 @@ use crate::clock::UnixTime;
 use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetails, EntryRole};
 use crate::error::StoreError;
 use crate::ids::*;
-use crate::mailbox::{Folder, Mailbox, NewStoredMessage, SpoolEntry, StoredMessage};
+use crate::mailbox::{
+    Folder, Mailbox, MailboxSettings, NewStoredMessage, SpoolEntry, StoredMessage,
+};
 use crate::queue::{AttemptOutcome, CachedPolicy, NewQueuedMessage, QueuedMessage};
 use async_trait::async_trait;
 
@@ -145,6 +147,10 @@ pub trait MailboxStore: Send + Sync {
     ) -> StoreResult<Vec<StoredMessage>>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
     async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
+    /// The owner's choices (defaults when never set).
+    async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings>;
+    async fn set_settings(&self, mailbox: MailboxId, settings: &MailboxSettings)
+    -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -123,6 +123,9 @@ pub struct TrailEvent {
     /// Which login did it (staff of an organisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The import file made from the letter (8.3 name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 impl TrailEvent {

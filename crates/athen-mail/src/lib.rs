@@ -13,6 +13,7 @@
 //! - [`audit`]: the per-mailbox audit trail.
 
 pub mod audit;
+pub mod conversion;
 pub mod meta;
 pub mod read;
 pub mod receipts;

@@ -20,11 +20,16 @@
 //! stored in the Inbox as well, so the sender sees it. A report that
 //! matches nothing sent from here is ordinary mail.
 //!
+//! Ordinary mail is converted for the clinical system when the mailbox
+//! has delivery formats ([`crate::conversion`]): the import file is
+//! attached and the trail says "converted", or why it was not possible.
+//!
 //! A crash before 3 leaves the spool entry (it is unspooled again later; the
 //! blob from 2 is an unreferenced, encrypted orphan). A crash after 3 leaves
 //! only an orphaned sealed blob. Neither is ever visible as mail.
 
 use crate::audit::{EventKind, TrailEvent, TrailItem};
+use crate::conversion::{self, ConversionSetup, Converted, RunNumbers};
 use crate::meta;
 use crate::receipts::{self, Receipt};
 use crate::{MailError, mail_key};
@@ -47,6 +52,10 @@ pub struct UnspoolReport {
     /// Failure reports that went into the trail and the Inbox (counted in
     /// `moved` too).
     pub failures_shown: usize,
+    /// Letters with an import file attached, and letters that could not
+    /// be converted (delivered unchanged).
+    pub converted: usize,
+    pub not_converted: usize,
     /// Spool entries that could not be opened (damaged or truncated). They
     /// are left in the spool, untouched, for the administrator to look at.
     pub damaged: Vec<SpoolId>,
@@ -60,6 +69,7 @@ pub async fn unspool_mailbox(
     audit: &dyn AuditStore,
     mailbox: MailboxId,
     secret: &MailboxSecret,
+    setup: &ConversionSetup,
 ) -> Result<UnspoolReport, MailError> {
     let inbox = store
         .folders(mailbox)
@@ -71,9 +81,10 @@ pub async fn unspool_mailbox(
         audit_merged: crate::audit::merge_pending(audit, mailbox, secret).await?,
         ..UnspoolReport::default()
     };
-    // What this mailbox sent, for matching receipts; read from the trail
-    // when the first receipt arrives.
+    // What this mailbox sent (for matching receipts) and the run numbers
+    // of earlier conversions, read from the trail when first needed.
     let mut sent: Option<SentIndex> = None;
+    let mut runs: Option<RunNumbers> = None;
     for entry in spool.spool_entries(mailbox).await? {
         let sealed = match blobs.get(&entry.blob_key).await {
             Ok(b) => b,
@@ -122,6 +133,44 @@ pub async fn unspool_mailbox(
                 receipt_events = events;
             }
         }
+        let mut converted = None;
+        let mut raw = raw;
+        if receipt_events.is_empty() && !setup.formats.is_empty() {
+            if runs.is_none() {
+                runs = Some(RunNumbers::from_trail(
+                    &crate::audit::trail(audit, mailbox, secret).await?,
+                ));
+            }
+            let sender = meta::extract(&raw)
+                .from
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "unknown sender".into());
+            let control = format!("A{}S{}", mailbox.0, entry.id.0);
+            if let Some(runs) = runs.as_mut() {
+                match conversion::convert_message(
+                    setup,
+                    runs,
+                    &raw,
+                    &sender,
+                    entry.received_at,
+                    &control,
+                ) {
+                    Converted::Attached {
+                        raw: with_file,
+                        event,
+                    } => {
+                        raw = zeroize::Zeroizing::new(with_file);
+                        report.converted += 1;
+                        converted = Some(event);
+                    }
+                    Converted::NotPossible { event } => {
+                        report.not_converted += 1;
+                        converted = Some(event);
+                    }
+                }
+            }
+        }
         let key = mail_key(mailbox)?;
         let meta = meta::extract(&raw);
         let meta_json = zeroize::Zeroizing::new(
@@ -134,11 +183,16 @@ pub async fn unspool_mailbox(
         // A failure report is recorded as the failure it reports; any
         // other message as received.
         let events = if receipt_events.is_empty() {
-            vec![TrailEvent {
+            let received = TrailEvent {
                 message_id: meta.message_id.clone(),
                 correspondent: meta.from.first().cloned(),
                 ..TrailEvent::new(EventKind::Received)
-            }]
+            };
+            let converted = converted.map(|c| TrailEvent {
+                message_id: meta.message_id.clone(),
+                ..c
+            });
+            std::iter::once(received).chain(converted).collect()
         } else {
             receipt_events
         };

@@ -19,6 +19,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0003_mta_sts_cache.sql"),
     ),
     (4, include_str!("../migrations/sqlite/0004_audit_trail.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_mailbox_settings.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

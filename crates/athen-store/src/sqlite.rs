@@ -1208,6 +1208,42 @@ impl MailboxStore for SqliteStore {
             .map_err(db_err)?;
         Ok(n as u64)
     }
+
+    async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings> {
+        let formats: Option<String> = sqlx::query_scalar(
+            "SELECT delivery_formats FROM mailbox_settings WHERE mailbox_id = $1",
+        )
+        .bind(mailbox.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(MailboxSettings {
+            delivery_formats: formats
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    async fn set_settings(
+        &self,
+        mailbox: MailboxId,
+        settings: &MailboxSettings,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mailbox_settings (mailbox_id, delivery_formats) VALUES ($1, $2) \
+             ON CONFLICT (mailbox_id) DO UPDATE SET delivery_formats = excluded.delivery_formats",
+        )
+        .bind(mailbox.0)
+        .bind(settings.delivery_formats.join(","))
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -50,6 +50,14 @@ enum MailboxCommand {
         #[arg(long, default_value = "Inbox")]
         folder: String,
     },
+    /// Show or change the mailbox's settings.
+    Settings {
+        /// Delivery formats for the clinical system, in order of
+        /// preference, comma separated: hl7-oru, hl7-ref, pit, pit-rtf
+        /// (HL7 as adrm2021, or with :as4700). "none" turns conversion off.
+        #[arg(long)]
+        delivery_formats: Option<String>,
+    },
     /// The audit trail: every event, or those of one message (by its UID
     /// in --folder, or its Message-ID).
     Audit {
@@ -87,6 +95,8 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
         .unlock(&args.login, &secret, None)
         .await?;
     let mailbox = unlocked.account.mailbox_id;
+    let setup =
+        athen_mail::conversion::ConversionSetup::for_account(s.as_ref(), &unlocked.account).await?;
     let report = unspool::unspool_mailbox(
         data.blobs.as_ref(),
         s.as_ref(),
@@ -94,6 +104,7 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
         s.as_ref(),
         mailbox,
         &unlocked.secret,
+        &setup,
     )
     .await?;
     let result = match args.command {
@@ -141,6 +152,30 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
                 CommandError::new(crate::output::exit::FAILURE, format!("cannot write: {e}"))
             })?;
             Ok((Value::Null, String::new()))
+        }
+        MailboxCommand::Settings { delivery_formats } => {
+            let mut settings = s.settings(mailbox).await?;
+            if let Some(list) = delivery_formats {
+                let wanted: Vec<&str> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty() && !f.eq_ignore_ascii_case("none"))
+                    .collect();
+                let mut formats = Vec::new();
+                for f in wanted {
+                    let format = athen_clinical::write::Format::parse(f)
+                        .map_err(|e| CommandError::invalid(format!("--delivery-formats: {e}")))?;
+                    formats.push(format.name());
+                }
+                settings.delivery_formats = formats;
+                s.set_settings(mailbox, &settings).await?;
+            }
+            let text = if settings.delivery_formats.is_empty() {
+                "delivery formats: none (letters are not converted)".to_string()
+            } else {
+                format!("delivery formats: {}", settings.delivery_formats.join(", "))
+            };
+            Ok((json!({"delivery_formats": settings.delivery_formats}), text))
         }
         MailboxCommand::Audit {
             uid,
