@@ -6,7 +6,8 @@
 //! plain timed run rather than criterion's repeated samples.
 //!
 //! Run: `cargo bench -p athen-mail --bench unspool` (N = 10,000; set
-//! `ATHEN_BENCH_MESSAGES` for another count). Prints messages per second.
+//! `ATHEN_BENCH_MESSAGES` for another count, and `ATHEN_BENCH_NO_CONVERSION=1`
+//! for the same pass without conversion). Prints messages per second.
 
 use athen_clinical::write::Format;
 use athen_core::account::AccountKind;
@@ -111,7 +112,12 @@ fn main() {
         let mut setup = ConversionSetup::for_account(store.as_ref(), &unlocked.account)
             .await
             .unwrap();
-        setup.formats = vec![Format::parse("hl7-oru").unwrap()];
+        let convert = std::env::var_os("ATHEN_BENCH_NO_CONVERSION").is_none();
+        setup.formats = if convert {
+            vec![Format::parse("hl7-oru").unwrap()]
+        } else {
+            Vec::new()
+        };
         let t = Instant::now();
         let report = athen_mail::unspool::unspool_mailbox(
             &blobs,
@@ -126,9 +132,14 @@ fn main() {
         .unwrap();
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(report.moved, n);
-        assert_eq!(report.converted, n);
+        assert_eq!(report.converted, if convert { n } else { 0 });
         println!(
-            "unspool with HL7 conversion: {n} messages of 4 KiB in {secs:.1} s = {:.0} messages/s",
+            "unspool {}: {n} messages of 4 KiB in {secs:.1} s = {:.0} messages/s",
+            if convert {
+                "with HL7 conversion"
+            } else {
+                "without conversion"
+            },
             n as f64 / secs
         );
     });
