@@ -32,6 +32,38 @@ pub struct MailboxSettings {
     /// `pit`, `pit-rtf`, HL7 with `:adrm2021` or `:as4700`); the first that
     /// can be made is attached. Empty: letters are not converted.
     pub delivery_formats: Vec<String>,
+    /// Whether opening a letter that asks for a read receipt sends one.
+    pub receipt_policy: ReceiptPolicy,
+}
+
+/// RFC 8098 read receipts: sent when a letter that asks is opened
+/// (`Always`, the default for provider mailboxes), left to the person
+/// (`Ask`: the web app asks; other programs send none), or never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReceiptPolicy {
+    #[default]
+    Always,
+    Ask,
+    Never,
+}
+
+impl ReceiptPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptPolicy::Always => "always",
+            ReceiptPolicy::Ask => "ask",
+            ReceiptPolicy::Never => "never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReceiptPolicy> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "always" => Some(ReceiptPolicy::Always),
+            "ask" => Some(ReceiptPolicy::Ask),
+            "never" => Some(ReceiptPolicy::Never),
+            _ => None,
+        }
+    }
 }
 
 /// The folders every mailbox has, and the web app and IMAP show.

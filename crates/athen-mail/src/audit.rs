@@ -52,6 +52,8 @@ pub enum EventKind {
     Processed,
     Dispatched,
     Deleted,
+    /// This mailbox sent a read receipt for a letter it opened.
+    ReceiptSent,
     /// Fetched by the downloader.
     Downloaded,
     /// Taken in by the recipient's clinical system.
@@ -74,6 +76,7 @@ impl EventKind {
             | EventKind::Processed
             | EventKind::Dispatched
             | EventKind::Deleted
+            | EventKind::ReceiptSent
             | EventKind::Downloaded
             | EventKind::Imported => 3,
         }
@@ -92,6 +95,7 @@ impl EventKind {
             EventKind::Processed => "processed",
             EventKind::Dispatched => "dispatched",
             EventKind::Deleted => "deleted",
+            EventKind::ReceiptSent => "receipt_sent",
             EventKind::Downloaded => "downloaded",
             EventKind::Imported => "imported",
             EventKind::Converted => "converted",

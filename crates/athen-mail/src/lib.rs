@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod conversion;
+pub mod mdn;
 pub mod meta;
 pub mod read;
 pub mod receipts;

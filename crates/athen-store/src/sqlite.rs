@@ -1210,21 +1210,27 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings> {
-        let formats: Option<String> = sqlx::query_scalar(
-            "SELECT delivery_formats FROM mailbox_settings WHERE mailbox_id = $1",
+        let row = sqlx::query(
+            "SELECT delivery_formats, receipt_policy FROM mailbox_settings WHERE mailbox_id = $1",
         )
         .bind(mailbox.0)
         .fetch_optional(&self.read)
         .await
         .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(MailboxSettings::default());
+        };
+        let formats: String = row.try_get("delivery_formats").map_err(db_err)?;
+        let policy: String = row.try_get("receipt_policy").map_err(db_err)?;
         Ok(MailboxSettings {
             delivery_formats: formats
-                .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|f| !f.is_empty())
                 .map(str::to_string)
                 .collect(),
+            receipt_policy: ReceiptPolicy::parse(&policy)
+                .ok_or_else(|| decode_err("receipt policy", &policy))?,
         })
     }
 
@@ -1234,11 +1240,13 @@ impl MailboxStore for SqliteStore {
         settings: &MailboxSettings,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO mailbox_settings (mailbox_id, delivery_formats) VALUES ($1, $2) \
-             ON CONFLICT (mailbox_id) DO UPDATE SET delivery_formats = excluded.delivery_formats",
+            "INSERT INTO mailbox_settings (mailbox_id, delivery_formats, receipt_policy) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox_id) DO UPDATE SET delivery_formats = excluded.delivery_formats, \
+             receipt_policy = excluded.receipt_policy",
         )
         .bind(mailbox.0)
         .bind(settings.delivery_formats.join(","))
+        .bind(settings.receipt_policy.as_str())
         .execute(&self.write)
         .await
         .map_err(db_err)?;

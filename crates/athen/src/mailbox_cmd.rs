@@ -44,7 +44,10 @@ enum MailboxCommand {
         #[arg(long, default_value = "Inbox")]
         folder: String,
     },
-    /// Write one message, exactly as received, to standard output.
+    /// Write one message, exactly as received, to standard output. Opening
+    /// it is recorded in the audit trail, and a read receipt is sent if the
+    /// letter asked for one and the settings allow (senders on this server
+    /// only; see docs/operations.md).
     Read {
         uid: u32,
         #[arg(long, default_value = "Inbox")]
@@ -57,6 +60,10 @@ enum MailboxCommand {
         /// (HL7 as adrm2021, or with :as4700). "none" turns conversion off.
         #[arg(long)]
         delivery_formats: Option<String>,
+        /// Read receipts for letters that ask: always (the default), ask,
+        /// or never.
+        #[arg(long)]
+        receipts: Option<String>,
     },
     /// The audit trail: every event, or those of one message (by its UID
     /// in --folder, or its Message-ID).
@@ -151,10 +158,40 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
             std::io::stdout().write_all(&raw).map_err(|e| {
                 CommandError::new(crate::output::exit::FAILURE, format!("cannot write: {e}"))
             })?;
+            let reader = athen_mail::mdn::Reader {
+                mailbox,
+                secret: &unlocked.secret,
+                address: &unlocked.account.address,
+                login: &unlocked.login.name,
+                policy: s.settings(mailbox).await?.receipt_policy,
+                hostname: &config.server.hostname,
+            };
+            let outcome = athen_mail::mdn::letter_opened(
+                s.as_ref(),
+                data.blobs.as_ref(),
+                &reader,
+                &raw,
+                data.clock.now(),
+            )
+            .await?;
+            if let athen_mail::mdn::ReceiptOutcome::OtherServer(to) = outcome {
+                eprintln!(
+                    "athen mailbox: no read receipt sent to {to}: the sender is on another server"
+                );
+            }
             Ok((Value::Null, String::new()))
         }
-        MailboxCommand::Settings { delivery_formats } => {
+        MailboxCommand::Settings {
+            delivery_formats,
+            receipts,
+        } => {
             let mut settings = s.settings(mailbox).await?;
+            if let Some(p) = receipts {
+                settings.receipt_policy = athen_core::mailbox::ReceiptPolicy::parse(&p)
+                    .ok_or_else(|| {
+                        CommandError::invalid("--receipts: always, ask or never".to_string())
+                    })?;
+            }
             if let Some(list) = delivery_formats {
                 let wanted: Vec<&str> = list
                     .split(',')
@@ -168,14 +205,20 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
                     formats.push(format.name());
                 }
                 settings.delivery_formats = formats;
-                s.set_settings(mailbox, &settings).await?;
             }
-            let text = if settings.delivery_formats.is_empty() {
-                "delivery formats: none (letters are not converted)".to_string()
+            s.set_settings(mailbox, &settings).await?;
+            let formats = if settings.delivery_formats.is_empty() {
+                "none (letters are not converted)".to_string()
             } else {
-                format!("delivery formats: {}", settings.delivery_formats.join(", "))
+                settings.delivery_formats.join(", ")
             };
-            Ok((json!({"delivery_formats": settings.delivery_formats}), text))
+            Ok((
+                json!({"delivery_formats": settings.delivery_formats, "receipts": settings.receipt_policy.as_str()}),
+                format!(
+                    "delivery formats: {formats}\nread receipts: {}",
+                    settings.receipt_policy.as_str()
+                ),
+            ))
         }
         MailboxCommand::Audit {
             uid,

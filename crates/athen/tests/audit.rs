@@ -312,3 +312,85 @@ c.quit()
     assert_eq!(kinds(&again).len(), 5, "{again}");
     drop(server);
 }
+
+/// Opening a letter that asked for a read receipt (ATHEN's submission asks
+/// for one) records "read" in the reader's trail, once per login, and sends
+/// one receipt, once, which the sender's trail then shows as "read".
+#[test]
+fn opening_a_letter_sends_one_read_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    create_organisation(
+        &data,
+        "Northside Medical",
+        "reception@northside.example",
+        PW,
+        &[],
+    );
+    let server = Server::start(&data, &[]);
+    let ca = data.join("tls/self-signed-cert.pem");
+    python(
+        server.port_of("Submission port:"),
+        &ca,
+        "
+import os, ssl, smtplib
+ctx = ssl.create_default_context(cafile=os.environ['CA'])
+c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
+c.starttls(context=ctx)
+c.login('jane@athen.localhost', 'correct horse battery')
+for s in ['Referral', 'Second letter']:
+    c.sendmail('jane@athen.localhost', ['reception@northside.example'], 'Subject: %s\\r\\n\\r\\nDear colleague\\r\\n' % s)
+c.quit()
+",
+    );
+    for _ in 0..2 {
+        let raw = read_message(&data, "reception@northside.example", PW, "1");
+        assert!(raw.contains("Disposition-Notification-To: <jane@athen.localhost>"));
+    }
+    let (rc, jane) = audit(&data, "jane@athen.localhost", &[]);
+    assert_eq!(rc, 0, "{jane}");
+    let reads: Vec<String> = kinds(&jane)
+        .into_iter()
+        .filter(|k| k.starts_with("read"))
+        .collect();
+    assert_eq!(
+        reads,
+        ["read reception@northside.example"],
+        "one receipt: {jane}"
+    );
+    let (_, inbox) = mailbox(&data, "jane@athen.localhost", PW, &["list"]);
+    assert_eq!(
+        inbox["messages"].as_array().unwrap().len(),
+        0,
+        "the receipt went into the trail, not the inbox: {inbox}"
+    );
+    let (rc, reception) = audit(&data, "reception@northside.example", &[]);
+    assert_eq!(rc, 0, "{reception}");
+    let events = reception["events"].as_array().unwrap();
+    let of = |kind: &str| events.iter().filter(|e| e["kind"] == kind).count();
+    assert_eq!(of("read"), 1, "once per login: {reception}");
+    assert_eq!(of("receipt_sent"), 1, "{reception}");
+    let read = events.iter().find(|e| e["kind"] == "read").unwrap();
+    assert_eq!(read["actor"], "reception@northside.example");
+
+    // With receipts turned off, opening the second letter sends none.
+    let (rc, v) = mailbox(
+        &data,
+        "reception@northside.example",
+        PW,
+        &["settings", "--receipts", "never"],
+    );
+    assert_eq!((rc, v["receipts"].as_str()), (0, Some("never")), "{v}");
+    read_message(&data, "reception@northside.example", PW, "2");
+    let (_, jane) = audit(&data, "jane@athen.localhost", &[]);
+    assert_eq!(
+        kinds(&jane)
+            .iter()
+            .filter(|k| k.starts_with("read"))
+            .count(),
+        1,
+        "{jane}"
+    );
+    drop(server);
+}
