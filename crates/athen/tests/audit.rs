@@ -52,30 +52,12 @@ fn sql(data: &Path, code: &str) {
 
 #[test]
 fn a_letter_is_followed_in_both_trails_and_tampering_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
-    create_organisation(
-        &data,
-        "Northside Medical",
-        "reception@northside.example",
-        PW,
-        &[],
-    );
-    let server = Server::start(&data, &[]);
-    let ca = data.join("tls/self-signed-cert.pem");
-    python(
-        server.port_of("Submission port:"),
-        &ca,
+    let p = TwoPractices::start(|_| {});
+    let data = p.data.clone();
+    p.jane_sends(
         "
-import os, ssl, smtplib
-ctx = ssl.create_default_context(cafile=os.environ['CA'])
-c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
-c.starttls(context=ctx)
-c.login('jane@athen.localhost', 'correct horse battery')
 msg = 'From: Jane Citizen <jane@athen.localhost>\\r\\nTo: reception@northside.example, gp@elsewhere.example\\r\\nSubject: Referral\\r\\n\\r\\nDear colleague\\r\\n'
 c.sendmail('jane@athen.localhost', ['reception@northside.example', 'gp@elsewhere.example'], msg)
-c.quit()
 ",
     );
 
@@ -185,7 +167,7 @@ for seq, (_, at, sealed) in enumerate([r for r in rows if r[0] != 3], start=1):
         v.to_string().contains("does not belong in its place"),
         "{v}"
     );
-    drop(server);
+    drop(p);
 }
 
 /// Receipts coming back over the MX: a Thunderbird-style read receipt and
@@ -194,29 +176,11 @@ for seq, (_, at, sealed) in enumerate([r for r in rows if r[0] != 3], start=1):
 /// ordinary mail.
 #[test]
 fn receipts_for_sent_mail_go_into_the_trail() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
-    create_organisation(
-        &data,
-        "Northside Medical",
-        "reception@northside.example",
-        PW,
-        &[],
-    );
-    let server = Server::start(&data, &[]);
-    let ca = data.join("tls/self-signed-cert.pem");
-    python(
-        server.port_of("Submission port:"),
-        &ca,
+    let p = TwoPractices::start(|_| {});
+    let data = p.data.clone();
+    p.jane_sends(
         "
-import os, ssl, smtplib
-ctx = ssl.create_default_context(cafile=os.environ['CA'])
-c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
-c.starttls(context=ctx)
-c.login('jane@athen.localhost', 'correct horse battery')
 c.sendmail('jane@athen.localhost', ['reception@northside.example'], 'Subject: Referral\\r\\n\\r\\nDear colleague\\r\\n')
-c.quit()
 ",
     );
     let (rc, v) = audit(&data, "jane@athen.localhost", &[]);
@@ -260,7 +224,7 @@ c.quit()
         unmatched = mdn("someone-else@elsewhere.example"),
     );
     assert_eq!(
-        python(server.port_of("SMTP port:"), &ca, &code),
+        python(p.server.port_of("SMTP port:"), &p.ca, &code),
         "{}\n{}\n{}\n"
     );
 
@@ -310,7 +274,7 @@ c.quit()
         "{again}"
     );
     assert_eq!(kinds(&again).len(), 5, "{again}");
-    drop(server);
+    drop(p);
 }
 
 /// Opening a letter that asked for a read receipt (ATHEN's submission asks
@@ -318,30 +282,12 @@ c.quit()
 /// one receipt, once, which the sender's trail then shows as "read".
 #[test]
 fn opening_a_letter_sends_one_read_receipt() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
-    create_organisation(
-        &data,
-        "Northside Medical",
-        "reception@northside.example",
-        PW,
-        &[],
-    );
-    let server = Server::start(&data, &[]);
-    let ca = data.join("tls/self-signed-cert.pem");
-    python(
-        server.port_of("Submission port:"),
-        &ca,
+    let p = TwoPractices::start(|_| {});
+    let data = p.data.clone();
+    p.jane_sends(
         "
-import os, ssl, smtplib
-ctx = ssl.create_default_context(cafile=os.environ['CA'])
-c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
-c.starttls(context=ctx)
-c.login('jane@athen.localhost', 'correct horse battery')
 for s in ['Referral', 'Second letter']:
     c.sendmail('jane@athen.localhost', ['reception@northside.example'], 'Subject: %s\\r\\n\\r\\nDear colleague\\r\\n' % s)
-c.quit()
 ",
     );
     for _ in 0..2 {
@@ -392,5 +338,5 @@ c.quit()
         1,
         "{jane}"
     );
-    drop(server);
+    drop(p);
 }

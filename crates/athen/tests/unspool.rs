@@ -10,23 +10,21 @@ use std::path::Path;
 
 const PW: &str = "correct horse battery";
 
-fn send(port: u16, ca: &Path, subject: &str, body: &str) {
-    python(
-        port,
-        ca,
-        &format!(
-            "
-import os, ssl, smtplib
-ctx = ssl.create_default_context(cafile=os.environ['CA'])
-c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=10)
-c.starttls(context=ctx)
-c.login('jane@athen.localhost', 'correct horse battery')
-msg = 'From: Dr Peter Smith <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\nSubject: ' + {subject:?} + '\\r\\nContent-Type: text/plain; charset=utf-8\\r\\n\\r\\n' + {body:?}
-c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg.encode())
-c.quit()
-"
-        ),
-    );
+fn send(p: &TwoPractices, subject: &str, body: &str) {
+    p.jane_sends(&format!(
+        "msg = 'From: Dr Peter Smith <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\nSubject: ' + {subject:?} + '\\r\\nContent-Type: text/plain; charset=utf-8\\r\\n\\r\\n' + {body:?}
+c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg.encode())"
+    ));
+}
+
+/// Sets reception's delivery formats; returns the command's exit code and JSON.
+fn set_formats(data: &Path, formats: &str) -> (i32, Value) {
+    mailbox(
+        data,
+        "reception@northside.example",
+        PW,
+        &["settings", "--delivery-formats", formats],
+    )
 }
 
 /// The attachments of a message, as Python's email package sees them.
@@ -64,52 +62,29 @@ for p in m.walk():
 
 #[test]
 fn a_letter_with_a_patient_subject_arrives_with_its_hl7_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
-    create_organisation(
-        &data,
-        "Northside Medical",
-        "reception@northside.example",
-        PW,
-        &[],
-    );
-    // The practice chooses its formats: HL7 first, PIT if HL7 cannot be made.
-    let (rc, v) = mailbox(
-        &data,
-        "reception@northside.example",
-        PW,
-        &["settings", "--delivery-formats", "hl7-oru, pit"],
-    );
-    assert_eq!(rc, 0, "{v}");
-    assert_eq!(
-        v["delivery_formats"],
-        serde_json::json!(["hl7-oru:adrm2021", "pit"])
-    );
-    let (rc, v) = mailbox(
-        &data,
-        "reception@northside.example",
-        PW,
-        &["settings", "--delivery-formats", "hl7-oru,docx"],
-    );
-    assert_eq!(rc, 2, "{v}");
-    assert!(v.to_string().contains("unknown delivery format"), "{v}");
-
-    let server = Server::start(&data, &[]);
-    let ca = data.join("tls/self-signed-cert.pem");
-    let port = server.port_of("Submission port:");
+    let p = TwoPractices::start(|data| {
+        // The practice chooses its formats: HL7 first, PIT if HL7 cannot be made.
+        let (rc, v) = set_formats(data, "hl7-oru, pit");
+        assert_eq!(rc, 0, "{v}");
+        assert_eq!(
+            v["delivery_formats"],
+            serde_json::json!(["hl7-oru:adrm2021", "pit"])
+        );
+        let (rc, v) = set_formats(data, "hl7-oru,docx");
+        assert_eq!(rc, 2, "{v}");
+        assert!(v.to_string().contains("unknown delivery format"), "{v}");
+    });
+    let (data, dir) = (&p.data, p._dir.path());
     // RFC 5322 §2.2.3: a long subject is folded; the patient is found
     // after unfolding.
     send(
-        port,
-        &ca,
+        &p,
         "[O'BRIEN, Sean (M) DOB:01/02/1960 12 Main St, Northside 2000]\r\n Referral for chest pain",
         "Dear Dr Jones,\r\n\r\nThank you for seeing Sean, who has exertional chest pain.\r\n\r\n\
 Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
     );
     send(
-        port,
-        &ca,
+        &p,
         "Practice meeting",
         "Dear all,\r\n\r\nThe meeting moves to Tuesday.\r\n",
     );
@@ -132,7 +107,7 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         raw.contains("Thank you for seeing Sean"),
         "the letter is kept"
     );
-    let files = attachments(&raw, dir.path());
+    let files = attachments(&raw, dir);
     assert_eq!(files.len(), 1, "{files:?}");
     let (name, path) = &files[0];
     assert_eq!(name, "DPS00001.HL7");
@@ -150,7 +125,7 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
     // The meeting notice names no patient: delivered as it came.
     let raw = read_message(&data, "reception@northside.example", PW, "2");
     assert!(!raw.contains("X-Athen-Converted"), "{raw}");
-    assert!(attachments(&raw, dir.path()).is_empty());
+    assert!(attachments(&raw, dir).is_empty());
 
     let (rc, trail) = mailbox(&data, "reception@northside.example", PW, &["audit"]);
     assert_eq!(rc, 0, "{trail}");
@@ -172,14 +147,13 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
 
     // The next letter from the same sender gets the next run number.
     send(
-        port,
-        &ca,
+        &p,
         "[O'BRIEN, Sean (M) DOB:01/02/1960] Follow-up",
         "Dear Dr Jones,\r\n\r\nA follow-up.\r\n",
     );
     let raw = read_message(&data, "reception@northside.example", PW, "3");
     assert!(raw.starts_with("X-Athen-Converted: hl7-oru:adrm2021; file=DPS00002.HL7\r\n"));
-    drop(server);
+    drop(p);
 }
 
 /// Killing the unspooler (`kill -9`) at different moments loses and
@@ -187,43 +161,17 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
 /// and one "converted" entry, and the trail still checks.
 #[test]
 fn killing_the_unspooler_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
-    create_organisation(
-        &data,
-        "Northside Medical",
-        "reception@northside.example",
-        PW,
-        &[],
-    );
-    let (rc, v) = mailbox(
-        &data,
-        "reception@northside.example",
-        PW,
-        &["settings", "--delivery-formats", "hl7-oru"],
-    );
-    assert_eq!(rc, 0, "{v}");
-    let server = Server::start(&data, &[]);
-    let ca = data.join("tls/self-signed-cert.pem");
+    let p = TwoPractices::start(|data| {
+        let (rc, v) = set_formats(data, "hl7-oru");
+        assert_eq!(rc, 0, "{v}");
+    });
+    let data = &p.data;
     const LETTERS: usize = 120;
-    python(
-        server.port_of("Submission port:"),
-        &ca,
-        &format!(
-            "
-import os, ssl, smtplib
-ctx = ssl.create_default_context(cafile=os.environ['CA'])
-c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=30)
-c.starttls(context=ctx)
-c.login('jane@athen.localhost', 'correct horse battery')
-for i in range({LETTERS}):
+    p.jane_sends(&format!(
+        "for i in range({LETTERS}):
     msg = 'From: Dr Peter Smith <jane@athen.localhost>\\r\\nSubject: [SMITH, John (M) DOB:01/02/1960] Letter %d\\r\\n\\r\\nDear Dr Jones,\\r\\n\\r\\nLetter number %d.\\r\\n' % (i, i)
-    c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg)
-c.quit()
-"
-        ),
-    );
+    c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg)"
+    ));
     for delay_ms in [30, 80, 150, 250] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_athen"))
             .args([
@@ -293,5 +241,5 @@ c.quit()
             .all(|t| t["intact"] == true),
         "{v}"
     );
-    drop(server);
+    drop(p);
 }

@@ -396,3 +396,55 @@ pub fn hl7_validate_with_pdf(path: &std::path::Path) -> String {
     std::fs::write(&short, segments.join("\r")).unwrap();
     hl7_validate(&short)
 }
+
+/// Two accounts that write to each other, both with the password
+/// `correct horse battery`: Jane Citizen (an individual,
+/// jane@athen.localhost) and Northside Medical (an organisation,
+/// reception@northside.example), and the server running on them.
+pub struct TwoPractices {
+    pub server: Server,
+    pub data: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+    pub _dir: tempfile::TempDir,
+}
+
+pub const JANE_PW: &str = "correct horse battery";
+
+impl TwoPractices {
+    /// `before_start` runs on the data directory before the server starts
+    /// (settings that must be in place when mail arrives).
+    pub fn start(before_start: impl FnOnce(&Path)) -> TwoPractices {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        create_individual(&data, "Jane Citizen", "jane@athen.localhost", JANE_PW);
+        create_organisation(
+            &data,
+            "Northside Medical",
+            "reception@northside.example",
+            JANE_PW,
+            &[],
+        );
+        before_start(&data);
+        let server = Server::start(&data, &[]);
+        TwoPractices {
+            server,
+            ca: data.join("tls/self-signed-cert.pem"),
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// Jane, logged in over submission with STARTTLS, runs `code` with an
+    /// smtplib connection `c` (Python).
+    pub fn jane_sends(&self, code: &str) -> String {
+        python(
+            self.server.port_of("Submission port:"),
+            &self.ca,
+            &format!(
+                "import os, ssl, smtplib\nctx = ssl.create_default_context(cafile=os.environ['CA'])\n\
+c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=30)\nc.starttls(context=ctx)\n\
+c.login('jane@athen.localhost', {JANE_PW:?})\n{code}\nc.quit()\n"
+            ),
+        )
+    }
+}
