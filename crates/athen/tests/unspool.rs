@@ -89,7 +89,7 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         "Dear all,\r\n\r\nThe meeting moves to Tuesday.\r\n",
     );
 
-    let (rc, list) = mailbox(&data, "reception@northside.example", PW, &["list"]);
+    let (rc, list) = mailbox(data, "reception@northside.example", PW, &["list"]);
     assert_eq!(rc, 0, "{list}");
     let messages = list["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "{list}");
@@ -98,7 +98,7 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         "[O'BRIEN, Sean (M) DOB:01/02/1960 12 Main St, Northside 2000] Referral for chest pain"
     );
 
-    let raw = read_message(&data, "reception@northside.example", PW, "1");
+    let raw = read_message(data, "reception@northside.example", PW, "1");
     assert!(
         raw.starts_with("X-Athen-Converted: hl7-oru:adrm2021; file=DPS00001.HL7\r\n"),
         "{raw}"
@@ -123,11 +123,11 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
     assert!(pid.contains("|19600201|M"), "{pid}");
 
     // The meeting notice names no patient: delivered as it came.
-    let raw = read_message(&data, "reception@northside.example", PW, "2");
+    let raw = read_message(data, "reception@northside.example", PW, "2");
     assert!(!raw.contains("X-Athen-Converted"), "{raw}");
     assert!(attachments(&raw, dir).is_empty());
 
-    let (rc, trail) = mailbox(&data, "reception@northside.example", PW, &["audit"]);
+    let (rc, trail) = mailbox(data, "reception@northside.example", PW, &["audit"]);
     assert_eq!(rc, 0, "{trail}");
     // (Reading the letters above added "read" and "receipt_sent" too.)
     let events: Vec<&Value> = trail["events"]
@@ -151,7 +151,7 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         "[O'BRIEN, Sean (M) DOB:01/02/1960] Follow-up",
         "Dear Dr Jones,\r\n\r\nA follow-up.\r\n",
     );
-    let raw = read_message(&data, "reception@northside.example", PW, "3");
+    let raw = read_message(data, "reception@northside.example", PW, "3");
     assert!(raw.starts_with("X-Athen-Converted: hl7-oru:adrm2021; file=DPS00002.HL7\r\n"));
     drop(p);
 }
@@ -199,7 +199,7 @@ fn killing_the_unspooler_loses_and_duplicates_nothing() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let (rc, list) = mailbox(&data, "reception@northside.example", PW, &["list"]);
+    let (rc, list) = mailbox(data, "reception@northside.example", PW, &["list"]);
     assert_eq!(rc, 0, "{list}");
     let mut subjects: Vec<String> = list["messages"]
         .as_array()
@@ -211,7 +211,7 @@ fn killing_the_unspooler_loses_and_duplicates_nothing() {
     subjects.dedup();
     assert_eq!(subjects.len(), LETTERS, "each letter once");
     assert_eq!(list["messages"].as_array().unwrap().len(), LETTERS);
-    let (rc, trail) = mailbox(&data, "reception@northside.example", PW, &["audit"]);
+    let (rc, trail) = mailbox(data, "reception@northside.example", PW, &["audit"]);
     assert_eq!(rc, 0, "{trail}");
     let count = |kind: &str| {
         trail["events"]
@@ -232,7 +232,7 @@ fn killing_the_unspooler_loses_and_duplicates_nothing() {
     files.sort();
     files.dedup();
     assert_eq!(files.len(), LETTERS, "run numbers never repeat");
-    let v = admin_ok(&data, &["audit", "verify"], "");
+    let v = admin_ok(data, &["audit", "verify"], "");
     assert!(
         v["trails"]
             .as_array()
