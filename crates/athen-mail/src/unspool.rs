@@ -104,7 +104,10 @@ pub async fn unspool_mailbox(
             }
             Err(e) => return Err(e.into()),
         };
-        let mut receipt_events = Vec::new();
+        // Set for a failure report about mail sent from here: stored and
+        // shown, recorded as the failure (not as "received"), never
+        // converted.
+        let mut receipt_events: Option<Vec<TrailEvent>> = None;
         if let Some(receipt) = receipts::parse(&raw) {
             if sent.is_none() {
                 sent = Some(SentIndex::new(
@@ -130,12 +133,12 @@ pub async fn unspool_mailbox(
                     continue;
                 }
                 report.failures_shown += 1;
-                receipt_events = events;
+                receipt_events = Some(events);
             }
         }
         let mut converted = None;
         let mut raw = raw;
-        if receipt_events.is_empty() && !setup.formats.is_empty() {
+        if receipt_events.is_none() && !setup.formats.is_empty() {
             if runs.is_none() {
                 runs = Some(RunNumbers::from_trail(
                     &crate::audit::trail(audit, mailbox, secret).await?,
@@ -148,14 +151,34 @@ pub async fn unspool_mailbox(
                 .unwrap_or_else(|| "unknown sender".into());
             let control = format!("A{}S{}", mailbox.0, entry.id.0);
             if let Some(runs) = runs.as_mut() {
-                match conversion::convert_message(
-                    setup,
-                    runs,
-                    &raw,
-                    &sender,
-                    entry.received_at,
-                    &control,
-                ) {
+                // Defence in depth: conversion runs readers and a PDF
+                // writer over content from anyone. Should any of them
+                // panic, the letter is delivered unconverted rather than
+                // left in the spool to fail again at every unlock.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    conversion::convert_message(
+                        setup,
+                        runs,
+                        &raw,
+                        &sender,
+                        entry.received_at,
+                        &control,
+                    )
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(spool = %entry.id, "conversion failed unexpectedly; letter delivered unconverted");
+                    Converted::NotPossible {
+                        event: TrailEvent {
+                            correspondent: Some(sender.clone()),
+                            detail: Some(
+                                "not possible, because the letter could not be read (an internal error, logged)"
+                                    .into(),
+                            ),
+                            ..TrailEvent::new(EventKind::Converted)
+                        },
+                    }
+                });
+                match outcome {
                     Converted::Attached {
                         raw: with_file,
                         event,
@@ -182,7 +205,9 @@ pub async fn unspool_mailbox(
             .await?;
         // A failure report is recorded as the failure it reports; any
         // other message as received.
-        let events = if receipt_events.is_empty() {
+        let events = if let Some(events) = receipt_events {
+            events
+        } else {
             let received = TrailEvent {
                 message_id: meta.message_id.clone(),
                 correspondent: meta.from.first().cloned(),
@@ -193,8 +218,6 @@ pub async fn unspool_mailbox(
                 ..c
             });
             std::iter::once(received).chain(converted).collect()
-        } else {
-            receipt_events
         };
         let at = entry.received_at;
         let times = vec![at; events.len()];
