@@ -1,16 +1,18 @@
 //! Message logic shared by every front door (SMTP, IMAP, web, API).
 //!
-//! This first part is the mailbox's storage path (DESIGN.md, "How a
-//! message flows"):
+//! The mailbox's path (DESIGN.md, "How a message flows"):
 //!
 //! - [`spool::deliver`]: seal a raw message to a mailbox's public key and
 //!   write it durably; needs no secret.
-//! - [`unspool::unspool_mailbox`]: with the unlocked secret, open each
-//!   spool entry, re-encrypt it with the mailbox data key into the mailbox
-//!   store, and remove the spool entry. Receipts, clinical conversion and
-//!   the audit trail join this pipeline in later issues.
-//! - [`read`]: list and read stored messages of an unlocked mailbox.
-//! - [`audit`]: the per-mailbox audit trail.
+//! - [`unspool::unspool_mailbox`]: with the unlocked secret, merge the audit
+//!   events kept while locked, then open each spool entry: a receipt for
+//!   mail sent from here goes into the trail ([`receipts`]), a letter is
+//!   converted for the clinical system ([`conversion`]), and the message is
+//!   re-encrypted with the mailbox data key into the mailbox store with its
+//!   trail entries, in one transaction.
+//! - [`read`]: list and read stored messages of an unlocked mailbox;
+//!   [`mdn`]: what opening one does (the "read" entry, the read receipt).
+//! - [`audit`]: the per-mailbox audit trail; [`submit`]: our users' mail.
 
 pub mod audit;
 pub mod conversion;

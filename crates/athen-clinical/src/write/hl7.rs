@@ -3,8 +3,10 @@
 //! ORU^R01 (the default, filed as correspondence) and REF^I12, each in the
 //! HL7 Australia ADRM 2021 profile on v2.4 or the older AS 4700 profile on
 //! v2.3.1. ASCII only (MSH-18 empty); segments end with CR, so does the
-//! file. The body goes as an FT text display (`TXT^Display format in
-//! text^AUSPDI`); the PDF display is still to come (issue 4).
+//! file. The body goes as a PDF display (`PDF^Display format in
+//! PDF^AUSPDI`, ED, base64: the sender's own PDF, or one laid out by
+//! [`super::pdf`]) followed by an FT text display (`TXT^Display format in
+//! text^AUSPDI`); without `pdf`, the FT display alone.
 
 use super::{Job, Letter, Output, Stamp, ascii};
 use crate::document::{Block, Inline};
