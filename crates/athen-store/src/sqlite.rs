@@ -1089,6 +1089,26 @@ impl CredentialStore for SqliteStore {
 const MESSAGE_COLUMNS: &str =
     "id, mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta";
 
+/// Removes a spool row within `tx`; `NotFound` if it is gone already (a
+/// second attempt after a crash), so nothing is moved twice.
+async fn delete_spool_row(
+    tx: &mut Transaction<'static, Sqlite>,
+    entry: SpoolId,
+    mailbox: MailboxId,
+) -> Result<(), StoreError> {
+    let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
+        .bind(entry.0)
+        .bind(mailbox.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("spool entry {entry}")));
+    }
+    Ok(())
+}
+
 async fn insert_message(
     tx: &mut Transaction<'static, Sqlite>,
     msg: NewStoredMessage,
@@ -1330,16 +1350,7 @@ impl SpoolStore for SqliteStore {
     ) -> StoreResult<StoredMessage> {
         let mailbox = msg.mailbox_id;
         let mut tx = self.tx().await?;
-        let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
-            .bind(entry.0)
-            .bind(msg.mailbox_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("spool entry {entry}")));
-        }
+        delete_spool_row(&mut tx, entry, mailbox).await?;
         let m = insert_message(&mut tx, msg).await?;
         crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
         tx.commit().await.map_err(db_err)?;
@@ -1354,16 +1365,7 @@ impl SpoolStore for SqliteStore {
         seal: &athen_core::audit::SealEntry<'_>,
     ) -> StoreResult<()> {
         let mut tx = self.tx().await?;
-        let n = sqlx::query("DELETE FROM spool WHERE id = $1 AND mailbox_id = $2")
-            .bind(entry.0)
-            .bind(mailbox.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("spool entry {entry}")));
-        }
+        delete_spool_row(&mut tx, entry, mailbox).await?;
         crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())

@@ -24,13 +24,17 @@ async fn anchor(conn: &mut sqlx::SqliteConnection, mailbox: MailboxId) -> StoreR
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
-    match row {
-        Some(r) => Ok(AuditAnchor {
-            seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
-            hash: hash_of(r.try_get("hash").map_err(db_err)?)?,
-        }),
-        None => Ok(AuditAnchor::default()),
-    }
+    row.as_ref()
+        .map(link_of)
+        .unwrap_or(Ok(AuditAnchor::default()))
+}
+
+/// A `seq, hash` row as a chain link.
+fn link_of(r: &sqlx::sqlite::SqliteRow) -> StoreResult<AuditAnchor> {
+    Ok(AuditAnchor {
+        seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
+        hash: hash_of(r.try_get("hash").map_err(db_err)?)?,
+    })
 }
 
 /// The last link of a mailbox's chain (its anchor when it has no entries).
@@ -43,10 +47,7 @@ async fn head(conn: &mut sqlx::SqliteConnection, mailbox: MailboxId) -> StoreRes
     .await
     .map_err(db_err)?;
     match row {
-        Some(r) => Ok(AuditAnchor {
-            seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
-            hash: hash_of(r.try_get("hash").map_err(db_err)?)?,
-        }),
+        Some(r) => link_of(&r),
         None => anchor(conn, mailbox).await,
     }
 }
