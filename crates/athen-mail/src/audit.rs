@@ -347,17 +347,10 @@ impl TrailSink {
                     envid: Some(envid.clone()),
                     ..TrailEvent::default()
                 };
+                let n = local_recipients.len() + remote_recipients.len();
                 let mut out = vec![TrailEvent {
                     kind: Some(EventKind::Submitted),
-                    detail: Some(format!(
-                        "to {} recipient{}",
-                        local_recipients.len() + remote_recipients.len(),
-                        if local_recipients.len() + remote_recipients.len() == 1 {
-                            ""
-                        } else {
-                            "s"
-                        }
-                    )),
+                    detail: Some(format!("to {n} recipient{}", if n == 1 { "" } else { "s" })),
                     ..base.clone()
                 }];
                 for r in local_recipients {

@@ -35,18 +35,11 @@ fn kinds(v: &Value) -> Vec<String> {
 
 /// Runs a Python snippet against the data directory's database.
 fn sql(data: &Path, code: &str) {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(format!(
+    python_script(
+        &format!(
             "import sqlite3, hashlib, struct, sys\ndb = sqlite3.connect(sys.argv[1])\n{code}\ndb.commit()"
-        ))
-        .arg(data.join("athen.db"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ),
+        &[data.join("athen.db").to_str().unwrap()],
     );
 }
 

@@ -332,22 +332,12 @@ fn pit_files_and_not_possible() {
 /// The PDF display, decoded from OBX-5 and read with poppler's tools.
 fn pdf_of(hl7: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
     let pdf = dir.join("display.pdf");
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import base64, sys\n\
+    python_script(
+        "import base64, sys\n\
 raw = open(sys.argv[1], newline='').read()\n\
 seg = next(s for s in raw.split('\\r') if s.startswith('OBX|1|ED|PDF^'))\n\
 open(sys.argv[2], 'wb').write(base64.b64decode(seg.split('|')[5].split('^')[4]))",
-            hl7.to_str().unwrap(),
-            pdf.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[hl7.to_str().unwrap(), pdf.to_str().unwrap()],
     );
     pdf
 }

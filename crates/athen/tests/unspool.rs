@@ -31,10 +31,8 @@ fn set_formats(data: &Path, formats: &str) -> (i32, Value) {
 fn attachments(raw: &str, dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let eml = dir.join("message.eml");
     std::fs::write(&eml, raw).unwrap();
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            r#"
+    python_script(
+        r#"
 import email, sys, os
 m = email.message_from_binary_file(open(sys.argv[1], 'rb'))
 for p in m.walk():
@@ -43,21 +41,11 @@ for p in m.walk():
         open(os.path.join(sys.argv[2], name), 'wb').write(p.get_payload(decode=True))
         print(name)
 "#,
-            eml.to_str().unwrap(),
-            dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|n| (n.to_string(), dir.join(n)))
-        .collect()
+        &[eml.to_str().unwrap(), dir.to_str().unwrap()],
+    )
+    .lines()
+    .map(|n| (n.to_string(), dir.join(n)))
+    .collect()
 }
 
 #[test]

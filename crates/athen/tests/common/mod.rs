@@ -448,3 +448,20 @@ c.login('jane@athen.localhost', {JANE_PW:?})\n{code}\nc.quit()\n"
         )
     }
 }
+
+/// Runs a Python program with arguments; returns its standard output,
+/// failing the test with its standard error if it fails.
+pub fn python_script(code: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python3 is installed by the test command");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
