@@ -77,15 +77,19 @@ pub async fn unspool_mailbox(
         .into_iter()
         .find(|f| f.name == SpecialFolder::Inbox.name())
         .ok_or_else(|| StoreError::Corrupt(format!("mailbox {mailbox} has no Inbox")))?;
+    // The spool is listed before the pending events are merged: the queue
+    // records an attempt's event before it sends the report about it, so
+    // every report listed here finds its own event in the trail (and is
+    // recorded once), however the two race with this unspool.
+    let entries = spool.spool_entries(mailbox).await?;
     let mut report = UnspoolReport {
         audit_merged: crate::audit::merge_pending(audit, mailbox, secret).await?,
         ..UnspoolReport::default()
     };
     // What this mailbox sent (for matching receipts) and the run numbers
-    // of earlier conversions, read from the trail when first needed.
-    let mut sent: Option<SentIndex> = None;
-    let mut runs: Option<RunNumbers> = None;
-    for entry in spool.spool_entries(mailbox).await? {
+    // of earlier conversions: the trail is read once, when first needed.
+    let mut known: Option<(SentIndex, RunNumbers)> = None;
+    for entry in entries {
         let sealed = match blobs.get(&entry.blob_key).await {
             Ok(b) => b,
             Err(StoreError::NotFound(_)) => {
@@ -109,12 +113,10 @@ pub async fn unspool_mailbox(
         // converted.
         let mut receipt_events: Option<Vec<TrailEvent>> = None;
         if let Some(receipt) = receipts::parse(&raw) {
-            if sent.is_none() {
-                sent = Some(SentIndex::new(
-                    &crate::audit::trail(audit, mailbox, secret).await?,
-                ));
+            if known.is_none() {
+                known = Some(from_trail(audit, mailbox, secret).await?);
             }
-            if let Some(index) = sent.as_mut()
+            if let Some((index, _)) = known.as_mut()
                 && let Some(events) = index.events_for(&receipt)
             {
                 if !receipt.reports_failure() {
@@ -136,21 +138,21 @@ pub async fn unspool_mailbox(
                 receipt_events = Some(events);
             }
         }
+        // The list fields; conversion changes no header they come from.
+        let meta = meta::extract(&raw);
         let mut converted = None;
         let mut raw = raw;
         if receipt_events.is_none() && !setup.formats.is_empty() {
-            if runs.is_none() {
-                runs = Some(RunNumbers::from_trail(
-                    &crate::audit::trail(audit, mailbox, secret).await?,
-                ));
+            if known.is_none() {
+                known = Some(from_trail(audit, mailbox, secret).await?);
             }
-            let sender = meta::extract(&raw)
+            let sender = meta
                 .from
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "unknown sender".into());
             let control = format!("A{}S{}", mailbox.0, entry.id.0);
-            if let Some(runs) = runs.as_mut() {
+            if let Some((_, runs)) = known.as_mut() {
                 // Defence in depth: conversion runs readers and a PDF
                 // writer over content from anyone. Should any of them
                 // panic, the letter is delivered unconverted rather than
@@ -195,7 +197,6 @@ pub async fn unspool_mailbox(
             }
         }
         let key = mail_key(mailbox)?;
-        let meta = meta::extract(&raw);
         let meta_json = zeroize::Zeroizing::new(
             serde_json::to_vec(&meta)
                 .map_err(|e| StoreError::Io(format!("encode metadata: {e}")))?,
@@ -248,6 +249,16 @@ pub async fn unspool_mailbox(
     Ok(report)
 }
 
+/// What receipt matching and conversion need from the trail, read once.
+async fn from_trail(
+    audit: &dyn AuditStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+) -> Result<(SentIndex, RunNumbers), MailError> {
+    let items = crate::audit::trail(audit, mailbox, secret).await?;
+    Ok((SentIndex::new(&items), RunNumbers::from_trail(&items)))
+}
+
 /// The mail a mailbox sent, as its trail knows it, and the receipt events
 /// already recorded (a report is recorded once, however often it comes).
 struct SentIndex {
@@ -273,6 +284,16 @@ impl SentIndex {
                 if let Some(id) = &e.message_id {
                     index.by_message_id.insert(id.clone(), e.envid.clone());
                 }
+            } else if matches!(
+                e.kind,
+                Some(
+                    EventKind::Queued | EventKind::Relayed | EventKind::Delayed | EventKind::Failed
+                )
+            ) && let Some(envid) = &e.envid
+            {
+                // An attempt of this mailbox's own queue proves the message
+                // was sent from here, even before its submission is merged.
+                index.by_envid.entry(envid.clone()).or_insert(None);
             }
             if let Some(key) = Self::key(e) {
                 index.recorded.insert(key);

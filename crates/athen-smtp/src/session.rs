@@ -1022,10 +1022,8 @@ send it again to them only",
             return reply::temporary_failure();
         }
         let sender_mailbox = user.account.mailbox_id;
-        if !mailboxes.is_empty() {
-            self.report_delivered(&from, Some(&envid), Some(sender_mailbox), &prepared, now)
-                .await;
-        }
+        // The trail hears of the submission before any report about it is
+        // sent, so the report always finds the message it is about.
         self.ctx
             .audit
             .record(athen_core::audit::DeliveryEvent::Submitted {
@@ -1041,6 +1039,10 @@ send it again to them only",
                 remote_recipients: remote_addresses,
             })
             .await;
+        if !mailboxes.is_empty() {
+            self.report_delivered(&from, Some(&envid), Some(sender_mailbox), &prepared, now)
+                .await;
+        }
         // The sender's own copy; if this fails the message has still gone,
         // so say so rather than invite a resend.
         match athen_mail::submit::store_sent_copy(
