@@ -101,6 +101,7 @@ fn bench(c: &mut Criterion) {
         run_number: 42,
         sender_initials: "NMC".into(),
         control_id: "ATHEN0000000001".into(),
+        local_patient_id: None,
     };
     let endpoints = hl7::Endpoints::default();
     let docx = docx_200k();

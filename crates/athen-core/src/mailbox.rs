@@ -130,6 +130,9 @@ pub struct StoredMessage {
     /// Size of the plaintext message in octets (IMAP RFC822.SIZE).
     pub size: u64,
     pub received_at: UnixTime,
+    /// Orders messages that arrived in the same second: the spool entry's
+    /// number, 0 for messages filed directly (a Sent copy).
+    pub arrival: i64,
     /// IMAP system flags as a bit set (see [`flags`]).
     pub flags: u32,
     /// Where the encrypted message body is in the blob store.

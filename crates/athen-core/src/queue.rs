@@ -180,3 +180,17 @@ pub struct CachedPolicy {
     pub fetched_at: UnixTime,
     pub expires_at: UnixTime,
 }
+
+/// Automatic mail from one of our mailboxes to another server (a read
+/// receipt, RFC 8098): queued from the null reverse-path (RFC 8098 §3,
+/// so nothing is ever reported about it) and never reported on.
+#[async_trait::async_trait]
+pub trait AutomaticMail: Send + Sync {
+    /// Signs and queues `message` for `to`; durable when this returns.
+    async fn queue_automatic(
+        &self,
+        sender_mailbox: MailboxId,
+        to: &str,
+        message: &[u8],
+    ) -> Result<QueueId, String>;
+}

@@ -145,12 +145,56 @@ pub trait MailboxStore: Send + Sync {
         mailbox: MailboxId,
         folder: FolderId,
     ) -> StoreResult<Vec<StoredMessage>>;
+    /// One page of a folder, newest first (by arrival): at most
+    /// `limit` messages that arrived before `before` (exclusive; `None`
+    /// starts at the newest). What an inbox page lists without reading
+    /// the whole folder.
+    async fn messages_page(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        before: Option<PageCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// A message by its UID in a folder.
+    async fn message_by_uid(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uid: u32,
+    ) -> StoreResult<Option<StoredMessage>>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
     async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
+    /// The patient register: keyed digests of name and date of birth
+    /// ([`PatientKey`]) and the local patient number each was given.
+    async fn patient_register(&self, mailbox: MailboxId) -> StoreResult<Vec<(PatientKey, u32)>>;
+    /// Adds patients to the register. `State` (and nothing added) if a key
+    /// or number is taken already (another unspool got there first).
+    async fn add_patients(&self, mailbox: MailboxId, new: &[(PatientKey, u32)]) -> StoreResult<()>;
     /// The owner's choices (defaults when never set).
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings>;
     async fn set_settings(&self, mailbox: MailboxId, settings: &MailboxSettings)
     -> StoreResult<()>;
+}
+
+/// A patient's name and date of birth as a keyed digest under the
+/// mailbox's data key: the register holds no names.
+pub type PatientKey = [u8; 32];
+
+/// Where a page of a folder ends: the last message's arrival time, order
+/// of arrival and UID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    pub received_at: UnixTime,
+    pub arrival: i64,
+    pub uid: u32,
+}
+
+/// Told when mail has been spooled for mailboxes, after it is durable, so
+/// an open mailbox can unspool it at once. Called on the writer's task: it
+/// must only signal, never wait.
+pub trait SpoolListener: Send + Sync {
+    fn spooled(&self, mailboxes: &[MailboxId]);
 }
 
 #[async_trait]
@@ -172,6 +216,8 @@ pub trait SpoolStore: Send + Sync {
         at: UnixTime,
     ) -> StoreResult<Vec<SpoolId>>;
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>>;
+    /// How many entries wait in a mailbox's spool.
+    async fn count_spool_entries(&self, mailbox: MailboxId) -> StoreResult<u64>;
     /// Moves a spool entry into the mailbox store in one step, together
     /// with the trail entries that say so (one per time in `audit`, sealed
     /// by `seal`), so that a crash leaves the message either spooled or
@@ -208,7 +254,8 @@ pub trait AuditStore: Send + Sync {
     async fn pending_audit(&self, mailbox: MailboxId) -> StoreResult<Vec<PendingAuditEvent>>;
     /// Appends one entry per time in `times` (sealed by `seal` once its
     /// place is known) and removes the `merged` pending events, in one
-    /// transaction. Returns the new entries' sequence numbers.
+    /// transaction. Returns the new entries' sequence numbers; `NotFound`
+    /// (and nothing changed) if one of `merged` is gone already.
     async fn append_audit(
         &self,
         mailbox: MailboxId,

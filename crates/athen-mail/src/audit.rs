@@ -171,6 +171,16 @@ pub struct TrailItem {
     pub event: TrailEvent,
 }
 
+impl TrailItem {
+    /// The entry as JSON: its event's fields, `seq`, and `at` (RFC 3339).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.event).unwrap_or(serde_json::Value::Null);
+        v["seq"] = serde_json::json!(self.seq);
+        v["at"] = serde_json::json!(athen_core::clock::rfc3339(self.at));
+        v
+    }
+}
+
 /// The associated data of entry `seq`: its mailbox, place, time and the
 /// link before it.
 fn entry_binding(mailbox: MailboxId, seq: u64, at: UnixTime, prev: &ChainHash) -> String {
@@ -262,8 +272,13 @@ pub async fn merge_pending(
     let seal = |i: usize, seq: u64, prev: &ChainHash| {
         seal_entry(secret, mailbox, (seq, opened[i].1, prev), &opened[i].2)
     };
-    store.append_audit(mailbox, &times, &merged, &seal).await?;
-    Ok(opened.len())
+    match store.append_audit(mailbox, &times, &merged, &seal).await {
+        Ok(_) => Ok(opened.len()),
+        // Another unlock of the same mailbox merged them first (the events
+        // that came since are merged by the next run).
+        Err(athen_core::StoreError::NotFound(_)) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The whole kept trail of an unlocked mailbox, oldest first. The chain is

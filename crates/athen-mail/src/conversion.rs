@@ -15,6 +15,8 @@ use athen_clinical::convert::{self, InputKind};
 use athen_clinical::extract::Context;
 use athen_clinical::patient::Party;
 use athen_clinical::write::{self, Format, Job, Letter, Output, Stamp, hl7};
+use athen_core::store::PatientKey;
+use athen_vault::MailboxSecret;
 use base64::Engine;
 use std::collections::{HashMap, HashSet};
 
@@ -143,6 +145,68 @@ impl RunNumbers {
     }
 }
 
+/// The mailbox's patient register as it stands, and the patients this
+/// run added (to be stored before the letters that name them).
+pub struct PatientRegister<'a> {
+    secret: &'a MailboxSecret,
+    known: HashMap<PatientKey, u32>,
+    next: u32,
+    added: Vec<(PatientKey, u32)>,
+}
+
+impl<'a> PatientRegister<'a> {
+    pub fn new(secret: &'a MailboxSecret, stored: Vec<(PatientKey, u32)>) -> PatientRegister<'a> {
+        let next = stored.iter().map(|(_, n)| *n).max().unwrap_or(0) + 1;
+        PatientRegister {
+            secret,
+            known: stored.into_iter().collect(),
+            next,
+            added: Vec::new(),
+        }
+    }
+
+    /// The patient's register number ("000042"), given at their first
+    /// letter; `None` without a family name and a date of birth. Names are
+    /// compared by their letters only, in capitals, and by the first given
+    /// name ("O'Neill, Mary Anne" and "ONEILL, MARY" are one patient).
+    pub fn number_for(&mut self, patient: &athen_clinical::patient::Patient) -> Option<String> {
+        let letters = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphabetic())
+                .flat_map(char::to_uppercase)
+                .collect()
+        };
+        let family = letters(&patient.family_name.as_ref()?.value);
+        let birth = patient.birth_date.as_ref()?.value.compact();
+        if family.is_empty() {
+            return None;
+        }
+        let given = patient
+            .given_names
+            .as_ref()
+            .and_then(|g| g.value.split_whitespace().next().map(letters))
+            .unwrap_or_default();
+        let who = zeroize::Zeroizing::new(format!("{family}\n{given}\n{birth}"));
+        let key = athen_vault::seal::keyed_digest(self.secret, "patient register", who.as_bytes());
+        let number = match self.known.get(&key) {
+            Some(n) => *n,
+            None => {
+                let n = self.next;
+                self.next += 1;
+                self.known.insert(key, n);
+                self.added.push((key, n));
+                n
+            }
+        };
+        Some(format!("{number:06}"))
+    }
+
+    /// The patients added since the last call.
+    pub fn take_added(&mut self) -> Vec<(PatientKey, u32)> {
+        std::mem::take(&mut self.added)
+    }
+}
+
 /// "Dr Peter Smith <peter@x>" → "peter@x" (lower case), for counting.
 fn address_key(correspondent: &str) -> String {
     correspondent
@@ -171,6 +235,7 @@ fn display_name(correspondent: &str) -> &str {
 pub fn convert_message(
     setup: &ConversionSetup,
     runs: &mut RunNumbers,
+    patients: &mut PatientRegister<'_>,
     raw: &[u8],
     sender: &str,
     received_at: i64,
@@ -189,6 +254,7 @@ pub fn convert_message(
         run_number: run,
         sender_initials: initials.clone(),
         control_id: control_id.to_string(),
+        local_patient_id: patients.number_for(&conversion.extraction.patient),
     };
     let letter = Letter {
         extraction: &conversion.extraction,
@@ -419,6 +485,51 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    fn patient_of(subject: &str) -> athen_clinical::patient::Patient {
+        let raw = format!("From: a@b.test\r\nSubject: {subject}\r\n\r\nDear Doctor\r\n");
+        let ctx = Context {
+            today: convert::today(1_796_100_000),
+            author: None,
+            recipient: None,
+            sent: None,
+        };
+        convert::convert(InputKind::Message, raw.as_bytes(), &ctx)
+            .extraction
+            .patient
+    }
+
+    #[test]
+    fn the_register_gives_each_patient_one_number() {
+        let secret = MailboxSecret::generate().unwrap();
+        let mut r = PatientRegister::new(&secret, Vec::new());
+        let mary = patient_of(
+            "[O'NEILL, Mary Anne (F) DOB:03/04/1950 1 Main St, Northside 2000] Referral",
+        );
+        let same = patient_of("[ONEILL, Mary (F) DOB:03/04/1950] Results");
+        let other_day = patient_of("[O'NEILL, Mary (F) DOB:04/04/1950] Referral");
+        let john = patient_of("[SMITH, John (M) DOB:01/02/1960] Referral");
+        assert_eq!(r.number_for(&mary).as_deref(), Some("000001"));
+        assert_eq!(r.number_for(&same).as_deref(), Some("000001"));
+        assert_eq!(r.number_for(&other_day).as_deref(), Some("000002"));
+        assert_eq!(r.number_for(&john).as_deref(), Some("000003"));
+        let added = r.take_added();
+        assert_eq!(added.len(), 3);
+        assert!(r.take_added().is_empty());
+        // Read back from the store, the numbers stay; new ones follow on.
+        let mut again = PatientRegister::new(&secret, added.clone());
+        assert_eq!(again.number_for(&john).as_deref(), Some("000003"));
+        let jane = patient_of("[CITIZEN, Jane (F) DOB:05/06/1970] Referral");
+        assert_eq!(again.number_for(&jane).as_deref(), Some("000004"));
+        // No name or no date of birth: no number.
+        assert_eq!(again.number_for(&patient_of("Referral")), None);
+        // Another mailbox's keys give other digests: the register says
+        // nothing about who is in another practice's.
+        let other = MailboxSecret::generate().unwrap();
+        let mut theirs = PatientRegister::new(&other, Vec::new());
+        theirs.number_for(&john);
+        assert!(!added.contains(&theirs.take_added()[0]));
     }
 
     #[test]

@@ -10,12 +10,15 @@
 //!   converted for the clinical system ([`conversion`]), and the message is
 //!   re-encrypted with the mailbox data key into the mailbox store with its
 //!   trail entries, in one transaction.
+//! - [`live`]: while a mailbox stays unlocked, a worker of its own
+//!   unspools at once what arrives (the newest page first at log-in).
 //! - [`read`]: list and read stored messages of an unlocked mailbox;
 //!   [`mdn`]: what opening one does (the "read" entry, the read receipt).
 //! - [`audit`]: the per-mailbox audit trail; [`submit`]: our users' mail.
 
 pub mod audit;
 pub mod conversion;
+pub mod live;
 pub mod mdn;
 pub mod meta;
 pub mod read;

@@ -13,7 +13,8 @@ use crate::audit::{self, EventKind, TrailEvent};
 use athen_core::MailboxId;
 use athen_core::clock::{UnixTime, rfc5322};
 use athen_core::mailbox::ReceiptPolicy;
-use athen_core::store::{AccountStore, AuditStore, BlobStore, MailboxStore, SpoolStore};
+use athen_core::queue::AutomaticMail;
+use athen_core::store::{BlobStore, MetadataStore};
 use athen_vault::MailboxSecret;
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 
@@ -157,9 +158,10 @@ pub enum ReceiptOutcome {
     /// The mailbox's policy is "ask" or "never".
     Policy(ReceiptPolicy),
     NotSent(NoReceipt),
-    /// The sender is on another server: the receipt goes through the
-    /// server's queue, which this front door does not reach (the web app
-    /// and IMAP, in the server, do).
+    /// Queued for the sender on another server.
+    Queued(String),
+    /// The sender is on another server and this front door has no queue
+    /// (the `athen mailbox` command; the server's own front doors do).
     OtherServer(String),
 }
 
@@ -177,17 +179,16 @@ pub struct Reader<'a> {
 
 /// Records that `reader` opened a letter (once per login) and sends its
 /// read receipt if it asked for one and the policy allows, once per
-/// letter. A receipt to a mailbox on this server goes into its spool.
-pub async fn letter_opened<S>(
-    store: &S,
+/// letter. A receipt to a mailbox on this server goes into its spool, one
+/// to another server into `queue`.
+pub async fn letter_opened(
+    store: &dyn MetadataStore,
     blobs: &dyn BlobStore,
+    queue: Option<&dyn AutomaticMail>,
     reader: &Reader<'_>,
     raw: &[u8],
     now: UnixTime,
-) -> Result<ReceiptOutcome, MailError>
-where
-    S: AuditStore + AccountStore + MailboxStore + SpoolStore,
-{
+) -> Result<ReceiptOutcome, MailError> {
     let meta = crate::meta::extract(raw);
     let id = meta.message_id.clone().unwrap_or_default();
     let trail = audit::trail(store, reader.mailbox, reader.secret).await?;
@@ -218,20 +219,31 @@ where
     if id.is_empty() || seen(EventKind::ReceiptSent, None) {
         return Ok(ReceiptOutcome::AlreadySent);
     }
-    let Some(account) = store.account_by_address(&request.to).await? else {
+    let local = match store.account_by_address(&request.to).await? {
+        Some(account) => store.mailbox(account.mailbox_id).await?,
+        None => None,
+    };
+    let mdn = || {
+        Ok::<_, MailError>(build(
+            &request,
+            reader.address,
+            reader.hostname,
+            &rfc5322(now),
+            &crate::random_id()?,
+        ))
+    };
+    let outcome = if let Some(target) = local {
+        crate::spool::deliver(blobs, store, &target, &mdn()?, 1 << 20, now).await?;
+        ReceiptOutcome::Sent(request.to.clone())
+    } else if let Some(queue) = queue {
+        queue
+            .queue_automatic(reader.mailbox, &request.to, &mdn()?)
+            .await
+            .map_err(|e| MailError::Store(athen_core::StoreError::Io(e)))?;
+        ReceiptOutcome::Queued(request.to.clone())
+    } else {
         return Ok(ReceiptOutcome::OtherServer(request.to));
     };
-    let Some(target) = store.mailbox(account.mailbox_id).await? else {
-        return Ok(ReceiptOutcome::OtherServer(request.to));
-    };
-    let mdn = build(
-        &request,
-        reader.address,
-        reader.hostname,
-        &rfc5322(now),
-        &crate::random_id()?,
-    );
-    crate::spool::deliver(blobs, store, &target, &mdn, 1 << 20, now).await?;
     let sent = TrailEvent {
         message_id: meta.message_id.clone(),
         correspondent: Some(request.to.clone()),
@@ -240,7 +252,7 @@ where
         ..TrailEvent::new(EventKind::ReceiptSent)
     };
     audit::record(store, reader.mailbox, reader.secret, now, &[sent]).await?;
-    Ok(ReceiptOutcome::Sent(request.to))
+    Ok(outcome)
 }
 
 #[cfg(test)]

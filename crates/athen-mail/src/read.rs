@@ -3,7 +3,7 @@
 use crate::MailError;
 use crate::meta::MessageMeta;
 use athen_core::mailbox::{Folder, StoredMessage};
-use athen_core::store::{BlobStore, MailboxStore};
+use athen_core::store::{BlobStore, MailboxStore, PageCursor};
 use athen_core::{MailboxId, StoreError};
 use athen_vault::MailboxSecret;
 use athen_vault::seal::decrypt_stored;
@@ -30,6 +30,31 @@ pub async fn folder(
         .ok_or_else(|| MailError::Store(StoreError::NotFound(format!("folder {name}"))))
 }
 
+/// One page of a folder, newest first, with list fields decrypted.
+pub async fn page(
+    store: &dyn MailboxStore,
+    mailbox: MailboxId,
+    folder: &Folder,
+    secret: &MailboxSecret,
+    before: Option<PageCursor>,
+    limit: u32,
+) -> Result<Vec<ListedMessage>, MailError> {
+    store
+        .messages_page(mailbox, folder.id, before, limit)
+        .await?
+        .into_iter()
+        .map(|m| with_meta(m, secret))
+        .collect()
+}
+
+/// A message row with its list fields decrypted.
+pub fn with_meta(m: StoredMessage, secret: &MailboxSecret) -> Result<ListedMessage, MailError> {
+    let plain = decrypt_stored(secret, "meta", &m.blob_key, &m.sealed_meta)?;
+    let meta: MessageMeta = serde_json::from_slice(&plain)
+        .map_err(|e| StoreError::Corrupt(format!("message {} metadata: {e}", m.id)))?;
+    Ok(ListedMessage { message: m, meta })
+}
+
 /// Lists a folder, decrypting each message's list fields.
 pub async fn list(
     store: &dyn MailboxStore,
@@ -37,14 +62,12 @@ pub async fn list(
     folder: &Folder,
     secret: &MailboxSecret,
 ) -> Result<Vec<ListedMessage>, MailError> {
-    let mut out = Vec::new();
-    for m in store.messages(mailbox, folder.id).await? {
-        let plain = decrypt_stored(secret, "meta", &m.blob_key, &m.sealed_meta)?;
-        let meta: MessageMeta = serde_json::from_slice(&plain)
-            .map_err(|e| StoreError::Corrupt(format!("message {} metadata: {e}", m.id)))?;
-        out.push(ListedMessage { message: m, meta });
-    }
-    Ok(out)
+    store
+        .messages(mailbox, folder.id)
+        .await?
+        .into_iter()
+        .map(|m| with_meta(m, secret))
+        .collect()
 }
 
 /// The whole raw message, decrypted.

@@ -29,14 +29,15 @@
 //! only an orphaned sealed blob. Neither is ever visible as mail.
 
 use crate::audit::{EventKind, TrailEvent, TrailItem};
-use crate::conversion::{self, ConversionSetup, Converted, RunNumbers};
+use crate::conversion::{self, ConversionSetup, Converted, PatientRegister, RunNumbers};
 use crate::meta;
 use crate::receipts::{self, Receipt};
 use crate::{MailError, mail_key};
 use athen_core::audit::ChainHash;
+use athen_core::mailbox::SpoolEntry;
 use athen_core::mailbox::{NewStoredMessage, SpecialFolder};
 use athen_core::store::{AuditStore, BlobStore, MailboxStore, SpoolStore};
-use athen_core::{MailboxId, SpoolId, StoreError};
+use athen_core::{FolderId, MailboxId, SpoolId, StoreError};
 use athen_vault::seal::{encrypt_stored, open_sealed};
 use athen_vault::{MailboxSecret, VaultError};
 use std::collections::{HashMap, HashSet};
@@ -61,7 +62,42 @@ pub struct UnspoolReport {
     pub damaged: Vec<SpoolId>,
 }
 
-/// Unspools every waiting message of a mailbox into its Inbox.
+/// In which order waiting mail is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first.
+    Arrival,
+    /// The newest `page` letters first, so the first page of the Inbox is
+    /// there at once, then the rest oldest first. Receipts among the newest
+    /// wait for the second pass, which keeps them in order of arrival. The
+    /// newest letters get the lower UIDs (UIDs only promise to grow in the
+    /// order messages are filed, RFC 9051 §2.3.1.1).
+    NewestPageFirst { page: usize },
+}
+
+/// One mailbox's unspooling: what it needs, borrowed for one run.
+pub struct Unspooler<'a> {
+    pub blobs: &'a dyn BlobStore,
+    pub spool: &'a dyn SpoolStore,
+    pub store: &'a dyn MailboxStore,
+    pub audit: &'a dyn AuditStore,
+    pub mailbox: MailboxId,
+    pub secret: &'a MailboxSecret,
+    pub setup: &'a ConversionSetup,
+    /// Asked before each entry: once false (the mailbox is being locked),
+    /// the run stops and the rest waits in the spool.
+    pub still_open: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// What happened to one spool entry.
+enum Step {
+    Done,
+    /// A receipt met in the first pass, left for the second.
+    Deferred,
+}
+
+/// Unspools every waiting message of a mailbox into its Inbox, oldest
+/// first.
 pub async fn unspool_mailbox(
     blobs: &dyn BlobStore,
     spool: &dyn SpoolStore,
@@ -71,31 +107,110 @@ pub async fn unspool_mailbox(
     secret: &MailboxSecret,
     setup: &ConversionSetup,
 ) -> Result<UnspoolReport, MailError> {
-    let inbox = store
-        .folders(mailbox)
-        .await?
-        .into_iter()
-        .find(|f| f.name == SpecialFolder::Inbox.name())
-        .ok_or_else(|| StoreError::Corrupt(format!("mailbox {mailbox} has no Inbox")))?;
-    // The spool is listed before the pending events are merged: the queue
-    // records an attempt's event before it sends the report about it, so
-    // every report listed here finds its own event in the trail (and is
-    // recorded once), however the two race with this unspool.
-    let entries = spool.spool_entries(mailbox).await?;
-    let mut report = UnspoolReport {
-        audit_merged: crate::audit::merge_pending(audit, mailbox, secret).await?,
-        ..UnspoolReport::default()
-    };
-    // What this mailbox sent (for matching receipts) and the run numbers
-    // of earlier conversions: the trail is read once, when first needed.
-    let mut known: Option<(SentIndex, RunNumbers)> = None;
-    for entry in entries {
+    Unspooler {
+        blobs,
+        spool,
+        store,
+        audit,
+        mailbox,
+        secret,
+        setup,
+        still_open: &|| true,
+    }
+    .run(Order::Arrival, |_| {})
+    .await
+}
+
+impl<'a> Unspooler<'a> {
+    /// Unspools every waiting message in `order`. `first_page` is called
+    /// once, when the newest page is in (at once for [`Order::Arrival`]
+    /// when nothing waits, else after the whole run).
+    pub async fn run(
+        &self,
+        order: Order,
+        mut first_page: impl FnMut(&UnspoolReport),
+    ) -> Result<UnspoolReport, MailError> {
+        let inbox = self
+            .store
+            .folders(self.mailbox)
+            .await?
+            .into_iter()
+            .find(|f| f.name == SpecialFolder::Inbox.name())
+            .ok_or_else(|| StoreError::Corrupt(format!("mailbox {} has no Inbox", self.mailbox)))?;
+        // The spool is listed before the pending events are merged: the queue
+        // records an attempt's event before it sends the report about it, so
+        // every report listed here finds its own event in the trail (and is
+        // recorded once), however the two race with this unspool.
+        let mut entries = self.spool.spool_entries(self.mailbox).await?;
+        let mut report = UnspoolReport {
+            audit_merged: crate::audit::merge_pending(self.audit, self.mailbox, self.secret)
+                .await?,
+            ..UnspoolReport::default()
+        };
+        // What this mailbox sent (for matching receipts) and the run numbers
+        // of earlier conversions: the trail is read once, when first needed.
+        let mut known: Option<Known<'a>> = None;
+        if let Order::NewestPageFirst { page } = order
+            && entries.len() > page
+        {
+            let newest = entries.split_off(entries.len() - page);
+            let mut deferred = Vec::new();
+            for entry in newest {
+                if !(self.still_open)() {
+                    return Ok(report);
+                }
+                if let Step::Deferred = self
+                    .entry(&entry, inbox.id, &mut known, &mut report, false)
+                    .await?
+                {
+                    deferred.push(entry);
+                }
+            }
+            first_page(&report);
+            entries.extend(deferred);
+            for entry in entries {
+                if !(self.still_open)() {
+                    return Ok(report);
+                }
+                self.entry(&entry, inbox.id, &mut known, &mut report, true)
+                    .await?;
+            }
+            return Ok(report);
+        }
+        for entry in entries {
+            if !(self.still_open)() {
+                return Ok(report);
+            }
+            self.entry(&entry, inbox.id, &mut known, &mut report, true)
+                .await?;
+        }
+        first_page(&report);
+        Ok(report)
+    }
+
+    /// Unspools one entry; a receipt only when `receipts` (else deferred).
+    async fn entry(
+        &self,
+        entry: &SpoolEntry,
+        inbox: FolderId,
+        known: &mut Option<Known<'a>>,
+        report: &mut UnspoolReport,
+        receipts: bool,
+    ) -> Result<Step, MailError> {
+        let (blobs, spool, audit, mailbox, secret, setup) = (
+            self.blobs,
+            self.spool,
+            self.audit,
+            self.mailbox,
+            self.secret,
+            self.setup,
+        );
         let sealed = match blobs.get(&entry.blob_key).await {
             Ok(b) => b,
             Err(StoreError::NotFound(_)) => {
                 tracing::error!(spool = %entry.id, "spool entry has no blob");
                 report.damaged.push(entry.id);
-                continue;
+                return Ok(Step::Done);
             }
             Err(e) => return Err(e.into()),
         };
@@ -104,7 +219,7 @@ pub async fn unspool_mailbox(
             Err(VaultError::Corrupt(why)) => {
                 tracing::error!(spool = %entry.id, why, "spool entry cannot be opened; left in place");
                 report.damaged.push(entry.id);
-                continue;
+                return Ok(Step::Done);
             }
             Err(e) => return Err(e.into()),
         };
@@ -113,10 +228,13 @@ pub async fn unspool_mailbox(
         // converted.
         let mut receipt_events: Option<Vec<TrailEvent>> = None;
         if let Some(receipt) = receipts::parse(&raw) {
-            if known.is_none() {
-                known = Some(from_trail(audit, mailbox, secret).await?);
+            if !receipts {
+                return Ok(Step::Deferred);
             }
-            if let Some((index, _)) = known.as_mut()
+            if known.is_none() {
+                *known = Some(from_trail(audit, self.store, mailbox, secret).await?);
+            }
+            if let Some((index, ..)) = known.as_mut()
                 && let Some(events) = index.events_for(&receipt)
             {
                 if !receipt.reports_failure() {
@@ -125,14 +243,19 @@ pub async fn unspool_mailbox(
                     let seal = |i: usize, seq: u64, prev: &ChainHash| {
                         crate::audit::seal_entry(secret, mailbox, (seq, at, prev), &events[i])
                     };
-                    spool
+                    match spool
                         .consume_spool_entry(entry.id, mailbox, &times, &seal)
-                        .await?;
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(StoreError::NotFound(_)) => return Ok(taken_by_another(entry)),
+                        Err(e) => return Err(e.into()),
+                    }
                     if let Err(e) = blobs.delete(&entry.blob_key).await {
                         tracing::warn!(spool = %entry.id, error = %e, "sealed blob left behind after a receipt");
                     }
                     report.receipts_consumed += 1;
-                    continue;
+                    return Ok(Step::Done);
                 }
                 report.failures_shown += 1;
                 receipt_events = Some(events);
@@ -144,7 +267,7 @@ pub async fn unspool_mailbox(
         let mut raw = raw;
         if receipt_events.is_none() && !setup.formats.is_empty() {
             if known.is_none() {
-                known = Some(from_trail(audit, mailbox, secret).await?);
+                *known = Some(from_trail(audit, self.store, mailbox, secret).await?);
             }
             let sender = meta
                 .from
@@ -152,7 +275,7 @@ pub async fn unspool_mailbox(
                 .cloned()
                 .unwrap_or_else(|| "unknown sender".into());
             let control = format!("A{}S{}", mailbox.0, entry.id.0);
-            if let Some((_, runs)) = known.as_mut() {
+            if let Some((_, runs, patients)) = known.as_mut() {
                 // Defence in depth: conversion runs readers and a PDF
                 // writer over content from anyone. Should any of them
                 // panic, the letter is delivered unconverted rather than
@@ -161,6 +284,7 @@ pub async fn unspool_mailbox(
                     conversion::convert_message(
                         setup,
                         runs,
+                        patients,
                         &raw,
                         &sender,
                         entry.received_at,
@@ -180,6 +304,12 @@ pub async fn unspool_mailbox(
                         },
                     }
                 });
+                // Patients new to the register are stored first: a crash
+                // before the letter is filed finds them there next time.
+                let added = patients.take_added();
+                if !added.is_empty() {
+                    self.store.add_patients(mailbox, &added).await?;
+                }
                 match outcome {
                     Converted::Attached {
                         raw: with_file,
@@ -225,38 +355,63 @@ pub async fn unspool_mailbox(
         let seal = |i: usize, seq: u64, prev: &ChainHash| {
             crate::audit::seal_entry(secret, mailbox, (seq, at, prev), &events[i])
         };
-        spool
+        let stored = spool
             .unspool(
                 entry.id,
                 NewStoredMessage {
                     mailbox_id: mailbox,
-                    folder_id: inbox.id,
+                    folder_id: inbox,
                     size: raw.len() as u64,
                     received_at: entry.received_at,
                     flags: 0,
                     sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
-                    blob_key: key,
+                    blob_key: key.clone(),
                 },
                 &times,
                 &seal,
             )
-            .await?;
+            .await;
+        match stored {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                let _ = blobs.delete(&key).await;
+                return Ok(taken_by_another(entry));
+            }
+            Err(e) => return Err(e.into()),
+        }
         if let Err(e) = blobs.delete(&entry.blob_key).await {
             tracing::warn!(spool = %entry.id, error = %e, "sealed blob left behind after unspool");
         }
         report.moved += 1;
+        Ok(Step::Done)
     }
-    Ok(report)
 }
 
-/// What receipt matching and conversion need from the trail, read once.
-async fn from_trail(
+/// Another unspooler of the same mailbox (a second front door, or the
+/// `athen mailbox` command beside the server) moved this entry first; its
+/// transaction did the work, ours was rolled back.
+fn taken_by_another(entry: &SpoolEntry) -> Step {
+    tracing::debug!(spool = %entry.id, "spool entry already unspooled by another run");
+    Step::Done
+}
+
+/// What receipt matching and conversion need from the trail and the
+/// patient register, read once per run.
+type Known<'a> = (SentIndex, RunNumbers, PatientRegister<'a>);
+
+async fn from_trail<'a>(
     audit: &dyn AuditStore,
+    store: &dyn MailboxStore,
     mailbox: MailboxId,
-    secret: &MailboxSecret,
-) -> Result<(SentIndex, RunNumbers), MailError> {
+    secret: &'a MailboxSecret,
+) -> Result<Known<'a>, MailError> {
     let items = crate::audit::trail(audit, mailbox, secret).await?;
-    Ok((SentIndex::new(&items), RunNumbers::from_trail(&items)))
+    let patients = PatientRegister::new(secret, store.patient_register(mailbox).await?);
+    Ok((
+        SentIndex::new(&items),
+        RunNumbers::from_trail(&items),
+        patients,
+    ))
 }
 
 /// The mail a mailbox sent, as its trail knows it, and the receipt events

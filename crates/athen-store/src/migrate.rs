@@ -23,6 +23,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_mailbox_settings.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_pages_and_patients.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

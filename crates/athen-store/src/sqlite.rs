@@ -31,6 +31,27 @@ pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
     spool_batch: std::sync::Arc<SpoolBatch>,
+    /// Told of every spool commit (open mailboxes unspool at once).
+    spool_listener: std::sync::Arc<ListenerSlot>,
+}
+
+#[derive(Default)]
+struct ListenerSlot(std::sync::OnceLock<std::sync::Arc<dyn SpoolListener>>);
+
+impl ListenerSlot {
+    fn get(&self) -> Option<&std::sync::Arc<dyn SpoolListener>> {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for ListenerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ListenerSlot(set)"
+        } else {
+            "ListenerSlot(none)"
+        })
+    }
 }
 
 /// Spool insertions waiting for the next group commit.
@@ -69,6 +90,14 @@ fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
+    /// Sets who is told of new spool entries (once; later calls are
+    /// ignored, and say so in the log).
+    pub fn listen_for_spool(&self, listener: std::sync::Arc<dyn SpoolListener>) {
+        if self.spool_listener.0.set(listener).is_err() {
+            tracing::warn!("a spool listener was already set; the new one is ignored");
+        }
+    }
+
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::new()
@@ -96,6 +125,7 @@ impl SqliteStore {
             write,
             read,
             spool_batch: Default::default(),
+            spool_listener: Default::default(),
         })
     }
 
@@ -259,6 +289,7 @@ fn message_from_row(r: &SqliteRow) -> Result<StoredMessage, StoreError> {
         size: u64::try_from(r.try_get::<i64, _>("size").map_err(db_err)?)
             .map_err(|e| decode_err("size", e))?,
         received_at: r.try_get("received_at").map_err(db_err)?,
+        arrival: r.try_get("arrival").map_err(db_err)?,
         flags: u32::try_from(r.try_get::<i64, _>("flags").map_err(db_err)?)
             .map_err(|e| decode_err("flags", e))?,
         blob_key: r.try_get("blob_key").map_err(db_err)?,
@@ -1087,7 +1118,7 @@ impl CredentialStore for SqliteStore {
 }
 
 const MESSAGE_COLUMNS: &str =
-    "id, mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta";
+    "id, mailbox_id, folder_id, uid, size, received_at, arrival, flags, blob_key, sealed_meta";
 
 /// Removes a spool row within `tx`; `NotFound` if it is gone already (a
 /// second attempt after a crash), so nothing is moved twice.
@@ -1109,9 +1140,12 @@ async fn delete_spool_row(
     Ok(())
 }
 
+/// Files a message; `arrival` orders it among messages that arrived in
+/// the same second (its spool entry's number, 0 if it was never spooled).
 async fn insert_message(
     tx: &mut Transaction<'static, Sqlite>,
     msg: NewStoredMessage,
+    arrival: i64,
 ) -> Result<StoredMessage, StoreError> {
     // Taking the UID and bumping uid_next in the same transaction keeps UIDs
     // strictly ascending (RFC 9051 §2.3.1.1).
@@ -1125,8 +1159,8 @@ async fn insert_message(
     .map_err(db_err)?
     .ok_or_else(|| StoreError::NotFound(format!("folder {} of mailbox {}", msg.folder_id, msg.mailbox_id)))?;
     let row = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {MESSAGE_COLUMNS}"
+        "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta, arrival) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
     )))
     .bind(msg.mailbox_id.0)
     .bind(msg.folder_id.0)
@@ -1136,6 +1170,7 @@ async fn insert_message(
     .bind(i64::from(msg.flags))
     .bind(&msg.blob_key)
     .bind(&msg.sealed_meta)
+    .bind(arrival)
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -1185,7 +1220,7 @@ impl MailboxStore for SqliteStore {
 
     async fn add_message(&self, msg: NewStoredMessage) -> StoreResult<StoredMessage> {
         let mut tx = self.tx().await?;
-        let m = insert_message(&mut tx, msg).await?;
+        let m = insert_message(&mut tx, msg, 0).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(m)
     }
@@ -1208,6 +1243,55 @@ impl MailboxStore for SqliteStore {
         .collect()
     }
 
+    async fn messages_page(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        before: Option<PageCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let (at, arrival, uid) = before.map_or((i64::MAX, i64::MAX, u32::MAX), |c| {
+            (c.received_at, c.arrival, c.uid)
+        });
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 \
+             AND (received_at, arrival, uid) < ($3, $4, $5) \
+             ORDER BY received_at DESC, arrival DESC, uid DESC LIMIT $6"
+        )))
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .bind(at)
+        .bind(arrival)
+        .bind(i64::from(uid))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(message_from_row)
+        .collect()
+    }
+
+    async fn message_by_uid(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uid: u32,
+    ) -> StoreResult<Option<StoredMessage>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 AND uid = $3"
+        )))
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .bind(i64::from(uid))
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(message_from_row)
+        .transpose()
+    }
+
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>> {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
@@ -1227,6 +1311,53 @@ impl MailboxStore for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(n as u64)
+    }
+
+    async fn patient_register(&self, mailbox: MailboxId) -> StoreResult<Vec<(PatientKey, u32)>> {
+        sqlx::query("SELECT patient_key, number FROM patient_register WHERE mailbox_id = $1")
+            .bind(mailbox.0)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                let key: Vec<u8> = r.try_get("patient_key").map_err(db_err)?;
+                let number: i64 = r.try_get("number").map_err(db_err)?;
+                Ok((
+                    key.try_into().map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "mailbox {mailbox}: a patient key is not 32 bytes"
+                        ))
+                    })?,
+                    u32::try_from(number).map_err(|_| {
+                        StoreError::Corrupt(format!("mailbox {mailbox}: patient number {number}"))
+                    })?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn add_patients(&self, mailbox: MailboxId, new: &[(PatientKey, u32)]) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        for (key, number) in new {
+            let r = sqlx::query(
+                "INSERT INTO patient_register (mailbox_id, patient_key, number) VALUES ($1, $2, $3)",
+            )
+            .bind(mailbox.0)
+            .bind(key.as_slice())
+            .bind(i64::from(*number))
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = r {
+                let taken = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+                return Err(if taken {
+                    StoreError::State(format!("patient number {number} is taken already"))
+                } else {
+                    db_err(e)
+                });
+            }
+        }
+        tx.commit().await.map_err(db_err)
     }
 
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings> {
@@ -1306,7 +1437,15 @@ impl SpoolStore for SqliteStore {
         loop {
             use tokio::sync::oneshot::error::TryRecvError;
             match answer.try_recv() {
-                Ok(result) => return result,
+                Ok(result) => {
+                    if result.is_ok()
+                        && let Some(listener) = self.spool_listener.get()
+                    {
+                        let mailboxes: Vec<MailboxId> = entries.iter().map(|(m, _)| *m).collect();
+                        listener.spooled(&mailboxes);
+                    }
+                    return result;
+                }
                 Err(TryRecvError::Closed) => {
                     return Err(StoreError::Io(
                         "the commit of this message was interrupted".into(),
@@ -1320,6 +1459,15 @@ impl SpoolStore for SqliteStore {
                 self.commit_spool_batch(batch).await;
             }
         }
+    }
+
+    async fn count_spool_entries(&self, mailbox: MailboxId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM spool WHERE mailbox_id = $1")
+            .bind(mailbox.0)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(n.max(0) as u64)
     }
 
     async fn spool_entries(&self, mailbox: MailboxId) -> StoreResult<Vec<SpoolEntry>> {
@@ -1351,7 +1499,7 @@ impl SpoolStore for SqliteStore {
         let mailbox = msg.mailbox_id;
         let mut tx = self.tx().await?;
         delete_spool_row(&mut tx, entry, mailbox).await?;
-        let m = insert_message(&mut tx, msg).await?;
+        let m = insert_message(&mut tx, msg, entry.0).await?;
         crate::sqlite_audit::append_in_tx(&mut tx, mailbox, audit, seal).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(m)

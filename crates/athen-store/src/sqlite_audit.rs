@@ -127,12 +127,19 @@ impl AuditStore for SqliteStore {
         let mut tx = self.tx().await?;
         let seqs = append_in_tx(&mut tx, mailbox, times, seal).await?;
         for id in merged {
-            sqlx::query("DELETE FROM audit_pending WHERE id = $1 AND mailbox_id = $2")
+            let gone = sqlx::query("DELETE FROM audit_pending WHERE id = $1 AND mailbox_id = $2")
                 .bind(id)
                 .bind(mailbox.0)
                 .execute(&mut *tx)
                 .await
-                .map_err(db_err)?;
+                .map_err(db_err)?
+                .rows_affected()
+                == 0;
+            if gone {
+                // Merged by another unlock meanwhile: roll back, so no
+                // event enters the trail twice.
+                return Err(StoreError::NotFound(format!("pending audit event {id}")));
+            }
         }
         tx.commit().await.map_err(db_err)?;
         Ok(seqs)

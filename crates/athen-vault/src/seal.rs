@@ -59,6 +59,21 @@ pub fn encrypt_stored(
     Ok(out)
 }
 
+/// A keyed digest of `data` under the mailbox's data key (HKDF-SHA256 as
+/// a PRF, separated by `purpose`): equal inputs give equal digests, but
+/// without the unlocked mailbox nobody can tell what went in, not even by
+/// trying every name and birth date. Used to look things up (a patient in
+/// the register) without storing them.
+pub fn keyed_digest(secret: &MailboxSecret, purpose: &str, data: &[u8]) -> [u8; 32] {
+    let mut info = Vec::with_capacity(purpose.len() + 1 + data.len());
+    info.extend_from_slice(purpose.as_bytes());
+    info.push(0);
+    info.extend_from_slice(data);
+    let out = *crate::wrap::hkdf(secret.data_key(), b"athen keyed digest v1", &info);
+    zeroize::Zeroize::zeroize(&mut info);
+    out
+}
+
 /// Decrypts what [`encrypt_stored`] made; damage, truncation, a different
 /// mailbox or a swapped blob all give [`VaultError::Corrupt`].
 pub fn decrypt_stored(

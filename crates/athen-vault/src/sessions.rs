@@ -173,6 +173,10 @@ impl Sessions {
         self.lock().unlocked.get(&mailbox).cloned()
     }
 
+    pub fn limits(&self) -> SessionLimits {
+        self.limits
+    }
+
     pub fn session_count(&self) -> usize {
         self.lock().sessions.len()
     }

@@ -5,6 +5,7 @@
 //! administrator is created with the token printed at first start. The web
 //! app proper (registration, mail, settings) is built on this router.
 
+pub mod api;
 mod pages;
 mod setup;
 
@@ -12,10 +13,11 @@ use athen_core::clock::Clock;
 use athen_core::store::OperatorStore;
 use athen_vault::KdfParams;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 
 /// What the web handlers need, built once at start-up.
@@ -25,6 +27,8 @@ pub struct WebState {
     pub kdf: KdfParams,
     /// Shown on the home page: the mail domain this server serves.
     pub domain: String,
+    /// Mailboxes, for the API (`None`: the API answers 503).
+    pub mail: Option<Arc<api::MailServices>>,
 }
 
 /// The full router.
@@ -34,6 +38,16 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/healthz", get(pages::health))
         .route("/style.css", get(pages::style))
         .route("/setup", get(setup::form).post(setup::submit))
+        .route("/api/v1/session", post(api::login).delete(api::logout))
+        .route("/api/v1/mailbox", get(api::mailbox))
+        .route("/api/v1/changes", get(api::changes))
+        .route("/api/v1/folders/{folder}/messages", get(api::messages))
+        .route("/api/v1/folders/{folder}/messages/{uid}", get(api::message))
+        .route(
+            "/api/v1/folders/{folder}/messages/{uid}/audit",
+            get(api::message_audit),
+        )
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

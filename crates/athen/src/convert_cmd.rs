@@ -242,6 +242,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         run_number: args.run_number,
         sender_initials: write::initials(&sender),
         control_id: format!("ATHEN{now}{:04}", args.run_number % 10_000),
+        local_patient_id: None,
     };
     let letter = Letter {
         extraction: &result.extraction,

@@ -169,6 +169,7 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
             let outcome = athen_mail::mdn::letter_opened(
                 s.as_ref(),
                 data.blobs.as_ref(),
+                None,
                 &reader,
                 &raw,
                 data.clock.now(),
@@ -246,15 +247,7 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
                 Some(id) => audit::of_message(all, id),
                 None => all,
             };
-            let rows: Vec<Value> = items
-                .iter()
-                .map(|i| {
-                    let mut v = serde_json::to_value(&i.event).unwrap_or(Value::Null);
-                    v["seq"] = json!(i.seq);
-                    v["at"] = json!(rfc3339(i.at));
-                    v
-                })
-                .collect();
+            let rows: Vec<Value> = items.iter().map(audit::TrailItem::to_json).collect();
             let text = items
                 .iter()
                 .map(|i| {

@@ -31,6 +31,9 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many HTTPS connections at once; more wait in the backlog.
 const MAX_HTTPS_CONNECTIONS: usize = 4096;
+/// How many of the newest letters are unspooled first at log-in: one
+/// page of the Inbox.
+const INBOX_FIRST_PAGE: usize = 50;
 
 pub async fn run(config: Config, mode: Mode) -> Result<()> {
     let data = DataDir::open(&config.server.data_dir).await?;
@@ -43,12 +46,6 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     )?;
 
     let sessions = Arc::new(Sessions::new(data.clock.clone(), config.session_limits()));
-    let web_state = Arc::new(athen_web::WebState {
-        operators: data.store.clone(),
-        clock: data.clock.clone(),
-        kdf: config.kdf_params(),
-        domain: config.server.domain.clone(),
-    });
     let https_addr = SocketAddr::new(config.listen.address, config.listen.https);
     let listener = TcpListener::bind(https_addr)
         .await
@@ -84,14 +81,6 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut https_tls = (*tls.config).clone();
-    https_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let https = tokio::spawn(serve_https(
-        listener,
-        TlsAcceptor::from(Arc::new(https_tls)),
-        athen_web::router(web_state),
-        stop_rx.clone(),
-    ));
     let mut mx_config = athen_smtp::MxConfig::new(
         &config.server.hostname,
         &config.server.domain,
@@ -132,6 +121,38 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         },
     ));
     let outbound_worker = tokio::spawn(outbound.clone().run(stop_rx.clone()));
+    // Open mailboxes unspool at once what arrives; the store tells them.
+    let live = athen_mail::live::LiveMail::new(
+        athen_mail::live::LiveParts {
+            store: data.store.clone(),
+            blobs: data.blobs.clone(),
+        },
+        INBOX_FIRST_PAGE,
+    );
+    data.store.listen_for_spool(live.clone());
+    let web_state = Arc::new(athen_web::WebState {
+        operators: data.store.clone(),
+        clock: data.clock.clone(),
+        kdf: config.kdf_params(),
+        domain: config.server.domain.clone(),
+        mail: Some(Arc::new(athen_web::api::MailServices {
+            sessions: sessions.clone(),
+            authenticator: data.authenticator(&config),
+            live,
+            store: data.store.clone(),
+            blobs: data.blobs.clone(),
+            queue: Some(outbound.clone()),
+            hostname: config.server.hostname.clone(),
+        })),
+    });
+    let mut https_tls = (*tls.config).clone();
+    https_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let https = tokio::spawn(serve_https(
+        listener,
+        TlsAcceptor::from(Arc::new(https_tls)),
+        athen_web::router(web_state),
+        stop_rx.clone(),
+    ));
     let mx = Arc::new(athen_smtp::MxContext {
         outbound: Some(outbound),
         config: mx_config,
@@ -420,7 +441,14 @@ async fn serve_https(
             },
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers learn the peer (log-in throttling per address).
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: axum::http::Request<_>| {
+                req.extensions_mut().insert(athen_web::api::PeerAddr(peer));
+                req
+            },
+        ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _permit = permit;

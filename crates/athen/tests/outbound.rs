@@ -7,7 +7,7 @@ use common::*;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PW: &str = "correct horse battery";
 
@@ -86,36 +86,6 @@ fn support_server(script: &str, args: &[&Path]) -> Peer {
     Peer(child, port)
 }
 
-fn config(
-    dir: &Path,
-    data: &Path,
-    domain: &str,
-    dns: &Dns,
-    routes: &str,
-    extra: &str,
-) -> std::path::PathBuf {
-    let path = dir.join(format!("{domain}.toml"));
-    let mode = if extra.contains("mode = ") {
-        ""
-    } else {
-        "mode = \"direct\"\n"
-    };
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\ndomain = \"{domain}\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
-[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
-[smtp]\ndns_servers = [{:?}]\n\n\
-[outbound]\n{mode}retry_seconds = [1]\npoll_seconds = 1\n{extra}\n\
-[outbound.routes]\n{routes}\n",
-            data.to_str().unwrap(),
-            dns.address()
-        ),
-    )
-    .unwrap();
-    path
-}
-
 /// Submits one message over 587 with smtplib (with RFC 3461 NOTIFY if
 /// given); returns what sendmail returned (refused recipients).
 fn submit(
@@ -147,26 +117,6 @@ s.quit()
 
 /// The TXT data of the `athen dns-records` line starting with `name`,
 /// its quoted 255-octet strings joined again.
-fn txt_record(records: &str, name: &str) -> String {
-    let line = records
-        .lines()
-        .find(|l| l.starts_with(name))
-        .unwrap_or_else(|| panic!("no {name} in {records}"));
-    let data = line.rsplit('\t').next().unwrap();
-    data.split('"').filter(|s| !s.trim().is_empty()).collect()
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The events of `login`'s audit trail of one kind, as JSON objects.
 fn trail(data: &Path, login: &str, kind: &str) -> Vec<serde_json::Value> {
     let (rc, v) = mailbox(data, login, PW, &["audit"]);
@@ -201,7 +151,7 @@ fn queue_delivers_retries_and_reports_failures_to_the_sender() {
     let (dir, data, received) = fixture();
     let peer = peer_mx(dir.path(), &received);
     let dns = Dns::empty();
-    let cfg = config(
+    let cfg = server_config(
         dir.path(),
         &data,
         "athen.localhost",
@@ -358,7 +308,7 @@ fn two_athen_servers_exchange_signed_mail() {
     create_individual(&data_b, "Dr Bob", "bob@b.test", PW);
     // A's DKIM key exists before A starts, so B's DNS can publish it.
     let dns_a = Dns::empty();
-    let cfg_a_draft = config(dir.path(), &data_a, "a.test", &dns_a, "", "");
+    let cfg_a_draft = server_config(dir.path(), &data_a, "a.test", &dns_a, "", "");
     let records = run(
         &["dns-records", "--config", cfg_a_draft.to_str().unwrap()],
         "",
@@ -371,9 +321,9 @@ fn two_athen_servers_exchange_signed_mail() {
         "a.test": "v=spf1 ip4:127.0.0.1 -all",
         "_dmarc.a.test": "v=DMARC1; p=reject",
     }));
-    let cfg_b = config(dir.path(), &data_b, "b.test", &dns_b, "", "");
+    let cfg_b = server_config(dir.path(), &data_b, "b.test", &dns_b, "", "");
     let b = Server::start_with(&["serve", "--config", cfg_b.to_str().unwrap()]);
-    let cfg_a = config(
+    let cfg_a = server_config(
         dir.path(),
         &data_a,
         "a.test",
@@ -515,7 +465,7 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
         "_mta-sts.stsbad.test": "v=STSv1; id=1",
         "mta-sts.stsbad.test": loopback,
     }));
-    let cfg = config(
+    let cfg = server_config(
         dir.path(),
         &data,
         "athen.localhost",
@@ -639,7 +589,7 @@ fn senders_who_ask_are_told_of_delivery_to_a_mailbox_here() {
     // peer.test vouches for its sender by SPF; forged.test publishes
     // nothing, so its reports would be backscatter to a forged address.
     let dns = Dns::start(&serde_json::json!({"peer.test": "v=spf1 ip4:127.0.0.1 -all"}));
-    let cfg = config(
+    let cfg = server_config(
         dir.path(),
         &data,
         "athen.localhost",
@@ -732,7 +682,7 @@ fn a_slow_server_holds_up_only_its_own_mail() {
     let peer = peer_mx(dir.path(), &received);
     let dns = Dns::empty();
     let route = format!("\"peer.test\" = \"127.0.0.1:{}\"", peer.1);
-    let cfg = config(dir.path(), &data, "athen.localhost", &dns, &route, "");
+    let cfg = server_config(dir.path(), &data, "athen.localhost", &dns, &route, "");
     let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
     let (port, ca) = (
         server.port_of("Submission port:"),
@@ -791,7 +741,7 @@ smarthost_username = \"athen\"\nsmarthost_password_file = {:?}\n",
         password_file.to_str().unwrap()
     );
     let trusted = format!("{smarthost}ca_file = {:?}\n", pki.ca.to_str().unwrap());
-    let cfg = config(dir.path(), &data, "athen.localhost", &dns, "", &trusted);
+    let cfg = server_config(dir.path(), &data, "athen.localhost", &dns, "", &trusted);
     let server = Server::start_with(&["serve", "--config", cfg.to_str().unwrap()]);
     let ca = data.join("tls/self-signed-cert.pem");
     let to = ["ok@elsewhere.test"];
@@ -832,7 +782,7 @@ smarthost_username = \"athen\"\nsmarthost_password_file = {:?}\n",
     // password is not sent and the mail waits.
     let untrusted_dir = dir.path().join("untrusted");
     std::fs::create_dir_all(&untrusted_dir).unwrap();
-    let cfg = config(
+    let cfg = server_config(
         &untrusted_dir,
         &data,
         "athen.localhost",

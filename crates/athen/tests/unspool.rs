@@ -109,6 +109,8 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         .to_string();
     assert!(pid.contains("|O'BRIEN^Sean^"), "{pid}");
     assert!(pid.contains("|19600201|M"), "{pid}");
+    // The practice's register gives Sean his number, the first.
+    assert!(pid.contains("|000001^^^ATHEN^MR|"), "{pid}");
 
     // The meeting notice names no patient: delivered as it came.
     let raw = read_message(data, "reception@northside.example", PW, "2");
@@ -139,8 +141,30 @@ Yours sincerely,\r\n\r\nDr Peter Smith\r\nProvider No: 2426621B\r\n",
         "[O'BRIEN, Sean (M) DOB:01/02/1960] Follow-up",
         "Dear Dr Jones,\r\n\r\nA follow-up.\r\n",
     );
+    // A letter about another patient, then Sean again (his name written
+    // another way): Sean keeps his number in the register.
+    send(
+        &p,
+        "[CITIZEN, Mary (F) DOB:03/04/1950] Referral",
+        "Dear Dr Jones,\r\n\r\nMary needs a review.\r\n",
+    );
+    send(
+        &p,
+        "[OBRIEN, Sean Patrick (M) DOB:01/02/1960] Results",
+        "Dear Dr Jones,\r\n\r\nResults attached.\r\n",
+    );
     let raw = read_message(data, "reception@northside.example", PW, "3");
     assert!(raw.starts_with("X-Athen-Converted: hl7-oru:adrm2021; file=DPS00002.HL7\r\n"));
+    let pid_of = |uid: &str| {
+        let raw = read_message(data, "reception@northside.example", PW, uid);
+        let files = attachments(&raw, dir);
+        let hl7 = std::fs::read_to_string(&files[0].1).unwrap();
+        let pid = hl7.split('\r').find(|s| s.starts_with("PID|")).unwrap();
+        pid.split('|').nth(3).unwrap().to_string()
+    };
+    assert_eq!(pid_of("3"), "000001^^^ATHEN^MR");
+    assert_eq!(pid_of("4"), "000002^^^ATHEN^MR");
+    assert_eq!(pid_of("5"), "000001^^^ATHEN^MR");
     drop(p);
 }
 

@@ -317,7 +317,8 @@ pub fn write(
         hd(&endpoints.receiving_facility),
     ));
 
-    // PID-3: Medicare and IHI where known, else this message's own id.
+    // PID-3: Medicare and IHI where known, the receiving practice's own
+    // register number for the patient, else this message's own id.
     let mut ids = Vec::new();
     if let Some(m) = &p.medicare {
         let irn = m.value.irn.map(|i| i.to_string()).unwrap_or_default();
@@ -325,6 +326,9 @@ pub fn write(
     }
     if let Some(ihi) = &p.ihi {
         ids.push(format!("{}^^^AUSHIC^NI", ihi.value));
+    }
+    if let Some(local) = &job.local_patient_id {
+        ids.push(format!("{}^^^ATHEN^MR", t(local)));
     }
     if ids.is_empty() {
         ids.push(format!("{control}^^^ATHEN^MR"));
@@ -546,6 +550,7 @@ mod tests {
                 run_number: 1,
                 sender_initials: "ABC".into(),
                 control_id: "X1".into(),
+                local_patient_id: None,
             };
             let out = write(
                 Letter {

@@ -56,6 +56,9 @@ pub struct Job {
     pub sender_initials: String,
     /// A reference unique to this message copy (HL7 MSH-10, PIT 111).
     pub control_id: String,
+    /// The patient's number in the receiving mailbox's patient register
+    /// (HL7 PID-3, type MR): the same for every letter about the patient.
+    pub local_patient_id: Option<String>,
 }
 
 /// A letter as read, and what was found in it.
@@ -222,6 +225,7 @@ mod tests {
             run_number: 7,
             sender_initials: "ABC".into(),
             control_id: "X1".into(),
+            local_patient_id: None,
         };
         let e = hl7::Endpoints::default();
         // REF needs the recipient's provider number, which "Dear Dr Jones" lacks.

@@ -425,6 +425,7 @@ mod tests {
             run_number: 42,
             sender_initials: "NMC".into(),
             control_id: "ATHEN0000000001".into(),
+            local_patient_id: None,
         }
     }
 

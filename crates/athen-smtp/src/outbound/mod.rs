@@ -369,3 +369,32 @@ impl Outbound {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl athen_core::queue::AutomaticMail for Outbound {
+    async fn queue_automatic(
+        &self,
+        sender_mailbox: MailboxId,
+        to: &str,
+        message: &[u8],
+    ) -> Result<QueueId, String> {
+        self.enqueue(
+            Some(sender_mailbox),
+            "",
+            None,
+            None,
+            vec![OutboundRecipient {
+                address: to.to_string(),
+                orcpt: None,
+                notify: Notify {
+                    never: true,
+                    success: false,
+                    failure: false,
+                    delay: false,
+                },
+            }],
+            message,
+        )
+        .await
+    }
+}

@@ -236,11 +236,18 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str]) -> Server {
+        // ATHEN_TEST_LOG=debug (say) shows the servers' logs, for finding
+        // out why a test fails.
+        let log = std::env::var("ATHEN_TEST_LOG").ok();
         let mut child = Command::new(BIN)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log.as_deref().unwrap_or("warn"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(if log.is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
             .spawn()
             .expect("start server");
         let mut reader = BufReader::new(child.stdout.take().unwrap());
@@ -251,7 +258,13 @@ impl Server {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap() == 0 {
                 let mut err = String::new();
-                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+                let _ = std::io::Read::read_to_string(
+                    child
+                        .stderr
+                        .as_mut()
+                        .expect("stderr is piped unless ATHEN_TEST_LOG is set"),
+                    &mut err,
+                );
                 panic!("server exited early: {summary}\n{err}");
             }
             summary.push_str(&line);
@@ -464,4 +477,59 @@ pub fn python_script(code: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A configuration file for `athen serve` on loopback: every port chosen
+/// by the system, the given DNS server, the queue retrying every second,
+/// `extra` lines in `[outbound]` and `routes` in `[outbound.routes]`.
+pub fn server_config(
+    dir: &Path,
+    data: &Path,
+    domain: &str,
+    dns: &Dns,
+    routes: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{domain}.toml"));
+    let mode = if extra.contains("mode = ") {
+        ""
+    } else {
+        "mode = \"direct\"\n"
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\ndomain = \"{domain}\"\nhostname = \"localhost\"\ndata_dir = {:?}\n\n\
+[listen]\naddress = \"127.0.0.1\"\nhttps = 0\nsmtp = 0\nsubmission = 0\nsubmissions = 0\nimap = 0\nimaps = 0\n\n\
+[smtp]\ndns_servers = [{:?}]\n\n\
+[outbound]\n{mode}retry_seconds = [1]\npoll_seconds = 1\n{extra}\n\
+[outbound.routes]\n{routes}\n",
+            data.to_str().unwrap(),
+            dns.address()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The data of a TXT record in `athen dns-records` output.
+pub fn txt_record(records: &str, name: &str) -> String {
+    let line = records
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {records}"));
+    let data = line.rsplit('\t').next().unwrap();
+    data.split('"').filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// Waits up to 30 s for `f` to give a value.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,0 +1,254 @@
+//! Open mailboxes: unspooling while a mailbox stays unlocked.
+//!
+//! A front door (the API, the web app, IMAP) that unlocks a mailbox calls
+//! [`LiveMail::opened`]. One worker task per open mailbox then unspools
+//! what waits, the newest page of the Inbox first (so that page can be
+//! shown within a second of log-in while the rest follows), and after that
+//! whatever arrives while the mailbox stays unlocked: the store tells it of
+//! every spool commit in this process ([`SpoolListener`]), and it looks
+//! again every [`POLL`] for mail spooled by another process and for
+//! delivery events of the queue.
+//!
+//! Sessions watch the mailbox's [`MailboxState`] to learn of new mail
+//! (a web page waiting for changes, IMAP IDLE).
+//!
+//! The worker holds the mailbox secret only weakly between runs, and stops
+//! a run between two messages once it is the last holder: when the last
+//! session ends and the vault drops the secret, unspooling stops and the
+//! worker ends, so logging out really locks the mailbox.
+
+use crate::conversion::ConversionSetup;
+use crate::unspool::{Order, UnspoolReport, Unspooler};
+use athen_core::MailboxId;
+use athen_core::account::Account;
+use athen_core::store::{BlobStore, MetadataStore, SpoolListener};
+use athen_vault::MailboxSecret;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// How often an open mailbox looks for mail and events that no spool
+/// commit in this process announced, and whether it is still open.
+pub const POLL: Duration = Duration::from_secs(2);
+
+/// What sessions of an open mailbox can watch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailboxState {
+    /// Grows whenever mail was filed or the audit trail grew.
+    pub generation: u64,
+    /// The newest page of the Inbox is unspooled (the first run's first
+    /// pass is over, or it failed).
+    pub first_page_ready: bool,
+    /// Spool entries still waiting, as last counted.
+    pub waiting: u64,
+    /// Why the last run failed, if it did (the next wake tries again).
+    pub error: Option<String>,
+}
+
+/// What the workers need.
+pub struct LiveParts {
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+struct Worker {
+    id: u64,
+    secret: Arc<Mutex<Weak<MailboxSecret>>>,
+    wake: Arc<Notify>,
+    state: watch::Sender<MailboxState>,
+}
+
+/// Every open mailbox of this server process.
+pub struct LiveMail {
+    parts: LiveParts,
+    /// How many of the newest letters the first run unspools first.
+    first_page: usize,
+    workers: Mutex<HashMap<MailboxId, Worker>>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update under these locks is a single insert, remove or swap.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LiveMail {
+    pub fn new(parts: LiveParts, first_page: usize) -> Arc<LiveMail> {
+        Arc::new(LiveMail {
+            parts,
+            first_page: first_page.max(1),
+            workers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// A session unlocked `account`'s mailbox: start (or wake) its worker.
+    /// Returns the state to watch.
+    pub fn opened(
+        self: &Arc<Self>,
+        account: &Account,
+        secret: &Arc<MailboxSecret>,
+    ) -> watch::Receiver<MailboxState> {
+        let mailbox = account.mailbox_id;
+        let mut workers = lock(&self.workers);
+        if let Some(w) = workers.get(&mailbox) {
+            *lock(&w.secret) = Arc::downgrade(secret);
+            w.wake.notify_one();
+            return w.state.subscribe();
+        }
+        let (state, rx) = watch::channel(MailboxState::default());
+        let worker = Worker {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            secret: Arc::new(Mutex::new(Arc::downgrade(secret))),
+            wake: Arc::new(Notify::new()),
+            state,
+        };
+        tokio::spawn(self.clone().work(
+            worker.id,
+            account.clone(),
+            worker.secret.clone(),
+            worker.wake.clone(),
+            worker.state.clone(),
+        ));
+        workers.insert(mailbox, worker);
+        rx
+    }
+
+    /// The state of an open mailbox, if it is open.
+    pub fn state(&self, mailbox: MailboxId) -> Option<watch::Receiver<MailboxState>> {
+        lock(&self.workers)
+            .get(&mailbox)
+            .map(|w| w.state.subscribe())
+    }
+
+    /// Makes an open mailbox look at once (new mail, or it may have been
+    /// locked).
+    pub fn wake(&self, mailbox: MailboxId) {
+        if let Some(w) = lock(&self.workers).get(&mailbox) {
+            w.wake.notify_one();
+        }
+    }
+
+    /// How many mailboxes have a worker.
+    pub fn open_count(&self) -> usize {
+        lock(&self.workers).len()
+    }
+
+    async fn work(
+        self: Arc<Self>,
+        id: u64,
+        account: Account,
+        secret: Arc<Mutex<Weak<MailboxSecret>>>,
+        wake: Arc<Notify>,
+        state: watch::Sender<MailboxState>,
+    ) {
+        let mailbox = account.mailbox_id;
+        let mut order = Order::NewestPageFirst {
+            page: self.first_page,
+        };
+        let mut announced = true;
+        loop {
+            let held = lock(&secret).upgrade();
+            let Some(held) = held else { break };
+            if announced || self.has_work(mailbox).await {
+                let result = self.run_once(&account, &held, order, &state).await;
+                let waiting = self
+                    .parts
+                    .store
+                    .count_spool_entries(mailbox)
+                    .await
+                    .unwrap_or(0);
+                state.send_modify(|s| {
+                    s.first_page_ready = true;
+                    s.waiting = waiting;
+                    match &result {
+                        Ok(r) => {
+                            if r.moved + r.receipts_consumed + r.audit_merged > 0 {
+                                s.generation += 1;
+                            }
+                            s.error = None;
+                        }
+                        Err(e) => s.error = Some(e.clone()),
+                    }
+                });
+                order = Order::Arrival;
+            }
+            drop(held);
+            announced = tokio::time::timeout(POLL, wake.notified()).await.is_ok();
+        }
+        let mut workers = lock(&self.workers);
+        if workers.get(&mailbox).is_some_and(|w| w.id == id) {
+            workers.remove(&mailbox);
+        }
+        tracing::debug!(mailbox = %mailbox, "mailbox locked; its unspooler stopped");
+    }
+
+    /// Whether anything waits that no spool commit announced.
+    async fn has_work(&self, mailbox: MailboxId) -> bool {
+        let store = &self.parts.store;
+        store.count_spool_entries(mailbox).await.unwrap_or(0) > 0
+            || store
+                .pending_audit(mailbox)
+                .await
+                .is_ok_and(|p| !p.is_empty())
+    }
+
+    async fn run_once(
+        &self,
+        account: &Account,
+        secret: &Arc<MailboxSecret>,
+        order: Order,
+        state: &watch::Sender<MailboxState>,
+    ) -> Result<UnspoolReport, String> {
+        let store = self.parts.store.as_ref();
+        let setup = ConversionSetup::for_account(store, account)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The worker's own reference is one; when it is the only one left,
+        // every session has ended and the mailbox is to be locked.
+        let still_open = || Arc::strong_count(secret) > 1;
+        let unspooler = Unspooler {
+            blobs: self.parts.blobs.as_ref(),
+            spool: store,
+            store,
+            audit: store,
+            mailbox: account.mailbox_id,
+            secret,
+            setup: &setup,
+            still_open: &still_open,
+        };
+        let report = unspooler
+            .run(order, |_| {
+                state.send_modify(|s| {
+                    s.first_page_ready = true;
+                    s.generation += 1;
+                })
+            })
+            .await;
+        match report {
+            Ok(r) => {
+                if !r.damaged.is_empty() {
+                    tracing::error!(mailbox = %account.mailbox_id, damaged = r.damaged.len(), "spool entries could not be opened");
+                }
+                Ok(r)
+            }
+            Err(e) => {
+                tracing::error!(mailbox = %account.mailbox_id, error = %e, "unspool failed; tried again at the next wake");
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+impl SpoolListener for LiveMail {
+    fn spooled(&self, mailboxes: &[MailboxId]) {
+        let workers = lock(&self.workers);
+        for m in mailboxes {
+            if let Some(w) = workers.get(m) {
+                w.wake.notify_one();
+            }
+        }
+    }
+}
