@@ -94,8 +94,13 @@ impl LiveMail {
         let mailbox = account.mailbox_id;
         let mut workers = lock(&self.workers);
         if let Some(w) = workers.get(&mailbox) {
-            *lock(&w.secret) = Arc::downgrade(secret);
-            w.wake.notify_one();
+            let mut held = lock(&w.secret);
+            if held.strong_count() == 0 {
+                // Locked meanwhile, and its worker not yet gone: it takes
+                // the new unlock and looks at once.
+                *held = Arc::downgrade(secret);
+                w.wake.notify_one();
+            }
             return w.state.subscribe();
         }
         let (state, rx) = watch::channel(MailboxState::default());
@@ -151,7 +156,20 @@ impl LiveMail {
         let mut announced = true;
         loop {
             let held = lock(&secret).upgrade();
-            let Some(held) = held else { break };
+            let Some(held) = held else {
+                // Locked. Unless a new log-in took this worker meanwhile
+                // (`opened` holds the same locks, in the same order), it
+                // leaves.
+                let mut workers = lock(&self.workers);
+                if lock(&secret).strong_count() > 0 {
+                    announced = true;
+                    continue;
+                }
+                if workers.get(&mailbox).is_some_and(|w| w.id == id) {
+                    workers.remove(&mailbox);
+                }
+                break;
+            };
             if announced || self.has_work(mailbox).await {
                 let result = self.run_once(&account, &held, order, &state).await;
                 let waiting = self
@@ -177,10 +195,6 @@ impl LiveMail {
             }
             drop(held);
             announced = tokio::time::timeout(POLL, wake.notified()).await.is_ok();
-        }
-        let mut workers = lock(&self.workers);
-        if workers.get(&mailbox).is_some_and(|w| w.id == id) {
-            workers.remove(&mailbox);
         }
         tracing::debug!(mailbox = %mailbox, "mailbox locked; its unspooler stopped");
     }
@@ -220,9 +234,10 @@ impl LiveMail {
             still_open: &still_open,
         };
         let report = unspooler
-            .run(order, |_| {
+            .run(order, |_, left| {
                 state.send_modify(|s| {
                     s.first_page_ready = true;
+                    s.waiting = left as u64;
                     s.generation += 1;
                 })
             })

@@ -269,7 +269,10 @@ impl Receipt {
                         DsnAction::Relayed => EventKind::Relayed,
                         DsnAction::Delivered | DsnAction::Expanded => EventKind::Delivered,
                     };
+                    // The status code leads, unless the diagnostic (a
+                    // server's reply) already carries it.
                     let detail = match (&r.status, &r.diagnostic) {
+                        (Some(s), Some(d)) if !d.contains(s.as_str()) => Some(format!("{s} {d}")),
                         (_, Some(d)) => Some(d.clone()),
                         (Some(s), None) => Some(format!("status {s}")),
                         (None, None) => None,
@@ -344,7 +347,7 @@ From: Jane <jane@athen.localhost>\r\nMessage-ID: <orig-1@athen.localhost>\r\nSub
         assert!(r.reports_failure());
         let e = r.events(Some("E123"), Some("orig-1@athen.localhost"));
         assert_eq!(e[0].kind, Some(EventKind::Failed));
-        assert_eq!(e[0].detail.as_deref(), Some("user unknown"));
+        assert_eq!(e[0].detail.as_deref(), Some("5.1.1 user unknown"));
     }
 
     #[test]

@@ -117,18 +117,18 @@ pub async fn unspool_mailbox(
         setup,
         still_open: &|| true,
     }
-    .run(Order::Arrival, |_| {})
+    .run(Order::Arrival, |_, _| {})
     .await
 }
 
 impl<'a> Unspooler<'a> {
     /// Unspools every waiting message in `order`. `first_page` is called
-    /// once, when the newest page is in (at once for [`Order::Arrival`]
-    /// when nothing waits, else after the whole run).
+    /// once, when the newest page is in, with how many entries are left
+    /// (for [`Order::Arrival`], after the whole run).
     pub async fn run(
         &self,
         order: Order,
-        mut first_page: impl FnMut(&UnspoolReport),
+        mut first_page: impl FnMut(&UnspoolReport, usize),
     ) -> Result<UnspoolReport, MailError> {
         let inbox = self
             .store
@@ -166,8 +166,8 @@ impl<'a> Unspooler<'a> {
                     deferred.push(entry);
                 }
             }
-            first_page(&report);
             entries.extend(deferred);
+            first_page(&report, entries.len());
             for entry in entries {
                 if !(self.still_open)() {
                     return Ok(report);
@@ -184,7 +184,7 @@ impl<'a> Unspooler<'a> {
             self.entry(&entry, inbox.id, &mut known, &mut report, true)
                 .await?;
         }
-        first_page(&report);
+        first_page(&report, 0);
         Ok(report)
     }
 
