@@ -265,6 +265,12 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Vec<u64>>;
     /// The kept part of a trail: its anchor and its entries in order.
     async fn audit_trail(&self, mailbox: MailboxId) -> StoreResult<(AuditAnchor, Vec<AuditEntry>)>;
+    /// The entries after `seq`, in order (a reader catching up).
+    async fn audit_entries_after(
+        &self,
+        mailbox: MailboxId,
+        seq: u64,
+    ) -> StoreResult<Vec<AuditEntry>>;
     /// Removes the entries older than `before` from the start of the trail
     /// (retention), moving its anchor so the rest still checks. Returns
     /// how many were removed.

@@ -17,7 +17,8 @@
 
 use crate::MailError;
 use athen_core::audit::{
-    AttemptResult, AuditSink, ChainCheck, ChainHash, DeliveryEvent, verify_chain,
+    AttemptResult, AuditAnchor, AuditEntry, AuditSink, ChainCheck, ChainHash, DeliveryEvent,
+    verify_chain,
 };
 use athen_core::clock::{Clock, UnixTime};
 use athen_core::store::{AuditStore, MailboxStore};
@@ -289,11 +290,51 @@ pub async fn trail(
     mailbox: MailboxId,
     secret: &MailboxSecret,
 ) -> Result<Vec<TrailItem>, MailError> {
+    Ok(trail_with_head(store, mailbox, secret).await?.0)
+}
+
+/// [`trail`], and its head: where a reader that keeps what it read
+/// catches up from ([`trail_after`]).
+pub async fn trail_with_head(
+    store: &dyn AuditStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+) -> Result<(Vec<TrailItem>, AuditAnchor), MailError> {
     let (anchor, entries) = store.audit_trail(mailbox).await?;
-    if let ChainCheck::Broken { reason, .. } = verify_chain(anchor, &entries) {
-        return Err(StoreError::Corrupt(format!("the audit trail is broken: {reason}")).into());
+    open_entries(mailbox, secret, anchor, entries)
+}
+
+/// The entries after `head` (the end of what was read before), checked to
+/// continue its chain, and the new head. `None` if they do not start right
+/// after it (retention moved past it): read the whole trail again.
+pub async fn trail_after(
+    store: &dyn AuditStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+    head: AuditAnchor,
+) -> Result<Option<(Vec<TrailItem>, AuditAnchor)>, MailError> {
+    let entries = store.audit_entries_after(mailbox, head.seq).await?;
+    if entries.first().is_some_and(|e| e.seq != head.seq + 1) {
+        return Ok(None);
     }
-    let mut prev = anchor.hash;
+    open_entries(mailbox, secret, head, entries).map(Some)
+}
+
+/// Checks `entries` as the chain continuing from `from` and decrypts each
+/// in its place.
+fn open_entries(
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+    from: AuditAnchor,
+    entries: Vec<AuditEntry>,
+) -> Result<(Vec<TrailItem>, AuditAnchor), MailError> {
+    let head = match verify_chain(from, &entries) {
+        ChainCheck::Broken { reason, .. } => {
+            return Err(StoreError::Corrupt(format!("the audit trail is broken: {reason}")).into());
+        }
+        ChainCheck::Intact { head, .. } => head,
+    };
+    let mut prev = from.hash;
     let mut items = Vec::with_capacity(entries.len());
     for e in entries {
         let plain = decrypt_stored(
@@ -317,7 +358,7 @@ pub async fn trail(
         });
         prev = e.hash;
     }
-    Ok(items)
+    Ok((items, head))
 }
 
 /// Checks a mailbox's chain without any key.

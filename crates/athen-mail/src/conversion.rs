@@ -95,6 +95,13 @@ pub struct RunNumbers {
 impl RunNumbers {
     pub fn from_trail(items: &[TrailItem]) -> RunNumbers {
         let mut runs = RunNumbers::default();
+        runs.add(items);
+        runs
+    }
+
+    /// Learns from more of the trail, oldest first.
+    pub fn add(&mut self, items: &[TrailItem]) {
+        let runs = self;
         for i in items {
             let e = &i.event;
             if e.kind != Some(EventKind::Converted) {
@@ -115,7 +122,6 @@ impl RunNumbers {
             runs.by_correspondent
                 .insert(address_key(who), (initials.to_string(), n));
         }
-        runs
     }
 
     /// The correspondent's three letters and next run number; letters no

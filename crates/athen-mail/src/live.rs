@@ -18,7 +18,7 @@
 //! worker ends, so logging out really locks the mailbox.
 
 use crate::conversion::ConversionSetup;
-use crate::unspool::{Order, UnspoolReport, Unspooler};
+use crate::unspool::{Order, TrailCache, UnspoolReport, Unspooler};
 use athen_core::MailboxId;
 use athen_core::account::Account;
 use athen_core::store::{BlobStore, MetadataStore, SpoolListener};
@@ -154,6 +154,11 @@ impl LiveMail {
             page: self.first_page,
         };
         let mut announced = true;
+        // What the runs learnt from the trail: each run reads only what
+        // was added since, so filing new mail does not slow down as the
+        // trail grows. It holds decrypted facts (addresses, message ids),
+        // so it lives only as long as the worker: until the mailbox locks.
+        let trail = TrailCache::default();
         loop {
             let held = lock(&secret).upgrade();
             let Some(held) = held else {
@@ -171,7 +176,9 @@ impl LiveMail {
                 break;
             };
             if announced || self.has_work(mailbox).await {
-                let result = self.run_once(&account, &held, order, &state).await;
+                let result = self
+                    .run_once(&account, &held, (order, &trail), &state)
+                    .await;
                 let waiting = self
                     .parts
                     .store
@@ -213,7 +220,7 @@ impl LiveMail {
         &self,
         account: &Account,
         secret: &Arc<MailboxSecret>,
-        order: Order,
+        (order, trail): (Order, &TrailCache),
         state: &watch::Sender<MailboxState>,
     ) -> Result<UnspoolReport, String> {
         let store = self.parts.store.as_ref();
@@ -232,6 +239,7 @@ impl LiveMail {
             secret,
             setup: &setup,
             still_open: &still_open,
+            trail_cache: Some(trail),
         };
         let report = unspooler
             .run(order, |_, left| {

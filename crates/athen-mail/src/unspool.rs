@@ -33,7 +33,7 @@ use crate::conversion::{self, ConversionSetup, Converted, PatientRegister, RunNu
 use crate::meta;
 use crate::receipts::{self, Receipt};
 use crate::{MailError, mail_key};
-use athen_core::audit::ChainHash;
+use athen_core::audit::{AuditAnchor, ChainHash};
 use athen_core::mailbox::SpoolEntry;
 use athen_core::mailbox::{NewStoredMessage, SpecialFolder};
 use athen_core::store::{AuditStore, BlobStore, MailboxStore, SpoolStore};
@@ -87,6 +87,9 @@ pub struct Unspooler<'a> {
     /// Asked before each entry: once false (the mailbox is being locked),
     /// the run stops and the rest waits in the spool.
     pub still_open: &'a (dyn Fn() -> bool + Sync),
+    /// Kept between runs by a caller that runs often; `None`: every run
+    /// reads the whole trail.
+    pub trail_cache: Option<&'a TrailCache>,
 }
 
 /// What happened to one spool entry.
@@ -116,6 +119,7 @@ pub async fn unspool_mailbox(
         secret,
         setup,
         still_open: &|| true,
+        trail_cache: None,
     }
     .run(Order::Arrival, |_, _| {})
     .await
@@ -128,7 +132,25 @@ impl<'a> Unspooler<'a> {
     pub async fn run(
         &self,
         order: Order,
+        first_page: impl FnMut(&UnspoolReport, usize),
+    ) -> Result<UnspoolReport, MailError> {
+        // What this mailbox sent (for matching receipts) and the run numbers
+        // of earlier conversions: the trail is read once, when first needed.
+        let mut known: Option<Known<'a>> = None;
+        let report = self.passes(order, first_page, &mut known).await?;
+        // Kept for the next run only after a run that went well: after a
+        // failure the next run reads the whole trail again.
+        if let (Some(cache), Some((sent, runs, _, head))) = (self.trail_cache, known) {
+            *lock_cache(cache) = Some(CachedTrail { head, sent, runs });
+        }
+        Ok(report)
+    }
+
+    async fn passes(
+        &self,
+        order: Order,
         mut first_page: impl FnMut(&UnspoolReport, usize),
+        known: &mut Option<Known<'a>>,
     ) -> Result<UnspoolReport, MailError> {
         let inbox = self
             .store
@@ -147,9 +169,6 @@ impl<'a> Unspooler<'a> {
                 .await?,
             ..UnspoolReport::default()
         };
-        // What this mailbox sent (for matching receipts) and the run numbers
-        // of earlier conversions: the trail is read once, when first needed.
-        let mut known: Option<Known<'a>> = None;
         if let Order::NewestPageFirst { page } = order
             && entries.len() > page
         {
@@ -160,7 +179,7 @@ impl<'a> Unspooler<'a> {
                     return Ok(report);
                 }
                 if let Step::Deferred = self
-                    .entry(&entry, inbox.id, &mut known, &mut report, false)
+                    .entry(&entry, inbox.id, known, &mut report, false)
                     .await?
                 {
                     deferred.push(entry);
@@ -172,7 +191,7 @@ impl<'a> Unspooler<'a> {
                 if !(self.still_open)() {
                     return Ok(report);
                 }
-                self.entry(&entry, inbox.id, &mut known, &mut report, true)
+                self.entry(&entry, inbox.id, known, &mut report, true)
                     .await?;
             }
             return Ok(report);
@@ -181,7 +200,7 @@ impl<'a> Unspooler<'a> {
             if !(self.still_open)() {
                 return Ok(report);
             }
-            self.entry(&entry, inbox.id, &mut known, &mut report, true)
+            self.entry(&entry, inbox.id, known, &mut report, true)
                 .await?;
         }
         first_page(&report, 0);
@@ -197,10 +216,9 @@ impl<'a> Unspooler<'a> {
         report: &mut UnspoolReport,
         receipts: bool,
     ) -> Result<Step, MailError> {
-        let (blobs, spool, audit, mailbox, secret, setup) = (
+        let (blobs, spool, mailbox, secret, setup) = (
             self.blobs,
             self.spool,
-            self.audit,
             self.mailbox,
             self.secret,
             self.setup,
@@ -232,7 +250,7 @@ impl<'a> Unspooler<'a> {
                 return Ok(Step::Deferred);
             }
             if known.is_none() {
-                *known = Some(from_trail(audit, self.store, mailbox, secret).await?);
+                *known = Some(self.load_known().await?);
             }
             if let Some((index, ..)) = known.as_mut()
                 && let Some(events) = index.events_for(&receipt)
@@ -267,7 +285,7 @@ impl<'a> Unspooler<'a> {
         let mut raw = raw;
         if receipt_events.is_none() && !setup.formats.is_empty() {
             if known.is_none() {
-                *known = Some(from_trail(audit, self.store, mailbox, secret).await?);
+                *known = Some(self.load_known().await?);
             }
             let sender = meta
                 .from
@@ -275,7 +293,7 @@ impl<'a> Unspooler<'a> {
                 .cloned()
                 .unwrap_or_else(|| "unknown sender".into());
             let control = format!("A{}S{}", mailbox.0, entry.id.0);
-            if let Some((_, runs, patients)) = known.as_mut() {
+            if let Some((_, runs, patients, _)) = known.as_mut() {
                 // Defence in depth: conversion runs readers and a PDF
                 // writer over content from anyone. Should any of them
                 // panic, the letter is delivered unconverted rather than
@@ -396,22 +414,50 @@ fn taken_by_another(entry: &SpoolEntry) -> Step {
 }
 
 /// What receipt matching and conversion need from the trail and the
-/// patient register, read once per run.
-type Known<'a> = (SentIndex, RunNumbers, PatientRegister<'a>);
+/// patient register, read once per run, and the trail's head when read.
+type Known<'a> = (SentIndex, RunNumbers, PatientRegister<'a>, AuditAnchor);
 
-async fn from_trail<'a>(
-    audit: &dyn AuditStore,
-    store: &dyn MailboxStore,
-    mailbox: MailboxId,
-    secret: &'a MailboxSecret,
-) -> Result<Known<'a>, MailError> {
-    let items = crate::audit::trail(audit, mailbox, secret).await?;
-    let patients = PatientRegister::new(secret, store.patient_register(mailbox).await?);
-    Ok((
-        SentIndex::new(&items),
-        RunNumbers::from_trail(&items),
-        patients,
-    ))
+/// What runs learnt from the trail, kept between runs by a caller that
+/// runs again and again (an open mailbox's worker), so that the next run
+/// reads, checks and decrypts only the entries added since rather than
+/// the whole trail.
+#[derive(Default)]
+pub struct TrailCache(std::sync::Mutex<Option<CachedTrail>>);
+
+struct CachedTrail {
+    head: AuditAnchor,
+    sent: SentIndex,
+    runs: RunNumbers,
+}
+
+fn lock_cache(c: &TrailCache) -> std::sync::MutexGuard<'_, Option<CachedTrail>> {
+    c.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<'a> Unspooler<'a> {
+    async fn load_known(&self) -> Result<Known<'a>, MailError> {
+        let (audit, mailbox, secret) = (self.audit, self.mailbox, self.secret);
+        let cached = self.trail_cache.and_then(|c| lock_cache(c).take());
+        let caught_up = match cached {
+            Some(mut c) => crate::audit::trail_after(audit, mailbox, secret, c.head)
+                .await?
+                .map(|(items, head)| {
+                    c.sent.add(&items);
+                    c.runs.add(&items);
+                    (c.sent, c.runs, head)
+                }),
+            None => None,
+        };
+        let (sent, runs, head) = match caught_up {
+            Some(known) => known,
+            None => {
+                let (items, head) = crate::audit::trail_with_head(audit, mailbox, secret).await?;
+                (SentIndex::new(&items), RunNumbers::from_trail(&items), head)
+            }
+        };
+        let patients = PatientRegister::new(secret, self.store.patient_register(mailbox).await?);
+        Ok((sent, runs, patients, head))
+    }
 }
 
 /// The mail a mailbox sent, as its trail knows it, and the receipt events
@@ -430,6 +476,13 @@ impl SentIndex {
             by_message_id: HashMap::new(),
             recorded: HashSet::new(),
         };
+        index.add(trail);
+        index
+    }
+
+    /// Learns from more of the trail (entries seen before change nothing).
+    fn add(&mut self, trail: &[TrailItem]) {
+        let index = self;
         for item in trail {
             let e = &item.event;
             if e.kind == Some(EventKind::Submitted) {
@@ -454,7 +507,6 @@ impl SentIndex {
                 index.recorded.insert(key);
             }
         }
-        index
     }
 
     /// What a receipt adds to the trail: `None` if it is not about mail

@@ -150,25 +150,18 @@ impl AuditStore for SqliteStore {
         // while retention runs.
         let mut tx = self.read.begin().await.map_err(db_err)?;
         let start = anchor(&mut tx, mailbox).await?;
-        let entries = sqlx::query(
-            "SELECT seq, at, sealed, hash FROM audit_entries WHERE mailbox_id = $1 ORDER BY seq",
-        )
-        .bind(mailbox.0)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| {
-            Ok(AuditEntry {
-                seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
-                at: r.try_get("at").map_err(db_err)?,
-                sealed: r.try_get("sealed").map_err(db_err)?,
-                hash: hash_of(r.try_get("hash").map_err(db_err)?)?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+        let entries = entries_after(&mut tx, mailbox, 0).await?;
         tx.commit().await.map_err(db_err)?;
         Ok((start, entries))
+    }
+
+    async fn audit_entries_after(
+        &self,
+        mailbox: MailboxId,
+        seq: u64,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let mut conn = self.read.acquire().await.map_err(db_err)?;
+        entries_after(&mut conn, mailbox, seq).await
     }
 
     async fn expire_audit(&self, mailbox: MailboxId, before: UnixTime) -> StoreResult<u64> {
@@ -229,4 +222,30 @@ impl AuditStore for SqliteStore {
         .map_err(db_err)?;
         Ok(ids.into_iter().map(MailboxId).collect())
     }
+}
+
+/// The entries of a trail after `seq`, in order.
+async fn entries_after(
+    conn: &mut sqlx::SqliteConnection,
+    mailbox: MailboxId,
+    seq: u64,
+) -> StoreResult<Vec<AuditEntry>> {
+    sqlx::query(
+        "SELECT seq, at, sealed, hash FROM audit_entries WHERE mailbox_id = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(mailbox.0)
+    .bind(i64::try_from(seq).map_err(|e| StoreError::State(e.to_string()))?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| {
+        Ok(AuditEntry {
+            seq: r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
+            at: r.try_get("at").map_err(db_err)?,
+            sealed: r.try_get("sealed").map_err(db_err)?,
+            hash: hash_of(r.try_get("hash").map_err(db_err)?)?,
+        })
+    })
+    .collect()
 }
