@@ -132,6 +132,8 @@ pub enum DeliveryEvent {
     /// A user of this server sent a message (whitepaper "SENT").
     Submitted {
         sender: MailboxId,
+        /// The login that sent it (a staff member's, for an organisation).
+        login: String,
         /// The RFC 3461 ENVID that reports about it will carry.
         envid: String,
         message_id: Option<String>,

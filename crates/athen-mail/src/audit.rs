@@ -393,6 +393,7 @@ impl TrailSink {
         match event {
             DeliveryEvent::Submitted {
                 sender,
+                login,
                 envid,
                 message_id,
                 local_recipients,
@@ -407,6 +408,7 @@ impl TrailSink {
                 let mut out = vec![TrailEvent {
                     kind: Some(EventKind::Submitted),
                     detail: Some(format!("to {n} recipient{}", if n == 1 { "" } else { "s" })),
+                    actor: Some(login.clone()),
                     ..base.clone()
                 }];
                 for r in local_recipients {
@@ -680,6 +682,7 @@ mod tests {
     fn delivery_events_become_trail_events_of_the_sender() {
         let (mb, events) = TrailSink::events_of(&DeliveryEvent::Submitted {
             sender: MailboxId(7),
+            login: "anna@clinic.test".into(),
             envid: "E1".into(),
             message_id: Some("m@x".into()),
             local_recipients: vec!["a@here".into()],
@@ -690,6 +693,7 @@ mod tests {
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.unwrap().as_str()).collect();
         assert_eq!(kinds, ["submitted", "delivered", "queued", "queued"]);
         assert_eq!(events[0].detail.as_deref(), Some("to 3 recipients"));
+        assert_eq!(events[0].actor.as_deref(), Some("anna@clinic.test"));
         assert!(events.iter().all(|e| e.is_about("E1") && e.is_about("m@x")));
         let relayed = DeliveryEvent::Attempted {
             sender: None,

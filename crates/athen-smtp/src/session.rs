@@ -1028,6 +1028,11 @@ send it again to them only",
             .audit
             .record(athen_core::audit::DeliveryEvent::Submitted {
                 sender: sender_mailbox,
+                login: self
+                    .user
+                    .as_ref()
+                    .map(|u| u.login.name.clone())
+                    .unwrap_or_default(),
                 envid: envid.clone(),
                 message_id: athen_mail::meta::extract(&prepared).message_id,
                 local_recipients: self

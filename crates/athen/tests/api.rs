@@ -383,6 +383,11 @@ print(json.dumps({{"trail": trail, "inbox": inbox["messages"]}}))
             assert!(at.unwrap() > kinds.iter().position(|k| *k == "submitted").unwrap());
         }
     }
+    let submitted = events.iter().find(|e| e["kind"] == "submitted").unwrap();
+    assert_eq!(
+        submitted["actor"], "alice@a.test",
+        "who sent it: {submitted}"
+    );
     let relayed = events.iter().find(|e| e["kind"] == "relayed").unwrap();
     assert!(relayed["remote_host"].as_str().is_some(), "{relayed}");
     let read_by = events.iter().find(|e| e["kind"] == "read").unwrap();
