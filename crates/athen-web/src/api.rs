@@ -335,6 +335,25 @@ async fn folder_of(mail: &MailServices, c: &Caller, name: &str) -> ApiResult<Fol
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no folder {name}")))
 }
 
+/// The caller's message `uid` in `folder` (only ever in their own mailbox).
+async fn message_at(
+    mail: &MailServices,
+    c: &Caller,
+    folder: &str,
+    uid: u32,
+) -> ApiResult<athen_core::mailbox::StoredMessage> {
+    let f = folder_of(mail, c, folder).await?;
+    mail.store
+        .message_by_uid(c.session.mailbox_id, f.id, uid)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("{} has no message {uid}", f.name),
+            )
+        })
+}
+
 /// `GET /api/v1/folders/{folder}/messages?limit=&before=`: a page of the
 /// folder, newest first. Right after log-in the Inbox waits (up to a few
 /// seconds) for its newest page to be unspooled.
@@ -414,17 +433,7 @@ pub(crate) async fn message(
 ) -> ApiResult<Response> {
     let mail = services(&state)?;
     let c = caller(mail, &headers).await?;
-    let f = folder_of(mail, &c, &folder).await?;
-    let m = mail
-        .store
-        .message_by_uid(c.session.mailbox_id, f.id, uid)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("{} has no message {uid}", f.name),
-            )
-        })?;
+    let m = message_at(mail, &c, &folder, uid).await?;
     let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?;
     let settings = mail.store.settings(c.session.mailbox_id).await?;
     let reader = mdn::Reader {
@@ -472,17 +481,7 @@ pub(crate) async fn message_audit(
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
     let c = caller(mail, &headers).await?;
-    let f = folder_of(mail, &c, &folder).await?;
-    let m = mail
-        .store
-        .message_by_uid(c.session.mailbox_id, f.id, uid)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("{} has no message {uid}", f.name),
-            )
-        })?;
+    let m = message_at(mail, &c, &folder, uid).await?;
     let meta = read::with_meta(m, &c.secret)?.meta;
     let id = meta.message_id.ok_or_else(|| {
         ApiError::new(

@@ -234,16 +234,6 @@ print(json.dumps(r))
     assert!(v["retry after"].as_str().unwrap().parse::<u64>().unwrap() > 0);
 }
 
-/// A free loopback port (for two servers that must know each other's MX
-/// port before either starts).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn between_two_athen_servers_a_letter_is_followed_until_it_is_read() {
     const PW: &str = JANE_PW;

@@ -47,21 +47,7 @@ fn received_files(dir: &Path) -> Vec<String> {
 
 /// The peer MX with a self-signed certificate.
 fn peer_mx(dir: &Path, out: &Path) -> Peer {
-    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
-    assert!(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"
-            ])
-            .args(["-subj", "/CN=peer.test", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
+    let (cert, key) = self_signed(dir, "peer", "peer.test");
     std::fs::create_dir_all(out).unwrap();
     support_server("peer_mx.py", &[&cert, &key, out])
 }

@@ -59,21 +59,7 @@ fn start_postfix(dir: &Path, port: u16, athen_mx: u16) -> Postfix {
             .unwrap()
             .success()
     );
-    let (cert, key) = (conf.join("cert.pem"), conf.join("key.pem"));
-    assert!(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"
-            ])
-            .args(["-subj", "/CN=mx.postfix.test", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
+    let (cert, key) = self_signed(&conf, "smtpd", "mx.postfix.test");
     let d = |p: &str| dir.join(p).to_str().unwrap().to_string();
     std::fs::write(
         conf.join("main.cf"),
@@ -163,14 +149,6 @@ postlog   unix-dgram n - n - 1 postlogd
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     pf
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -198,24 +198,7 @@ impl Outbound {
                 .map(|a| a.mailbox_id),
         };
         let Some(mailbox_id) = mailbox_id else {
-            self.enqueue(
-                None,
-                "",
-                None,
-                None,
-                vec![OutboundRecipient {
-                    address: on.mail_from.to_string(),
-                    orcpt: None,
-                    notify: Notify {
-                        never: true,
-                        success: false,
-                        failure: false,
-                        delay: false,
-                    },
-                }],
-                &built,
-            )
-            .await?;
+            self.enqueue_from_null(None, on.mail_from, &built).await?;
             tracing::info!(action = ?action, "delivery report queued for the remote sender");
             return Ok(());
         };
@@ -241,6 +224,30 @@ impl Outbound {
         .map_err(|e| e.to_string())?;
         tracing::info!(action = ?action, "delivery report delivered to the sender");
         Ok(())
+    }
+
+    /// Queues automatic mail (a report, a read receipt) for one recipient
+    /// from the null reverse-path, never to be reported on (RFC 3461
+    /// NOTIFY=NEVER; RFC 5321 §4.5.5).
+    async fn enqueue_from_null(
+        &self,
+        sender_mailbox: Option<MailboxId>,
+        to: &str,
+        message: &[u8],
+    ) -> Result<QueueId, String> {
+        let never = Notify {
+            never: true,
+            success: false,
+            failure: false,
+            delay: false,
+        };
+        let recipient = OutboundRecipient {
+            address: to.to_string(),
+            orcpt: None,
+            notify: never,
+        };
+        self.enqueue(sender_mailbox, "", None, None, vec![recipient], message)
+            .await
     }
 
     /// Signs, encrypts and queues a message durably; wakes the worker.
@@ -378,23 +385,7 @@ impl athen_core::queue::AutomaticMail for Outbound {
         to: &str,
         message: &[u8],
     ) -> Result<QueueId, String> {
-        self.enqueue(
-            Some(sender_mailbox),
-            "",
-            None,
-            None,
-            vec![OutboundRecipient {
-                address: to.to_string(),
-                orcpt: None,
-                notify: Notify {
-                    never: true,
-                    success: false,
-                    failure: false,
-                    delay: false,
-                },
-            }],
-            message,
-        )
-        .await
+        self.enqueue_from_null(Some(sender_mailbox), to, message)
+            .await
     }
 }

@@ -533,3 +533,39 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A free loopback port (for servers that must know each other's port
+/// before either starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A self-signed certificate and key for `name`, made by openssl, at
+/// `<dir>/<stem>-cert.pem` and `<dir>/<stem>-key.pem`.
+pub fn self_signed(dir: &Path, stem: &str, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}-cert.pem")),
+        dir.join(format!("{stem}-key.pem")),
+    );
+    assert!(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"
+            ])
+            .arg("-subj")
+            .arg(format!("/CN={name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    (cert, key)
+}
