@@ -67,6 +67,8 @@ pub struct LiveMail {
     first_page: usize,
     workers: Mutex<HashMap<MailboxId, Worker>>,
     next_id: AtomicU64,
+    /// One letter opened at a time per mailbox (see [`LiveMail::opening`]).
+    openings: Mutex<HashMap<MailboxId, Weak<tokio::sync::Mutex<()>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,6 +83,7 @@ impl LiveMail {
             first_page: first_page.max(1),
             workers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            openings: Mutex::new(HashMap::new()),
         })
     }
 
@@ -136,6 +139,21 @@ impl LiveMail {
         }
     }
 
+    /// Held while a front door records that a letter was opened and sends
+    /// its read receipt ([`crate::mdn::letter_opened`]): two sessions
+    /// opening the same letter at once (the web app and a phone over
+    /// IMAP) would otherwise both find no receipt sent and send two.
+    pub fn opening(&self, mailbox: MailboxId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut openings = lock(&self.openings);
+        if let Some(held) = openings.get(&mailbox).and_then(Weak::upgrade) {
+            return held;
+        }
+        openings.retain(|_, w| w.strong_count() > 0);
+        let new = Arc::new(tokio::sync::Mutex::new(()));
+        openings.insert(mailbox, Arc::downgrade(&new));
+        new
+    }
+
     /// How many mailboxes have a worker.
     pub fn open_count(&self) -> usize {
         lock(&self.workers).len()
@@ -159,6 +177,9 @@ impl LiveMail {
         // trail grows. It holds decrypted facts (addresses, message ids),
         // so it lives only as long as the worker: until the mailbox locks.
         let trail = TrailCache::default();
+        // Damaged entries stay in the spool for the administrator; they are
+        // not a reason to look again every few seconds.
+        let mut damaged = 0u64;
         loop {
             let held = lock(&secret).upgrade();
             let Some(held) = held else {
@@ -175,7 +196,7 @@ impl LiveMail {
                 }
                 break;
             };
-            if announced || self.has_work(mailbox).await {
+            if announced || self.has_work(mailbox, damaged).await {
                 let result = self
                     .run_once(&account, &held, (order, &trail), &state)
                     .await;
@@ -190,6 +211,7 @@ impl LiveMail {
                     s.waiting = waiting;
                     match &result {
                         Ok(r) => {
+                            damaged = r.damaged.len() as u64;
                             if r.moved + r.receipts_consumed + r.audit_merged > 0 {
                                 s.generation += 1;
                             }
@@ -206,10 +228,11 @@ impl LiveMail {
         tracing::debug!(mailbox = %mailbox, "mailbox locked; its unspooler stopped");
     }
 
-    /// Whether anything waits that no spool commit announced.
-    async fn has_work(&self, mailbox: MailboxId) -> bool {
+    /// Whether anything waits that no spool commit announced (besides the
+    /// `damaged` entries the last run left).
+    async fn has_work(&self, mailbox: MailboxId, damaged: u64) -> bool {
         let store = &self.parts.store;
-        store.count_spool_entries(mailbox).await.unwrap_or(0) > 0
+        store.count_spool_entries(mailbox).await.unwrap_or(0) > damaged
             || store
                 .pending_audit(mailbox)
                 .await

@@ -444,6 +444,8 @@ pub(crate) async fn message(
         policy: settings.receipt_policy,
         hostname: &mail.hostname,
     };
+    let opening = mail.live.opening(c.session.mailbox_id);
+    let _one_at_a_time = opening.lock().await;
     let outcome = mdn::letter_opened(
         mail.store.as_ref(),
         mail.blobs.as_ref(),
