@@ -63,9 +63,9 @@ const MAX_CHANGES_WAIT: u64 = 60;
 
 /// An error answer.
 pub(crate) struct ApiError {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u64>,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -125,9 +125,9 @@ impl From<athen_core::StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-fn services(state: &WebState) -> ApiResult<&MailServices> {
+pub(crate) fn services(state: &WebState) -> ApiResult<&MailServices> {
     state.mail.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -137,11 +137,34 @@ fn services(state: &WebState) -> ApiResult<&MailServices> {
 }
 
 /// The caller's live session, its account and the unlocked secret.
-struct Caller {
+pub(crate) struct Caller {
+    pub(crate) token: Zeroizing<String>,
+    pub(crate) session: Session,
+    pub(crate) account: Account,
+    pub(crate) secret: Arc<MailboxSecret>,
+}
+
+/// The live session of a token (from the API's bearer header or the web
+/// app's cookie); `None` if there is none, it ended, or its account may no
+/// longer log in.
+pub(crate) async fn session_of(
+    mail: &MailServices,
     token: Zeroizing<String>,
-    session: Session,
-    account: Account,
-    secret: Arc<MailboxSecret>,
+) -> Result<Option<Caller>, athen_core::StoreError> {
+    let Some((session, secret)) = mail.sessions.get(&token) else {
+        return Ok(None);
+    };
+    let account = mail
+        .store
+        .account(session.account_id)
+        .await?
+        .filter(|a| a.status.may_log_in() && a.mailbox_id == session.mailbox_id);
+    Ok(account.map(|account| Caller {
+        token,
+        session,
+        account,
+        secret,
+    }))
 }
 
 async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
@@ -151,22 +174,9 @@ async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| Zeroizing::new(t.trim().to_string()))
         .ok_or_else(ApiError::unauthorised)?;
-    let (session, secret) = mail
-        .sessions
-        .get(&token)
-        .ok_or_else(ApiError::unauthorised)?;
-    let account = mail
-        .store
-        .account(session.account_id)
+    session_of(mail, token)
         .await?
-        .filter(|a| a.status.may_log_in() && a.mailbox_id == session.mailbox_id)
-        .ok_or_else(ApiError::unauthorised)?;
-    Ok(Caller {
-        token,
-        session,
-        account,
-        secret,
-    })
+        .ok_or_else(ApiError::unauthorised)
 }
 
 #[derive(Deserialize)]
@@ -309,7 +319,7 @@ pub(crate) struct PageQuery {
     before: Option<String>,
 }
 
-fn parse_cursor(s: &str) -> ApiResult<PageCursor> {
+pub(crate) fn parse_cursor(s: &str) -> ApiResult<PageCursor> {
     let bad = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -329,14 +339,49 @@ fn parse_cursor(s: &str) -> ApiResult<PageCursor> {
     })
 }
 
-async fn folder_of(mail: &MailServices, c: &Caller, name: &str) -> ApiResult<Folder> {
+pub(crate) async fn folder_of(mail: &MailServices, c: &Caller, name: &str) -> ApiResult<Folder> {
     read::folder(mail.store.as_ref(), c.session.mailbox_id, name)
         .await
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no folder {name}")))
 }
 
+/// Opens a letter for the caller: its raw text, after recording that their
+/// login read it and sending its read receipt by the mailbox's policy (one
+/// letter at a time per mailbox, so a receipt goes once).
+pub(crate) async fn open_letter(
+    mail: &MailServices,
+    c: &Caller,
+    m: &athen_core::mailbox::StoredMessage,
+    now: athen_core::clock::UnixTime,
+) -> Result<(Zeroizing<Vec<u8>>, mdn::ReceiptOutcome), MailError> {
+    let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, m).await?;
+    let settings = mail.store.settings(c.session.mailbox_id).await?;
+    let reader = mdn::Reader {
+        mailbox: c.session.mailbox_id,
+        secret: &c.secret,
+        address: &c.account.address,
+        login: &c.session.login_name,
+        policy: settings.receipt_policy,
+        hostname: &mail.hostname,
+    };
+    let opening = mail.live.opening(c.session.mailbox_id);
+    let _one_at_a_time = opening.lock().await;
+    let outcome = mdn::letter_opened(
+        mail.store.as_ref(),
+        mail.blobs.as_ref(),
+        mail.queue.as_deref(),
+        &reader,
+        &raw,
+        now,
+    )
+    .await?;
+    // The worker files the receipt at once when it goes to a mailbox here.
+    mail.live.wake(c.session.mailbox_id);
+    Ok((raw, outcome))
+}
+
 /// The caller's message `uid` in `folder` (only ever in their own mailbox).
-async fn message_at(
+pub(crate) async fn message_at(
     mail: &MailServices,
     c: &Caller,
     folder: &str,
@@ -434,29 +479,7 @@ pub(crate) async fn message(
     let mail = services(&state)?;
     let c = caller(mail, &headers).await?;
     let m = message_at(mail, &c, &folder, uid).await?;
-    let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?;
-    let settings = mail.store.settings(c.session.mailbox_id).await?;
-    let reader = mdn::Reader {
-        mailbox: c.session.mailbox_id,
-        secret: &c.secret,
-        address: &c.account.address,
-        login: &c.session.login_name,
-        policy: settings.receipt_policy,
-        hostname: &mail.hostname,
-    };
-    let opening = mail.live.opening(c.session.mailbox_id);
-    let _one_at_a_time = opening.lock().await;
-    let outcome = mdn::letter_opened(
-        mail.store.as_ref(),
-        mail.blobs.as_ref(),
-        mail.queue.as_deref(),
-        &reader,
-        &raw,
-        state.clock.now(),
-    )
-    .await?;
-    // The worker files the receipt at once when it goes to a mailbox here.
-    mail.live.wake(c.session.mailbox_id);
+    let (raw, outcome) = open_letter(mail, &c, &m, state.clock.now()).await?;
     let receipt = match outcome {
         mdn::ReceiptOutcome::Sent(_) | mdn::ReceiptOutcome::Queued(_) => "sent",
         mdn::ReceiptOutcome::AlreadySent => "already-sent",

@@ -6,6 +6,7 @@
 //! app proper (registration, mail, settings) is built on this router.
 
 pub mod api;
+mod mail_pages;
 mod pages;
 mod setup;
 
@@ -39,6 +40,18 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/style.css", get(pages::style))
         .route("/setup", get(setup::form).post(setup::submit))
         .route("/api/v1/session", post(api::login).delete(api::logout))
+        .route(
+            "/login",
+            get(mail_pages::login_page).post(mail_pages::login_submit),
+        )
+        .route("/logout", post(mail_pages::logout))
+        .route("/mail/{folder}", get(mail_pages::folder))
+        .route("/mail/{folder}/{uid}", get(mail_pages::message))
+        .route(
+            "/mail/{folder}/{uid}/attachments/{n}",
+            get(mail_pages::attachment),
+        )
+        .route("/mail/{folder}/{uid}/audit", get(mail_pages::message_audit))
         .route("/api/v1/mailbox", get(api::mailbox))
         .route("/api/v1/changes", get(api::changes))
         .route("/api/v1/folders/{folder}/messages", get(api::messages))

@@ -1,0 +1,605 @@
+//! The signed-in web app, first part: signing in and out, folders, reading
+//! a letter with its attachments (the converted HL7/PIT file among them),
+//! and a letter's printable timeline. Server-rendered, no scripts.
+//!
+//! Sessions are the vault's (the same as the API's): the token travels in
+//! a `__Host-` cookie (Secure, HttpOnly, SameSite=Strict, Path=/), a new
+//! one at every sign-in. Every form carries a CSRF token: before sign-in a
+//! random value also set as a cookie (double submit), after sign-in one
+//! derived from the session token, which no other site can read.
+
+use crate::WebState;
+use crate::api::{self, ApiError, Caller, MailServices};
+use crate::pages::{escape, layout};
+use athen_core::clock::rfc3339;
+use athen_core::mailbox::SpecialFolder;
+use athen_mail::audit::{self, EventKind, TrailItem};
+use athen_mail::read;
+use athen_vault::VaultError;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const SESSION_COOKIE: &str = "__Host-athen_session";
+const LOGIN_CSRF_COOKIE: &str = "__Host-athen_login";
+const PAGE: u32 = 50;
+
+/// The value of cookie `name` in the request, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| Zeroizing::new(v.to_string()))
+}
+
+fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The CSRF token of a signed-in session: derived from its secret token,
+/// so it needs no storage and no other site can know it.
+fn csrf_of(session_token: &str) -> String {
+    let digest = Sha256::digest(format!("athen csrf v1:{session_token}").as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time comparison of two tokens.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    (status, Html(layout(&escape(title), body))).into_response()
+}
+
+fn see_other(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn error_page(e: ApiError) -> Response {
+    page(
+        e.status,
+        "Something is not right",
+        &format!(
+            "<h1>Something is not right</h1>\n<p>{}</p>\n<p><a href=\"/mail/Inbox\">Back to the inbox</a></p>",
+            escape(&e.message)
+        ),
+    )
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "Please try again",
+        "<h1>Please try again</h1>\n<p>This form was out of date or did not come from this site. \
+<a href=\"/login\">Sign in again</a>.</p>",
+    )
+}
+
+/// The signed-in caller, or the answer to give instead (sign in first).
+async fn signed_in<'a>(
+    state: &'a WebState,
+    headers: &HeaderMap,
+) -> Result<(&'a MailServices, Caller), Response> {
+    let mail = api::services(state).map_err(error_page)?;
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(see_other("/login"));
+    };
+    match api::session_of(mail, token).await {
+        Ok(Some(c)) => Ok((mail, c)),
+        Ok(None) => Err(see_other("/login")),
+        Err(e) => Err(error_page(athen_mail::MailError::Store(e).into())),
+    }
+}
+
+fn login_form(csrf: &str, login: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1>\n{error}<form method=\"post\" action=\"/login\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
+<label for=\"login\">Your ATHEN address or staff login</label>\
+<input id=\"login\" name=\"login\" required value=\"{}\" autocomplete=\"username\">\n\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" required autocomplete=\"current-password\">\n\
+<button type=\"submit\">Sign in</button>\n</form>",
+            escape(csrf),
+            escape(login)
+        ),
+    )
+}
+
+/// `GET /login`
+pub(crate) async fn login_page(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    if signed_in(&state, &headers).await.is_ok() {
+        return see_other("/mail/Inbox");
+    }
+    let csrf = match athen_vault::codes::new_bootstrap_token() {
+        Ok(t) => t,
+        Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
+    };
+    let mut res = (StatusCode::OK, Html(login_form(&csrf, "", None))).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, &csrf, None),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl Drop for LoginForm {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
+/// `POST /login`: a new session (never an old one reused), then the inbox.
+pub(crate) async fn login_submit(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<api::PeerAddr>>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let Some(expected) = cookie(&headers, LOGIN_CSRF_COOKIE) else {
+        return forbidden();
+    };
+    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
+        return forbidden();
+    }
+    let mail = match api::services(&state) {
+        Ok(m) => m,
+        Err(e) => return error_page(e),
+    };
+    let again = |status: StatusCode, msg: &str| {
+        (
+            status,
+            Html(login_form(&expected, f.login.trim(), Some(msg))),
+        )
+            .into_response()
+    };
+    let unlocked = match mail
+        .authenticator
+        .unlock(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
+        .await
+    {
+        Ok(u) => u,
+        Err(e @ VaultError::BadCredential) => {
+            return again(StatusCode::UNAUTHORIZED, &e.to_string());
+        }
+        Err(VaultError::Throttled { retry_after_secs }) => {
+            let minutes = retry_after_secs.div_ceil(60);
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many attempts that did not work. Please wait {minutes} minute(s) and try again."
+                ),
+            );
+        }
+        Err(e @ VaultError::AccountNotActive(_)) => {
+            return again(StatusCode::FORBIDDEN, &e.to_string());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "web sign-in failed");
+            return again(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not sign you in. Please try again.",
+            );
+        }
+    };
+    let account = unlocked.account.clone();
+    let token = match mail.sessions.open(unlocked) {
+        Ok(t) => t,
+        Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
+    };
+    if let Some(secret) = mail.sessions.unlocked(account.mailbox_id) {
+        mail.live.opened(&account, &secret);
+    }
+    let mut res = see_other("/mail/Inbox");
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`: ends the session; the mailbox locks when it was the last.
+pub(crate) async fn logout(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !same(&f.csrf, &csrf_of(&c.token)) {
+        return forbidden();
+    }
+    let mailbox = c.session.mailbox_id;
+    let Caller { token, secret, .. } = c;
+    drop(secret);
+    mail.sessions.close(&token);
+    mail.live.wake(mailbox);
+    let mut res = see_other("/login");
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0)));
+    res
+}
+
+/// The frame of every signed-in page: who is signed in, the folders, and
+/// the sign-out button.
+fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
+    let folders: String = SpecialFolder::ALL
+        .iter()
+        .map(|f| format!("<li><a href=\"/mail/{0}\">{0}</a></li>", escape(f.name())))
+        .collect();
+    layout(
+        &escape(title),
+        &format!(
+            "<nav aria-label=\"Folders\"><ul class=\"folders\">{folders}</ul></nav>\n\
+<form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<span>Signed in as {}</span> <button type=\"submit\">Sign out</button></form>\n{body}",
+            csrf_of(&c.token),
+            escape(&c.session.login_name),
+        ),
+    )
+}
+
+/// What the trail says of each letter, by Message-ID: for sent mail the
+/// furthest it got (sent, delivered, read, imported; failed stays), for
+/// received mail whether it was opened.
+fn statuses(trail: &[TrailItem]) -> HashMap<String, &'static str> {
+    let mut out: HashMap<String, &'static str> = HashMap::new();
+    let mut envids: HashMap<String, String> = HashMap::new();
+    for i in trail {
+        let e = &i.event;
+        let Some(kind) = e.kind else { continue };
+        let id = e
+            .message_id
+            .clone()
+            .or_else(|| e.envid.as_ref().and_then(|v| envids.get(v).cloned()));
+        if let (Some(id), Some(envid)) = (&e.message_id, &e.envid) {
+            envids.insert(envid.clone(), id.clone());
+        }
+        let Some(id) = id else { continue };
+        let rank = |s: &str| match s {
+            "sent" => 1,
+            "delivered" => 2,
+            "read" => 3,
+            "imported" => 4,
+            "failed" => 9,
+            _ => 0,
+        };
+        let next = match kind {
+            EventKind::Submitted | EventKind::Queued | EventKind::Relayed => "sent",
+            EventKind::Delivered => "delivered",
+            EventKind::Read => "read",
+            EventKind::Imported => "imported",
+            EventKind::Failed => "failed",
+            _ => continue,
+        };
+        let now = out.entry(id).or_insert(next);
+        if rank(next) > rank(now) {
+            *now = next;
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    before: Option<String>,
+}
+
+/// `GET /mail/{folder}`: a page of the folder, newest first.
+pub(crate) async fn folder(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(folder): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let result = async {
+        let f = api::folder_of(mail, &c, &folder).await?;
+        let before = q.before.as_deref().map(api::parse_cursor).transpose()?;
+        let mut live = mail.live.opened(&c.account, &c.secret);
+        if f.name == SpecialFolder::Inbox.name() {
+            let wait = std::time::Duration::from_secs(5);
+            let _ = tokio::time::timeout(wait, live.wait_for(|s| s.first_page_ready)).await;
+        }
+        let mailbox = c.session.mailbox_id;
+        let list = read::page(mail.store.as_ref(), mailbox, &f, &c.secret, before, PAGE).await?;
+        let trail = audit::trail(mail.store.as_ref(), mailbox, &c.secret).await?;
+        Ok::<_, ApiError>((f, list, statuses(&trail), live.borrow().waiting))
+    }
+    .await;
+    let (f, list, status, waiting) = match result {
+        Ok(x) => x,
+        Err(e) => return error_page(e),
+    };
+    let sent = f.name == SpecialFolder::Sent.name();
+    let rows: String = list
+        .iter()
+        .map(|m| {
+            let who = if sent { &m.meta.to } else { &m.meta.from };
+            let st = m
+                .meta
+                .message_id
+                .as_deref()
+                .and_then(|id| status.get(id).copied())
+                .unwrap_or(if sent { "sent" } else { "new" });
+            let st = if !sent && st == "read" { "opened" } else { st };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td><td class=\"status-{st}\">{st}</td></tr>\n",
+                escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),
+                escape(&who.join(", ")),
+                escape(&f.name),
+                m.message.uid,
+                escape(m.meta.subject.as_deref().unwrap_or("(no subject)")),
+            )
+        })
+        .collect();
+    let more = (list.len() == PAGE as usize)
+        .then(|| list.last())
+        .flatten()
+        .map(|m| {
+            format!(
+                "<p><a href=\"/mail/{}?before={}.{}.{}\">Older letters</a></p>",
+                escape(&f.name),
+                m.message.received_at,
+                m.message.arrival,
+                m.message.uid
+            )
+        })
+        .unwrap_or_default();
+    let filing = if waiting > 0 {
+        format!(
+            "<p role=\"status\">{waiting} more letters are being opened; reload the page in a moment to see them.</p>\n"
+        )
+    } else {
+        String::new()
+    };
+    let table = if rows.is_empty() {
+        format!("<p>{} is empty.</p>", escape(&f.name))
+    } else {
+        format!(
+            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Date (UTC)</th><th scope=\"col\">{}</th>\
+<th scope=\"col\">Subject</th><th scope=\"col\">Status</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
+            escape(&f.name),
+            if sent { "To" } else { "From" }
+        )
+    };
+    let body = format!("<h1>{}</h1>\n{filing}{table}\n{more}", escape(&f.name));
+    Html(signed_in_layout(&c, &f.name, &body)).into_response()
+}
+
+/// `GET /mail/{folder}/{uid}`: a letter, as text, with its attachments.
+/// Opening it is recorded, and its read receipt sent by the policy.
+pub(crate) async fn message(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((folder, uid)): Path<(String, u32)>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let opened = async {
+        let m = api::message_at(mail, &c, &folder, uid).await?;
+        Ok::<_, ApiError>(api::open_letter(mail, &c, &m, state.clock.now()).await?)
+    }
+    .await;
+    let (raw, _) = match opened {
+        Ok(x) => x,
+        Err(e) => return error_page(e),
+    };
+    let Some(msg) = MessageParser::default().parse(&raw[..]) else {
+        return error_page(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "this message cannot be read as e-mail".into(),
+            retry_after: None,
+        });
+    };
+    let meta = athen_mail::meta::extract(&raw);
+    let field = |label: &str, v: &str| format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(v));
+    let fields = [
+        field("From", &meta.from.join(", ")),
+        field("To", &meta.to.join(", ")),
+        field("Date", meta.date.as_deref().unwrap_or("")),
+    ]
+    .concat();
+    // Text only: an HTML letter is shown as its text (no markup, no
+    // remote content, nothing that runs).
+    let text = msg.body_text(0).unwrap_or_default();
+    let files: String = msg
+        .attachments()
+        .enumerate()
+        .map(|(n, p)| {
+            format!(
+                "<li><a href=\"/mail/{}/{uid}/attachments/{n}\">{}</a> ({} bytes)</li>",
+                escape(&folder),
+                escape(p.attachment_name().unwrap_or("attachment")),
+                p.contents().len()
+            )
+        })
+        .collect();
+    let files = if files.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Attachments</h2>\n<ul class=\"attachments\">{files}</ul>\n")
+    };
+    let subject = meta.subject.as_deref().unwrap_or("(no subject)");
+    let body = format!(
+        "<h1>{}</h1>\n<dl class=\"fields\">{fields}</dl>\n<pre class=\"letter\">{}</pre>\n{files}\
+<p><a href=\"/mail/{}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{}\">Back to {}</a></p>",
+        escape(subject),
+        escape(&text),
+        escape(&folder),
+        escape(&folder),
+        escape(&folder),
+    );
+    Html(signed_in_layout(&c, subject, &body)).into_response()
+}
+
+/// `GET /mail/{folder}/{uid}/attachments/{n}`: one attachment, always as
+/// a download (never shown by the browser, so it cannot run as a page).
+pub(crate) async fn attachment(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((folder, uid, n)): Path<(String, u32, usize)>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let raw = async {
+        let m = api::message_at(mail, &c, &folder, uid).await?;
+        Ok::<_, ApiError>(read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?)
+    }
+    .await;
+    let raw = match raw {
+        Ok(r) => r,
+        Err(e) => return error_page(e),
+    };
+    let found = MessageParser::default().parse(&raw[..]).and_then(|msg| {
+        msg.attachments().nth(n).map(|p| {
+            (
+                p.attachment_name().unwrap_or("attachment").to_string(),
+                p.contents().to_vec(),
+            )
+        })
+    });
+    let Some((name, bytes)) = found else {
+        return error_page(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("this letter has no attachment {n}"),
+            retry_after: None,
+        });
+    };
+    // Only safe characters in the header; the rest become "_".
+    let safe: String = name
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ".-_ ".contains(ch) {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut res = (StatusCode::OK, bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+/// `GET /mail/{folder}/{uid}/audit`: the letter's timeline, printable.
+pub(crate) async fn message_audit(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((folder, uid)): Path<(String, u32)>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let found = async {
+        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let meta = read::with_meta(m, &c.secret)?.meta;
+        let all = audit::trail(mail.store.as_ref(), c.session.mailbox_id, &c.secret).await?;
+        let items = match &meta.message_id {
+            Some(id) => audit::of_message(all, id),
+            None => Vec::new(),
+        };
+        Ok::<_, ApiError>((meta, items))
+    }
+    .await;
+    let (meta, items) = match found {
+        Ok(x) => x,
+        Err(e) => return error_page(e),
+    };
+    let rows: String = items
+        .iter()
+        .map(|i| {
+            let e = &i.event;
+            let what = e.kind.map(EventKind::as_str).unwrap_or("?");
+            let more: Vec<&str> = [&e.detail, &e.remote_host, &e.tls, &e.file]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(rfc3339(i.at).get(..19).unwrap_or_default()),
+                escape(what),
+                escape(e.correspondent.as_deref().unwrap_or("")),
+                escape(e.actor.as_deref().unwrap_or("")),
+                escape(&more.join(" · ")),
+            )
+        })
+        .collect();
+    let subject = meta.subject.as_deref().unwrap_or("(no subject)");
+    let body = format!(
+        "<h1>What happened to “{}”</h1>\n<table>\n<caption>Timeline (times in UTC)</caption>\n\
+<thead><tr><th scope=\"col\">When</th><th scope=\"col\">What</th><th scope=\"col\">Who</th>\
+<th scope=\"col\">By login</th><th scope=\"col\">Details</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n\
+<p><a href=\"/mail/{}/{uid}\">Back to the letter</a></p>",
+        escape(subject),
+        escape(&folder),
+    );
+    Html(signed_in_layout(&c, "Timeline", &body)).into_response()
+}

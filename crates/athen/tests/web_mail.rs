@@ -1,0 +1,138 @@
+//! The signed-in web pages through the real server, with Python's urllib
+//! and a cookie jar as the browser: signing in (CSRF-checked, a new
+//! session cookie with Secure, HttpOnly and SameSite), the inbox, reading a
+//! letter with its HL7 file, its timeline, the sender seeing "read", and
+//! signing out. Received text is escaped, never run.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// A browser: `Browser()` with `.get(path)` and `.post(path, fields)`
+/// returning (status, final path, text), following redirects and keeping
+/// cookies; `csrf(text)` finds a form's CSRF token.
+const BROWSER: &str = r#"
+import os, re, ssl, json, time, http.cookiejar, urllib.request, urllib.parse, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+class Browser:
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.o = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
+                                             urllib.request.HTTPCookieProcessor(self.jar))
+    def open(self, path, data=None):
+        try:
+            r = self.o.open(base + path, data=data, timeout=30)
+            return r.status, urllib.parse.urlparse(r.geturl()).path, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, urllib.parse.urlparse(e.geturl()).path, e.read()
+    def get(self, path):
+        s, p, b = self.open(path)
+        return s, p, b.decode("utf-8", "replace")
+    def post(self, path, fields):
+        s, p, b = self.open(path, urllib.parse.urlencode(fields).encode())
+        return s, p, b.decode("utf-8", "replace")
+    def login(self, who, pw):
+        s, p, page = self.get("/login")
+        return self.post("/login", {"csrf": csrf(page), "login": who, "password": pw})
+def csrf(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+"#;
+
+fn browse(port: u16, ca: &std::path::Path, code: &str) -> Value {
+    let out = python(port, ca, &format!("{BROWSER}\n{code}"));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn a_practice_signs_in_reads_a_letter_with_its_hl7_file_and_the_sender_sees_read() {
+    let p = TwoPractices::start(|data| {
+        let (rc, v) = mailbox(
+            data,
+            "reception@northside.example",
+            JANE_PW,
+            &["settings", "--delivery-formats", "hl7-oru"],
+        );
+        assert_eq!(rc, 0, "{v}");
+    });
+    p.jane_sends(
+        "msg = ('From: Dr Peter Smith <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\n'
+    'Subject: [SMITH, John (M) DOB:01/02/1960] Referral <script>alert(1)</script>\\r\\n'
+    'Content-Type: text/plain; charset=utf-8\\r\\n\\r\\nDear Dr Jones,\\r\\n\\r\\nPlease see John <b>soon</b>.\\r\\n')
+c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg.encode())",
+    );
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+r = {{}}
+b = Browser()
+r["anonymous"] = b.get("/mail/Inbox")[:2]
+s, path, page = b.get("/login")
+token = csrf(page)
+r["no csrf"] = b.post("/login", {{"login": "reception@northside.example", "password": {JANE_PW:?}}})[0]
+s, path, page = b.post("/login", {{"csrf": token, "login": "reception@northside.example", "password": "wrong"}})
+r["wrong"] = [s, "not right" in page]
+s, path, inbox = b.post("/login", {{"csrf": token, "login": "reception@northside.example", "password": {JANE_PW:?}}})
+r["signed in"] = [s, path]
+c = [c for c in b.jar if c.name == "__Host-athen_session"][0]
+r["cookie"] = [c.secure, c.path, c.has_nonstandard_attr("HttpOnly"), c.get_nonstandard_attr("SameSite")]
+r["inbox escapes"] = ["<script>" not in inbox, "&lt;script&gt;alert(1)&lt;/script&gt;" in inbox]
+r["inbox row"] = re.findall(r'<td class="status-(\w+)">', inbox)
+s, path, letter = b.get("/mail/Inbox/1")
+r["letter"] = [s, "Please see John &lt;b&gt;soon&lt;/b&gt;." in letter]
+files = re.findall(r'href="(/mail/Inbox/1/attachments/\d+)">([^<]+)<', letter)
+r["files"] = [f[1] for f in files]
+s, path, hl7 = b.open(files[0][0])
+r["hl7"] = [s, hl7[:4].decode()]
+r["after reading"] = re.findall(r'<td class="status-(\w+)">', b.get("/mail/Inbox")[2])
+s, path, timeline = b.get("/mail/Inbox/1/audit")
+r["timeline"] = re.findall(r'<tr><td>[^<]*</td><td>(\w+)</td>', timeline)
+r["read by"] = "<td>reception@northside.example</td>" in timeline
+# Jane signs in elsewhere and sees her letter read.
+j = Browser()
+s, path, page = j.login("jane@athen.localhost", {JANE_PW:?})
+deadline = time.time() + 30
+while True:
+    sent = re.findall(r'<td class="status-(\w+)">', j.get("/mail/Sent")[2])
+    if sent == ["read"] or time.time() > deadline:
+        break
+    time.sleep(0.5)
+r["jane sent"] = sent
+s, path, page = b.get("/mail/Inbox")
+r["logout without csrf"] = b.post("/logout", {{}})[0]
+r["logout"] = b.post("/logout", {{"csrf": csrf(page)}})[:2]
+r["after logout"] = b.get("/mail/Inbox")[:2]
+print(json.dumps(r))
+"#
+        ),
+    );
+    assert_eq!(v["anonymous"], serde_json::json!([200, "/login"]), "{v}");
+    assert_eq!(v["no csrf"], 403);
+    assert_eq!(v["wrong"], serde_json::json!([401, true]));
+    assert_eq!(v["signed in"], serde_json::json!([200, "/mail/Inbox"]));
+    assert_eq!(v["cookie"], serde_json::json!([true, "/", true, "Strict"]));
+    assert_eq!(v["inbox escapes"], serde_json::json!([true, true]), "{v}");
+    assert_eq!(v["inbox row"], serde_json::json!(["new"]));
+    assert_eq!(v["letter"], serde_json::json!([200, true]), "{v}");
+    assert_eq!(v["files"], serde_json::json!(["DPS00001.HL7"]), "{v}");
+    assert_eq!(v["hl7"], serde_json::json!([200, "MSH|"]));
+    assert_eq!(v["after reading"], serde_json::json!(["opened"]));
+    let timeline: Vec<&str> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        timeline,
+        ["received", "converted", "read", "receipt_sent"],
+        "{v}"
+    );
+    assert_eq!(v["read by"], true);
+    assert_eq!(v["jane sent"], serde_json::json!(["read"]), "{v}");
+    assert_eq!(v["logout without csrf"], 403);
+    assert_eq!(v["logout"], serde_json::json!([200, "/login"]));
+    assert_eq!(v["after logout"], serde_json::json!([200, "/login"]));
+}
