@@ -45,6 +45,10 @@ pub fn router(state: Arc<WebState>) -> Router {
             get(mail_pages::login_page).post(mail_pages::login_submit),
         )
         .route("/logout", post(mail_pages::logout))
+        .route(
+            "/settings",
+            get(mail_pages::settings).post(mail_pages::save_settings),
+        )
         .route("/mail/{folder}", get(mail_pages::folder))
         .route("/mail/{folder}/{uid}", get(mail_pages::message))
         .route(

@@ -281,7 +281,7 @@ fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
     layout(
         &escape(title),
         &format!(
-            "<nav aria-label=\"Folders\"><ul class=\"folders\">{folders}</ul></nav>\n\
+            "<nav aria-label=\"Folders\"><ul class=\"folders\">{folders}<li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
 <form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <span>Signed in as {}</span> <button type=\"submit\">Sign out</button></form>\n{body}",
             csrf_of(&c.token),
@@ -602,4 +602,201 @@ pub(crate) async fn message_audit(
         escape(&folder),
     );
     Html(signed_in_layout(&c, "Timeline", &body)).into_response()
+}
+
+/// The delivery formats a practice can choose, as (setting, plain words).
+const FORMATS: &[(&str, &str)] = &[
+    (
+        "hl7-oru:adrm2021",
+        "HL7 letter (ORU, ADRM 2021) — Best Practice, Medical Director, Genie and most others",
+    ),
+    (
+        "hl7-oru:as4700",
+        "HL7 letter (ORU, AS 4700) — older clinical systems",
+    ),
+    ("hl7-ref:adrm2021", "HL7 referral (REF)"),
+    ("pit", "PIT text file"),
+    ("pit-rtf", "PIT with the letter as RTF"),
+];
+
+/// Whether the caller may change the mailbox's settings: the account's
+/// own login, not a staff login (staff may look).
+async fn may_change_settings(mail: &MailServices, c: &Caller) -> Result<bool, ApiError> {
+    let login = mail.store.login(c.session.login_id).await?;
+    Ok(login.is_some_and(|l| l.staff_entry_id.is_none()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SettingsQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+fn settings_page(
+    c: &Caller,
+    settings: &athen_core::mailbox::MailboxSettings,
+    may_change: bool,
+    note: Option<(&str, bool)>,
+) -> String {
+    let note = match note {
+        Some((text, true)) => format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(text)),
+        Some((text, false)) => format!("<p role=\"status\">{}</p>\n", escape(text)),
+        None => String::new(),
+    };
+    let disabled = if may_change { "" } else { " disabled" };
+    let choice = |n: usize, label: &str| {
+        let current = settings
+            .delivery_formats
+            .get(n)
+            .map(String::as_str)
+            .unwrap_or("none");
+        let options: String = std::iter::once(("none", "No file"))
+            .chain(FORMATS.iter().copied())
+            .map(|(value, words)| {
+                let sel = if value == current { " selected" } else { "" };
+                format!("<option value=\"{value}\"{sel}>{}</option>", escape(words))
+            })
+            .collect();
+        format!(
+            "<label for=\"format{n}\">{label}</label><select id=\"format{n}\" name=\"format{n}\"{disabled}>{options}</select>\n"
+        )
+    };
+    let radio = |value: &str, words: &str| {
+        let checked = if settings.receipt_policy.as_str() == value {
+            " checked"
+        } else {
+            ""
+        };
+        format!(
+            "<div><input type=\"radio\" id=\"receipts-{value}\" name=\"receipts\" value=\"{value}\"{checked}{disabled}> \
+<label for=\"receipts-{value}\" class=\"inline\">{}</label></div>\n",
+            escape(words)
+        )
+    };
+    let who = if may_change {
+        String::new()
+    } else {
+        "<p>Only the practice's own login can change these settings; ask your practice manager.</p>\n".into()
+    };
+    let body = format!(
+        "<h1>Settings</h1>\n{note}{who}<form method=\"post\" action=\"/settings\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
+<fieldset><legend>Files for your clinical system</legend>\n\
+<p>Each letter that arrives gets a file your clinical system can import, attached to the letter. \
+If the first choice cannot be made for a letter, the second is tried.</p>\n{}{}</fieldset>\n\
+<fieldset><legend>Read receipts</legend>\n<p>When you open a letter whose sender asked to know:</p>\n{}{}{}</fieldset>\n\
+<button type=\"submit\"{disabled}>Save</button>\n</form>",
+        csrf_of(&c.token),
+        choice(0, "First choice"),
+        choice(1, "Second choice"),
+        radio("always", "Tell the sender it was read (recommended)"),
+        radio("ask", "Ask me each time"),
+        radio("never", "Never tell the sender"),
+    );
+    signed_in_layout(c, "Settings", &body)
+}
+
+/// `GET /settings`
+pub(crate) async fn settings(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let loaded = async {
+        let s = mail.store.settings(c.session.mailbox_id).await?;
+        Ok::<_, ApiError>((s, may_change_settings(mail, &c).await?))
+    }
+    .await;
+    match loaded {
+        Ok((s, may)) => {
+            let note = q
+                .saved
+                .is_some()
+                .then_some(("Your settings are saved.", false));
+            Html(settings_page(&c, &s, may, note)).into_response()
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    format0: String,
+    #[serde(default)]
+    format1: String,
+    #[serde(default)]
+    receipts: String,
+}
+
+/// `POST /settings`: only the account's own login; every value checked.
+pub(crate) async fn save_settings(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Form(f): Form<SettingsForm>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !same(&f.csrf, &csrf_of(&c.token)) {
+        return forbidden();
+    }
+    let mailbox = c.session.mailbox_id;
+    let current = match mail.store.settings(mailbox).await {
+        Ok(s) => s,
+        Err(e) => return error_page(athen_mail::MailError::Store(e).into()),
+    };
+    match may_change_settings(mail, &c).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let page = settings_page(
+                &c,
+                &current,
+                false,
+                Some((
+                    "Only the practice's own login can change these settings.",
+                    true,
+                )),
+            );
+            return (StatusCode::FORBIDDEN, Html(page)).into_response();
+        }
+        Err(e) => return error_page(e),
+    }
+    let refuse = |msg: &str| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(settings_page(&c, &current, true, Some((msg, true)))),
+        )
+            .into_response()
+    };
+    let Some(policy) = athen_core::mailbox::ReceiptPolicy::parse(&f.receipts) else {
+        return refuse("Please choose what to do about read receipts.");
+    };
+    let mut formats: Vec<String> = Vec::new();
+    for chosen in [&f.format0, &f.format1] {
+        if chosen.is_empty() || chosen == "none" {
+            continue;
+        }
+        match athen_clinical::write::Format::parse(chosen) {
+            Ok(format) if !formats.contains(&format.name()) => formats.push(format.name()),
+            Ok(_) => {}
+            Err(_) => return refuse("Please choose the files from the list."),
+        }
+    }
+    let new = athen_core::mailbox::MailboxSettings {
+        delivery_formats: formats,
+        receipt_policy: policy,
+    };
+    if let Err(e) = mail.store.set_settings(mailbox, &new).await {
+        return error_page(athen_mail::MailError::Store(e).into());
+    }
+    tracing::info!(login = %c.session.login_name, "mailbox settings changed");
+    see_other("/settings?saved=1")
 }

@@ -136,3 +136,85 @@ print(json.dumps(r))
     assert_eq!(v["logout"], serde_json::json!([200, "/login"]));
     assert_eq!(v["after logout"], serde_json::json!([200, "/login"]));
 }
+
+#[test]
+fn the_practice_chooses_its_files_and_receipts_and_staff_may_only_look() {
+    let p = TwoPractices::start(|data| {
+        let staff = admin_ok(
+            data,
+            &[
+                "staff",
+                "add",
+                "reception@northside.example",
+                "--given",
+                "Anna",
+                "--family",
+                "Jones",
+            ],
+            "",
+        );
+        let id = staff["id"].to_string();
+        admin_ok(
+            data,
+            &[
+                "login",
+                "add",
+                "reception@northside.example",
+                "--staff",
+                &id,
+                "--password-stdin",
+            ],
+            &format!("{JANE_PW}\nanna's own password\n"),
+        );
+    });
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+r = {{}}
+b = Browser()
+b.login("reception@northside.example", {JANE_PW:?})
+s, path, page = b.get("/settings")
+r["before"] = [s, 'value="always" checked' in page, '<option value="none" selected>' in page]
+token = csrf(page)
+r["no csrf"] = b.post("/settings", {{"format0": "pit", "receipts": "never"}})[0]
+r["bad format"] = b.post("/settings", {{"csrf": token, "format0": "docx", "receipts": "never"}})[0]
+r["bad policy"] = b.post("/settings", {{"csrf": token, "format0": "pit", "receipts": "sometimes"}})[0]
+s, path, page = b.post("/settings", {{"csrf": token, "format0": "hl7-oru:as4700", "format1": "pit", "receipts": "never"}})
+r["saved"] = [s, path, "saved" in page, '<option value="hl7-oru:as4700" selected>' in page,
+    '<option value="pit" selected>' in page, 'value="never" checked' in page]
+a = Browser()
+a.login("reception+anna.jones@northside.example", "anna's own password")
+s, path, page = a.get("/settings")
+r["staff sees"] = [s, "disabled" in page, 'value="never" checked' in page]
+r["staff saves"] = a.post("/settings", {{"csrf": csrf(page), "format0": "pit", "receipts": "always"}})[0]
+print(json.dumps(r))
+"#
+        ),
+    );
+    assert_eq!(v["before"], serde_json::json!([200, true, true]), "{v}");
+    assert_eq!(v["no csrf"], 403);
+    assert_eq!(v["bad format"], 422);
+    assert_eq!(v["bad policy"], 422);
+    assert_eq!(
+        v["saved"],
+        serde_json::json!([200, "/settings", true, true, true, true]),
+        "{v}"
+    );
+    assert_eq!(v["staff sees"], serde_json::json!([200, true, true]), "{v}");
+    assert_eq!(v["staff saves"], 403);
+    // The command line reads the same settings back.
+    let (rc, s) = mailbox(
+        &p.data,
+        "reception@northside.example",
+        JANE_PW,
+        &["settings"],
+    );
+    assert_eq!(rc, 0, "{s}");
+    assert_eq!(
+        s["delivery_formats"],
+        serde_json::json!(["hl7-oru:as4700", "pit"])
+    );
+    assert_eq!(s["receipts"], "never");
+}
