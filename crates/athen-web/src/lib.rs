@@ -6,6 +6,7 @@
 //! app proper (registration, mail, settings) is built on this router.
 
 pub mod api;
+mod directory_page;
 mod mail_pages;
 mod pages;
 mod setup;
@@ -45,6 +46,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             get(mail_pages::login_page).post(mail_pages::login_submit),
         )
         .route("/logout", post(mail_pages::logout))
+        .route("/directory", get(directory_page::search))
         .route(
             "/settings",
             get(mail_pages::settings).post(mail_pages::save_settings),

@@ -41,7 +41,8 @@ pub(crate) async fn home(State(state): State<Arc<WebState>>) -> Html<String> {
             "<h1>Secure clinical messaging</h1>\n\
 <p>ATHEN lets practices, specialists and hospitals send each other letters by secure e-mail, \
 with every letter tracked until it has been read or imported into the clinical system.</p>\n\
-<p>This server handles mail for <strong>{}</strong>.</p>",
+<p>This server handles mail for <strong>{}</strong>.</p>\n\
+<p><a href=\"/directory\">Find a provider</a> · <a href=\"/login\">Sign in</a></p>",
             escape(&state.domain)
         ),
     ))
@@ -56,7 +57,7 @@ header .brand{font-weight:bold;letter-spacing:.1em}\
 label{display:block;margin-top:1rem;font-weight:600}\
 input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box;border:1px solid #555}\
 button{margin-top:1rem;font-size:1rem;padding:.5rem 1rem;background:#0b4f8a;color:#fff;border:0}\
-.error{color:#8a0b0b;font-weight:600}.folders{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}.signout{display:flex;gap:1rem;align-items:baseline}.signout button{margin-top:0}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc;vertical-align:top}caption{text-align:left;font-weight:600}.status-failed{color:#8a0b0b;font-weight:600}pre.letter{white-space:pre-wrap;font-family:inherit}dl.fields dt{font-weight:600}dl.fields dd{margin:0 0 .5rem 0}label.inline{display:inline;font-weight:normal}select{font-size:1rem;padding:.3rem;width:100%}fieldset{margin-top:1rem;border:1px solid #999}@media print{nav,.signout{display:none}}";
+.error{color:#8a0b0b;font-weight:600}.folders{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}.signout{display:flex;gap:1rem;align-items:baseline}.signout button{margin-top:0}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc;vertical-align:top}caption{text-align:left;font-weight:600}.status-failed{color:#8a0b0b;font-weight:600}pre.letter{white-space:pre-wrap;font-family:inherit}dl.fields dt{font-weight:600}dl.fields dd{margin:0 0 .5rem 0}label.inline{display:inline;font-weight:normal}select{font-size:1rem;padding:.3rem;width:100%}fieldset{margin-top:1rem;border:1px solid #999}.directory{list-style:none;padding:0}.entry{border-top:1px solid #ccc;padding:.5rem 0}.entry h2{margin:.2rem 0;font-size:1.1rem}.entry p{margin:.1rem 0}@media print{nav,.signout{display:none}}";
 
 pub(crate) async fn style() -> Response {
     (

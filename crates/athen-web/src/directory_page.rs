@@ -1,0 +1,226 @@
+//! The public directory: who is on ATHEN and how to write to them, found by
+//! name, provider number, suburb or postcode, specialty and category. Only
+//! confirmed accounts are listed; everything shown is what the providers
+//! published to be found.
+
+use crate::WebState;
+use crate::pages::{escape, layout};
+use athen_core::directory::{Category, DirectoryEntry, DirectoryHit, DirectoryQuery, EntryRole};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// At most this many results a page.
+const LIMIT: u32 = 50;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Search {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    specialty: String,
+    #[serde(default)]
+    category: String,
+}
+
+fn given(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= 100).then(|| s.to_string())
+}
+
+fn form(s: &Search) -> String {
+    let field = |id: &str, label: &str, value: &str, hint: &str| {
+        format!(
+            "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" value=\"{}\" maxlength=\"100\"{}>\n",
+            escape(value),
+            if hint.is_empty() {
+                String::new()
+            } else {
+                format!(" placeholder=\"{}\"", escape(hint))
+            }
+        )
+    };
+    let categories: String = std::iter::once(("", "Any"))
+        .chain(Category::ALL.iter().map(|c| (c.slug(), c.label())))
+        .map(|(slug, label)| {
+            let sel = if slug == s.category { " selected" } else { "" };
+            format!("<option value=\"{slug}\"{sel}>{}</option>", escape(label))
+        })
+        .collect();
+    format!(
+        "<form method=\"get\" action=\"/directory\" role=\"search\">\n{}{}{}{}\
+<label for=\"category\">Kind of service</label><select id=\"category\" name=\"category\">{categories}</select>\n\
+<button type=\"submit\">Search</button>\n</form>\n",
+        field(
+            "name",
+            "Name of the person or practice",
+            &s.name,
+            "e.g. Smith, or Northside"
+        ),
+        field("provider", "Provider number", &s.provider, "e.g. 2426621B"),
+        field("place", "Suburb or postcode", &s.place, ""),
+        field("specialty", "Specialty", &s.specialty, "e.g. cardiology"),
+    )
+}
+
+fn place(e: &DirectoryEntry) -> String {
+    let d = &e.details;
+    [
+        d.street.clone(),
+        d.suburb.clone(),
+        d.state.map(|s| s.to_string()),
+        d.postcode.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn hit_html(h: &DirectoryHit) -> String {
+    let d = &h.entry.details;
+    let mut about = Vec::new();
+    if let Some(p) = &d.position {
+        about.push(escape(p));
+    }
+    if let Some(s) = &d.specialty {
+        about.push(escape(s));
+    }
+    if let Some(c) = d.category {
+        about.push(escape(c.label()));
+    }
+    if let Some(o) = &h.organisation
+        && h.entry.role == EntryRole::Staff
+    {
+        about.push(format!("at {}", escape(&o.details.display_name())));
+    }
+    let here = if place(&h.entry).is_empty() {
+        h.organisation.as_ref().map(place).unwrap_or_default()
+    } else {
+        place(&h.entry)
+    };
+    let mut lines = vec![format!(
+        "<h2>{}</h2>",
+        escape(&h.entry.details.display_name())
+    )];
+    if !about.is_empty() {
+        lines.push(format!("<p>{}</p>", about.join(" · ")));
+    }
+    if !here.is_empty() {
+        lines.push(format!("<p>{}</p>", escape(&here)));
+    }
+    if !d.provider_numbers.is_empty() {
+        lines.push(format!(
+            "<p>Provider number{}: {}</p>",
+            if d.provider_numbers.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            escape(&d.provider_numbers.join(", "))
+        ));
+    }
+    for (label, v) in [("Phone", &d.phone), ("Fax", &d.fax)] {
+        if let Some(v) = v {
+            lines.push(format!("<p>{label}: {}</p>", escape(v)));
+        }
+    }
+    lines.push(format!(
+        "<p>Write to: <strong>{}</strong></p>",
+        escape(&h.address)
+    ));
+    format!("<li class=\"entry\">{}</li>", lines.join("\n"))
+}
+
+/// `GET /directory?name=&provider=&place=&specialty=&category=`
+pub(crate) async fn search(
+    State(state): State<Arc<WebState>>,
+    Query(s): Query<Search>,
+) -> Response {
+    let Some(mail) = state.mail.as_deref() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(layout(
+                "Directory",
+                "<h1>The directory is not available</h1>",
+            )),
+        )
+            .into_response();
+    };
+    let category = match s.category.trim() {
+        "" => None,
+        slug => match slug.parse::<Category>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                let body = format!(
+                    "<h1>Find a provider</h1>\n<p class=\"error\" role=\"alert\">Please choose the kind of service from the list.</p>\n{}",
+                    form(&s)
+                );
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Html(layout("Find a provider", &body)),
+                )
+                    .into_response();
+            }
+        },
+    };
+    let q = DirectoryQuery {
+        name: given(&s.name),
+        provider_number: given(&s.provider),
+        place: given(&s.place),
+        specialty: given(&s.specialty),
+        category,
+        include_unconfirmed: false,
+        limit: LIMIT,
+    };
+    let asked = q.name.is_some()
+        || q.provider_number.is_some()
+        || q.place.is_some()
+        || q.specialty.is_some()
+        || q.category.is_some();
+    let intro = "<h1>Find a provider</h1>\n<p>Practices, specialists, hospitals and other services that \
+receive letters through ATHEN. Search by any of these; each result says the address to write to.</p>\n";
+    if !asked {
+        return Html(layout("Find a provider", &format!("{intro}{}", form(&s)))).into_response();
+    }
+    let hits = match mail.store.search(&q).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "directory search failed");
+            let body = format!(
+                "{intro}<p class=\"error\" role=\"alert\">The search did not work; please try again.</p>\n{}",
+                form(&s)
+            );
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(layout("Find a provider", &body)),
+            )
+                .into_response();
+        }
+    };
+    let results = if hits.is_empty() {
+        "<p role=\"status\">Nobody in the directory matches. Try fewer words, or only the suburb.</p>".to_string()
+    } else {
+        format!(
+            "<p role=\"status\">{} found{}.</p>\n<ul class=\"directory\">\n{}\n</ul>",
+            hits.len(),
+            if hits.len() as u32 == LIMIT {
+                " (the first 50: add words to narrow the search)"
+            } else {
+                ""
+            },
+            hits.iter().map(hit_html).collect::<Vec<_>>().join("\n")
+        )
+    };
+    Html(layout(
+        "Find a provider",
+        &format!("{intro}{}{results}", form(&s)),
+    ))
+    .into_response()
+}
