@@ -762,6 +762,12 @@ smarthost_username = \"athen\"\nsmarthost_password_file = {:?}\n",
             .contains("certificate verified (smarthost)"),
         "{relayed:?}"
     );
+    // The relayed message leaves the queue (after its "relayed" report),
+    // so what the next server's queue shows is only the next message.
+    wait_for("the relayed message to leave the queue", || {
+        let v = admin_ok(&data, &["queue", "list"], "");
+        v["messages"].as_array().unwrap().is_empty().then_some(())
+    });
     assert!(server.stop().success());
 
     // Without the private CA, the relay's certificate proves nothing: the
