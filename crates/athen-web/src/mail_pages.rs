@@ -117,6 +117,19 @@ async fn signed_in<'a>(
     }
 }
 
+/// [`signed_in`] for a form post: its CSRF token must be the session's.
+async fn signed_in_form<'a>(
+    state: &'a WebState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(&'a MailServices, Caller), Response> {
+    let (mail, c) = signed_in(state, headers).await?;
+    if !same(csrf, &csrf_of(&c.token)) {
+        return Err(forbidden());
+    }
+    Ok((mail, c))
+}
+
 fn login_form(csrf: &str, login: &str, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
@@ -253,13 +266,10 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
+    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if !same(&f.csrf, &csrf_of(&c.token)) {
-        return forbidden();
-    }
     let mailbox = c.session.mailbox_id;
     let Caller { token, secret, .. } = c;
     drop(secret);
@@ -741,13 +751,10 @@ pub(crate) async fn save_settings(
     headers: HeaderMap,
     Form(f): Form<SettingsForm>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
+    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if !same(&f.csrf, &csrf_of(&c.token)) {
-        return forbidden();
-    }
     let mailbox = c.session.mailbox_id;
     let current = match mail.store.settings(mailbox).await {
         Ok(s) => s,
