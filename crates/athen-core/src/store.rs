@@ -165,6 +165,8 @@ pub trait MailboxStore: Send + Sync {
     ) -> StoreResult<Option<StoredMessage>>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
     async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
+    /// How many messages one folder holds.
+    async fn count_in_folder(&self, mailbox: MailboxId, folder: FolderId) -> StoreResult<u64>;
     /// The patient register: keyed digests of name and date of birth
     /// ([`PatientKey`]) and the local patient number each was given.
     async fn patient_register(&self, mailbox: MailboxId) -> StoreResult<Vec<(PatientKey, u32)>>;

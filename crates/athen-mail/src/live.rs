@@ -124,13 +124,6 @@ impl LiveMail {
         rx
     }
 
-    /// The state of an open mailbox, if it is open.
-    pub fn state(&self, mailbox: MailboxId) -> Option<watch::Receiver<MailboxState>> {
-        lock(&self.workers)
-            .get(&mailbox)
-            .map(|w| w.state.subscribe())
-    }
-
     /// Makes an open mailbox look at once (new mail, or it may have been
     /// locked).
     pub fn wake(&self, mailbox: MailboxId) {

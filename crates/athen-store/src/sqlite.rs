@@ -1313,6 +1313,18 @@ impl MailboxStore for SqliteStore {
         Ok(n as u64)
     }
 
+    async fn count_in_folder(&self, mailbox: MailboxId, folder: FolderId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE mailbox_id = $1 AND folder_id = $2",
+        )
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn patient_register(&self, mailbox: MailboxId) -> StoreResult<Vec<(PatientKey, u32)>> {
         sqlx::query("SELECT patient_key, number FROM patient_register WHERE mailbox_id = $1")
             .bind(mailbox.0)

@@ -271,13 +271,19 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    end_session(mail, caller(mail, &headers).await?);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends a session (API or web). Its hold on the secret goes first, so the
+/// mailbox locks at once when this was its last session; its worker is
+/// woken to notice.
+pub(crate) fn end_session(mail: &MailServices, c: Caller) {
     let mailbox = c.session.mailbox_id;
     let Caller { token, secret, .. } = c;
     drop(secret);
     mail.sessions.close(&token);
     mail.live.wake(mailbox);
-    Ok(StatusCode::NO_CONTENT)
 }
 
 fn state_json(s: &MailboxState) -> Value {
@@ -300,7 +306,10 @@ pub(crate) async fn mailbox(
     let live = mail.live.opened(&c.account, &c.secret).borrow().clone();
     let mut folders = Vec::new();
     for f in mail.store.folders(c.session.mailbox_id).await? {
-        let n = mail.store.messages(c.session.mailbox_id, f.id).await?.len();
+        let n = mail
+            .store
+            .count_in_folder(c.session.mailbox_id, f.id)
+            .await?;
         folders.push(json!({"name": f.name, "messages": n}));
     }
     Ok(Json(json!({

@@ -270,11 +270,7 @@ pub(crate) async fn logout(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let mailbox = c.session.mailbox_id;
-    let Caller { token, secret, .. } = c;
-    drop(secret);
-    mail.sessions.close(&token);
-    mail.live.wake(mailbox);
+    api::end_session(mail, c);
     let mut res = see_other("/login");
     res.headers_mut()
         .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0)));
