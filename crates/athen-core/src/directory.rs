@@ -335,6 +335,43 @@ pub fn search_key(s: &str) -> String {
         .collect()
 }
 
+/// The mailbox name made from a provider's name ("Northside Medical
+/// Centre" → `northside.medical.centre`, "Dr Jürgen Müller" →
+/// `dr.juergen.mueller`): lower case, spaces as dots, German umlauts and ß
+/// written out, other accents folded, and nothing but `a-z 0-9 . _` kept
+/// (athen-original.md, "Registration"). Never starts or ends with a dot,
+/// nor has two together; at most 64 characters (RFC 5321 §4.5.3.1.1).
+pub fn local_part_from_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let written: &str = match c {
+            'ä' => "ae",
+            'ö' => "oe",
+            'ü' => "ue",
+            'ß' => "ss",
+            'æ' => "ae",
+            'œ' => "oe",
+            _ => "",
+        };
+        if !written.is_empty() {
+            out.push_str(written);
+            continue;
+        }
+        match fold_accent(c) {
+            c @ ('a'..='z' | '0'..='9' | '_') => out.push(c),
+            ' ' | '.' | '-' | '\t' | '/' | '&' | ',' if !out.is_empty() && !out.ends_with('.') => {
+                out.push('.')
+            }
+            _ => {}
+        }
+    }
+    let mut out: String = out.trim_end_matches('.').chars().take(64).collect();
+    while out.ends_with('.') {
+        out.pop();
+    }
+    out
+}
+
 /// Folds the Latin accented letters common in Australian names to ASCII, so
 /// "Müller" is found by "muller" and "Nguyễn" by "nguyen".
 fn fold_accent(c: char) -> char {
@@ -365,6 +402,29 @@ fn fold_accent(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailbox_names_come_from_provider_names() {
+        assert_eq!(
+            local_part_from_name("Northside Medical Centre"),
+            "northside.medical.centre"
+        );
+        assert_eq!(
+            local_part_from_name("Dr Jürgen Müller"),
+            "dr.juergen.mueller"
+        );
+        assert_eq!(
+            local_part_from_name("  Nguyễn  Thị Hồng "),
+            "nguyen.thi.hong"
+        );
+        assert_eq!(
+            local_part_from_name("O'Brien & Sons, Pty. Ltd."),
+            "obrien.sons.pty.ltd"
+        );
+        assert_eq!(local_part_from_name("李"), "");
+        assert!(local_part_from_name(&"a ".repeat(100)).len() <= 64);
+        assert!(!local_part_from_name(&"ab ".repeat(40)).ends_with('.'));
+    }
 
     fn org() -> EntryInput {
         EntryInput {

@@ -75,6 +75,23 @@ pub trait AccountStore: Send + Sync {
     async fn record_event(&self, event: AccountEvent) -> StoreResult<()>;
     async fn events(&self, id: AccountId) -> StoreResult<Vec<AccountEvent>>;
     async fn confirmation_hash(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>>;
+    /// Keeps a provisional account's welcome letter for printing: its
+    /// confirmation code sealed with the server's key, and the code's hash
+    /// as the account's confirmation hash. A second letter replaces the
+    /// first (its code stops working) and records `event`. `NotFound`
+    /// unless the account is provisional.
+    async fn set_welcome_letter(
+        &self,
+        id: AccountId,
+        confirmation_hash: Vec<u8>,
+        sealed_code: Vec<u8>,
+        event: AccountEvent,
+    ) -> StoreResult<()>;
+    /// Letters of provisional accounts, oldest first; posted ones too if
+    /// `with_posted`.
+    async fn welcome_letters(&self, with_posted: bool) -> StoreResult<Vec<WelcomeLetter>>;
+    /// Records that the letter was posted. False if there is none.
+    async fn mark_letter_posted(&self, id: AccountId, event: AccountEvent) -> StoreResult<bool>;
     /// Retires the account's mailbox (its mail stays, unreadable) and gives
     /// the account a new mailbox whose owner login has `credentials`. All
     /// credentials of the old mailbox are revoked. One atomic step.
@@ -85,6 +102,16 @@ pub trait AccountStore: Send + Sync {
         credentials: Vec<NewCredential>,
         event: AccountEvent,
     ) -> StoreResult<MailboxId>;
+}
+
+/// A welcome letter kept for printing (see `AccountStore::set_welcome_letter`).
+#[derive(Clone, Debug)]
+pub struct WelcomeLetter {
+    pub account_id: AccountId,
+    /// The confirmation code, sealed with the server's queue key.
+    pub sealed_code: Vec<u8>,
+    pub created_at: UnixTime,
+    pub posted_at: Option<UnixTime>,
 }
 
 #[async_trait]

@@ -14,7 +14,8 @@
 //!   unspools at once what arrives (the newest page first at log-in).
 //! - [`read`]: list and read stored messages of an unlocked mailbox;
 //!   [`mdn`]: what opening one does (the "read" entry, the read receipt).
-//! - [`audit`]: the per-mailbox audit trail; [`submit`]: our users' mail.
+//! - [`audit`]: the per-mailbox audit trail ([`status`]: where each
+//!   letter got to, for folder lists); [`submit`]: our users' mail.
 
 pub mod audit;
 pub mod conversion;
@@ -24,6 +25,7 @@ pub mod meta;
 pub mod read;
 pub mod receipts;
 pub mod spool;
+pub mod status;
 pub mod submit;
 pub mod unspool;
 

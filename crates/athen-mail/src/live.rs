@@ -17,7 +17,9 @@
 //! session ends and the vault drops the secret, unspooling stops and the
 //! worker ends, so logging out really locks the mailbox.
 
+use crate::MailError;
 use crate::conversion::ConversionSetup;
+use crate::status::LetterStatuses;
 use crate::unspool::{Order, TrailCache, UnspoolReport, Unspooler};
 use athen_core::MailboxId;
 use athen_core::account::Account;
@@ -58,6 +60,9 @@ struct Worker {
     secret: Arc<Mutex<Weak<MailboxSecret>>>,
     wake: Arc<Notify>,
     state: watch::Sender<MailboxState>,
+    /// The folder lists' status column, kept up to date from the trail by
+    /// whoever asks; it holds decrypted facts, so it goes with the worker.
+    statuses: Arc<tokio::sync::Mutex<LetterStatuses>>,
 }
 
 /// Every open mailbox of this server process.
@@ -112,6 +117,7 @@ impl LiveMail {
             secret: Arc::new(Mutex::new(Arc::downgrade(secret))),
             wake: Arc::new(Notify::new()),
             state,
+            statuses: Arc::default(),
         };
         tokio::spawn(self.clone().work(
             worker.id,
@@ -145,6 +151,33 @@ impl LiveMail {
         let new = Arc::new(tokio::sync::Mutex::new(()));
         openings.insert(mailbox, Arc::downgrade(&new));
         new
+    }
+
+    /// Calls `f` with the statuses of the open mailbox's letters, brought up
+    /// to date with the trail first (only the entries added since the last
+    /// call are read). A mailbox without a worker is read in full.
+    pub async fn with_statuses<R>(
+        &self,
+        mailbox: MailboxId,
+        secret: &MailboxSecret,
+        f: impl FnOnce(&LetterStatuses) -> R,
+    ) -> Result<R, MailError> {
+        let cached = lock(&self.workers)
+            .get(&mailbox)
+            .map(|w| w.statuses.clone());
+        let store = self.parts.store.as_ref();
+        match cached {
+            Some(s) => {
+                let mut s = s.lock().await;
+                s.refresh(store, mailbox, secret).await?;
+                Ok(f(&s))
+            }
+            None => {
+                let mut s = LetterStatuses::default();
+                s.refresh(store, mailbox, secret).await?;
+                Ok(f(&s))
+            }
+        }
     }
 
     /// How many mailboxes have a worker.

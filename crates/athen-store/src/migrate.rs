@@ -27,6 +27,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_pages_and_patients.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_welcome_letters.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -604,6 +604,14 @@ impl AccountStore for SqliteStore {
         if n == 0 {
             return Err(StoreError::NotFound(format!("account {id}")));
         }
+        if status != AccountStatus::Provisional {
+            // The code has done its work (or never will): it is not kept.
+            sqlx::query("DELETE FROM welcome_letters WHERE account_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         insert_event(&mut tx, &event).await?;
         tx.commit().await.map_err(db_err)
     }
@@ -652,6 +660,83 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(db_err)
             .map(Option::flatten)
+    }
+
+    async fn set_welcome_letter(
+        &self,
+        id: AccountId,
+        confirmation_hash: Vec<u8>,
+        sealed_code: Vec<u8>,
+        event: AccountEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query(
+            "UPDATE accounts SET confirmation_hash = $1 WHERE id = $2 AND status = 'provisional'",
+        )
+        .bind(&confirmation_hash)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("provisional account {id}")));
+        }
+        sqlx::query(
+            "INSERT INTO welcome_letters (account_id, sealed_code, created_at, posted_at) \
+             VALUES ($1, $2, $3, NULL) ON CONFLICT (account_id) DO UPDATE SET \
+             sealed_code = excluded.sealed_code, created_at = excluded.created_at, posted_at = NULL",
+        )
+        .bind(id.0)
+        .bind(&sealed_code)
+        .bind(event.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn welcome_letters(&self, with_posted: bool) -> StoreResult<Vec<WelcomeLetter>> {
+        let rows = sqlx::query(
+            "SELECT w.account_id, w.sealed_code, w.created_at, w.posted_at FROM welcome_letters w \
+             JOIN accounts a ON a.id = w.account_id \
+             WHERE a.status = 'provisional' AND ($1 OR w.posted_at IS NULL) \
+             ORDER BY w.created_at, w.account_id",
+        )
+        .bind(with_posted)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(WelcomeLetter {
+                    account_id: AccountId(r.try_get("account_id").map_err(db_err)?),
+                    sealed_code: r.try_get("sealed_code").map_err(db_err)?,
+                    created_at: r.try_get("created_at").map_err(db_err)?,
+                    posted_at: r.try_get("posted_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_letter_posted(&self, id: AccountId, event: AccountEvent) -> StoreResult<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query(
+            "UPDATE welcome_letters SET posted_at = $1 WHERE account_id = $2 AND posted_at IS NULL",
+        )
+        .bind(event.at)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn replace_mailbox(

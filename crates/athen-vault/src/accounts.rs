@@ -2,6 +2,7 @@
 //! vault because the vault is the one place that creates, wraps and checks
 //! keys; everything else only sees wrapped bytes.
 
+use crate::QueueKey;
 use crate::VaultError;
 use crate::auth::Unlocked;
 use crate::codes;
@@ -12,7 +13,7 @@ use athen_core::clock::Clock;
 use athen_core::directory::{EntryInput, EntryRole};
 use athen_core::identifiers::email_address;
 use athen_core::store::{AccountStore, CreatedAccount, CredentialStore, MetadataStore, NewAccount};
-use athen_core::{CredentialId, EntryId, Invalid, LoginId, MailboxId, StoreError};
+use athen_core::{AccountId, CredentialId, EntryId, Invalid, LoginId, MailboxId, StoreError};
 use serde::Serialize;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -271,4 +272,61 @@ pub async fn reset_discarding_mail(
         },
         fresh.recovery_code,
     ))
+}
+
+/// The associated data that ties a sealed confirmation code to its account.
+fn letter_binding(id: AccountId) -> String {
+    format!("welcome-letter:{}", id.0)
+}
+
+/// Keeps the welcome letter of a just registered account for printing:
+/// its confirmation code sealed with the server's key.
+pub async fn keep_welcome_letter(
+    accounts: &dyn AccountStore,
+    clock: &dyn Clock,
+    key: &QueueKey,
+    id: AccountId,
+    code: &str,
+    actor: &str,
+) -> Result<(), AccountError> {
+    let sealed = key.encrypt(&letter_binding(id), code.as_bytes())?;
+    accounts
+        .set_welcome_letter(
+            id,
+            codes::code_hash(code),
+            sealed,
+            AccountEvent {
+                account_id: id,
+                at: clock.now(),
+                actor: actor.to_string(),
+                event: "welcome-letter".into(),
+                detail: "a welcome letter with a confirmation code is ready to post".into(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// A new welcome letter with a new code, for one that was lost: the old
+/// code stops working.
+pub async fn resend_welcome_letter(
+    accounts: &dyn AccountStore,
+    clock: &dyn Clock,
+    key: &QueueKey,
+    id: AccountId,
+    actor: &str,
+) -> Result<(), AccountError> {
+    let code = codes::new_confirmation_code()?;
+    keep_welcome_letter(accounts, clock, key, id, &code, actor).await
+}
+
+/// The confirmation code of a kept letter, to print it.
+pub fn welcome_letter_code(
+    key: &QueueKey,
+    letter: &athen_core::store::WelcomeLetter,
+) -> Result<Zeroizing<String>, AccountError> {
+    let plain = key.decrypt(&letter_binding(letter.account_id), &letter.sealed_code)?;
+    String::from_utf8(plain.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| VaultError::Corrupt("a kept confirmation code is not text").into())
 }

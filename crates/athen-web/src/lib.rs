@@ -7,9 +7,12 @@
 
 pub mod api;
 mod directory_page;
+mod forms;
 mod mail_pages;
 mod pages;
+pub mod register;
 mod setup;
+pub mod welcome_letter;
 
 use athen_core::clock::Clock;
 use athen_core::store::OperatorStore;
@@ -31,6 +34,8 @@ pub struct WebState {
     pub domain: String,
     /// Mailboxes, for the API (`None`: the API answers 503).
     pub mail: Option<Arc<api::MailServices>>,
+    /// Registration and confirmation (`None`: those pages answer 503).
+    pub accounts: Option<Arc<register::AccountServices>>,
 }
 
 /// The full router.
@@ -47,6 +52,15 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/logout", post(mail_pages::logout))
         .route("/directory", get(directory_page::search))
+        .route("/register", get(register::choose))
+        .route(
+            "/register/{kind}",
+            get(register::form).post(register::submit),
+        )
+        .route(
+            "/confirm",
+            get(register::confirm_page).post(register::confirm_submit),
+        )
         .route(
             "/settings",
             get(mail_pages::settings).post(mail_pages::save_settings),

@@ -10,11 +10,13 @@
 
 use crate::WebState;
 use crate::api::{self, ApiError, Caller, MailServices};
+use crate::forms::{cookie, same, set_cookie};
 use crate::pages::{escape, layout};
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::SpecialFolder;
-use athen_mail::audit::{self, EventKind, TrailItem};
+use athen_mail::audit::{self, EventKind};
 use athen_mail::read;
+use athen_mail::status::LetterStatus;
 use athen_vault::VaultError;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -23,50 +25,17 @@ use axum::response::{Html, IntoResponse, Response};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 const SESSION_COOKIE: &str = "__Host-athen_session";
 const LOGIN_CSRF_COOKIE: &str = "__Host-athen_login";
 const PAGE: u32 = 50;
-
-/// The value of cookie `name` in the request, if any.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| Zeroizing::new(v.to_string()))
-}
-
-fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
 
 /// The CSRF token of a signed-in session: derived from its secret token,
 /// so it needs no storage and no other site can know it.
 fn csrf_of(session_token: &str) -> String {
     let digest = Sha256::digest(format!("athen csrf v1:{session_token}").as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Constant-time comparison of two tokens.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -296,47 +265,6 @@ fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
     )
 }
 
-/// What the trail says of each letter, by Message-ID: for sent mail the
-/// furthest it got (sent, delivered, read, imported; failed stays), for
-/// received mail whether it was opened.
-fn statuses(trail: &[TrailItem]) -> HashMap<String, &'static str> {
-    let mut out: HashMap<String, &'static str> = HashMap::new();
-    let mut envids: HashMap<String, String> = HashMap::new();
-    for i in trail {
-        let e = &i.event;
-        let Some(kind) = e.kind else { continue };
-        let id = e
-            .message_id
-            .clone()
-            .or_else(|| e.envid.as_ref().and_then(|v| envids.get(v).cloned()));
-        if let (Some(id), Some(envid)) = (&e.message_id, &e.envid) {
-            envids.insert(envid.clone(), id.clone());
-        }
-        let Some(id) = id else { continue };
-        let rank = |s: &str| match s {
-            "sent" => 1,
-            "delivered" => 2,
-            "read" => 3,
-            "imported" => 4,
-            "failed" => 9,
-            _ => 0,
-        };
-        let next = match kind {
-            EventKind::Submitted | EventKind::Queued | EventKind::Relayed => "sent",
-            EventKind::Delivered => "delivered",
-            EventKind::Read => "read",
-            EventKind::Imported => "imported",
-            EventKind::Failed => "failed",
-            _ => continue,
-        };
-        let now = out.entry(id).or_insert(next);
-        if rank(next) > rank(now) {
-            *now = next;
-        }
-    }
-    out
-}
-
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     before: Option<String>,
@@ -363,8 +291,15 @@ pub(crate) async fn folder(
         }
         let mailbox = c.session.mailbox_id;
         let list = read::page(mail.store.as_ref(), mailbox, &f, &c.secret, before, PAGE).await?;
-        let trail = audit::trail(mail.store.as_ref(), mailbox, &c.secret).await?;
-        Ok::<_, ApiError>((f, list, statuses(&trail), live.borrow().waiting))
+        let status: Vec<Option<LetterStatus>> = mail
+            .live
+            .with_statuses(mailbox, &c.secret, |s| {
+                list.iter()
+                    .map(|m| m.meta.message_id.as_deref().and_then(|id| s.get(id)))
+                    .collect()
+            })
+            .await?;
+        Ok::<_, ApiError>((f, list, status, live.borrow().waiting))
     }
     .await;
     let (f, list, status, waiting) = match result {
@@ -374,15 +309,16 @@ pub(crate) async fn folder(
     let sent = f.name == SpecialFolder::Sent.name();
     let rows: String = list
         .iter()
-        .map(|m| {
+        .zip(&status)
+        .map(|(m, st)| {
             let who = if sent { &m.meta.to } else { &m.meta.from };
-            let st = m
-                .meta
-                .message_id
-                .as_deref()
-                .and_then(|id| status.get(id).copied())
-                .unwrap_or(if sent { "sent" } else { "new" });
-            let st = if !sent && st == "read" { "opened" } else { st };
+            let st = match st {
+                None if sent => "sent",
+                None => "new",
+                // A received letter's own "read" is this practice opening it.
+                Some(LetterStatus::Read) if !sent => "opened",
+                Some(s) => s.as_str(),
+            };
             format!(
                 "<tr><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td><td class=\"status-{st}\">{st}</td></tr>\n",
                 escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),

@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::context::DataDir;
 use crate::output::{CommandError, exit, finish};
-use athen_core::account::{Account, AccountKind, AccountStatus, StatusAction};
+use athen_core::account::{Account, AccountEvent, AccountKind, AccountStatus, StatusAction};
 use athen_core::clock::rfc3339;
 use athen_core::directory::{Category, DirectoryEntry, DirectoryQuery, EntryInput, EntryRole};
 use athen_core::lifecycle;
@@ -78,6 +78,9 @@ enum AdminCommand {
     /// Server administrators (they confirm accounts; they cannot read mail).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Welcome letters with confirmation codes: print, mark as posted, resend.
+    #[command(subcommand)]
+    Letters(LettersCommand),
     /// Search the directory as the public sees it (or everything, with --all).
     Directory(SearchArgs),
     /// The outbound queue: envelopes and delivery state only, never content.
@@ -316,6 +319,33 @@ enum CredentialCommand {
 }
 
 #[derive(Subcommand)]
+enum LettersCommand {
+    /// The letters waiting to be posted.
+    List,
+    /// Writes the letters waiting to be posted into one PDF to print.
+    Print {
+        /// The PDF file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also the letters already posted (of accounts still unconfirmed).
+        #[arg(long)]
+        all: bool,
+        /// The confirmation page printed in the letters [default:
+        /// https://HOSTNAME/confirm, with the configuration's hostname].
+        #[arg(long)]
+        confirm_url: Option<String>,
+    },
+    /// Records that these accounts' letters were posted.
+    Posted {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// A new letter with a new code for an account whose letter was lost;
+    /// the old code stops working.
+    Resend { address: String },
+}
+
+#[derive(Subcommand)]
 enum QueueCommand {
     /// Every message waiting in the queue, with each recipient's state.
     List,
@@ -433,6 +463,7 @@ async fn run_inner(args: AdminArgs) -> Outcome {
         AdminCommand::Token(c) => a.token(c).await,
         AdminCommand::Credential(c) => a.credential(c).await,
         AdminCommand::Operator(c) => a.operator(c).await,
+        AdminCommand::Letters(c) => a.letters(c).await,
         AdminCommand::Directory(s) => a.search(s).await,
         AdminCommand::Queue(c) => a.queue(c).await,
         AdminCommand::Audit(c) => a.audit(c).await,
@@ -620,6 +651,17 @@ impl Admin {
                 let done =
                     accounts::register(s.as_ref(), clock, &reg, &pw[0], self.config.kdf_params())
                         .await?;
+                let key = crate::keys::queue_key(&self.data.path)
+                    .map_err(|e| CommandError::new(exit::FAILURE, e.to_string()))?;
+                accounts::keep_welcome_letter(
+                    s.as_ref(),
+                    clock,
+                    &key,
+                    done.created.account_id,
+                    &done.confirmation_code,
+                    ACTOR,
+                )
+                .await?;
                 let account = s.account(done.created.account_id).await?.ok_or_else(|| {
                     CommandError::new(exit::FAILURE, "account vanished after creation")
                 })?;
@@ -759,6 +801,121 @@ Confirmation code for the welcome letter:\n  {}",
             json!({"address": a.address, "previous": a.status.as_str(), "status": next.as_str()}),
             text,
         ))
+    }
+
+    async fn letters(&self, cmd: LettersCommand) -> Outcome {
+        let s = &self.data.store;
+        let clock = self.data.clock.as_ref();
+        let key = crate::keys::queue_key(&self.data.path)
+            .map_err(|e| CommandError::new(exit::FAILURE, e.to_string()))?;
+        match cmd {
+            LettersCommand::List => {
+                let mut rows = Vec::new();
+                for l in s.welcome_letters(true).await? {
+                    if let Some(a) = s.account(l.account_id).await? {
+                        rows.push(json!({"address": a.address, "name": a.name, "made_at": rfc3339(l.created_at), "posted_at": time(l.posted_at)}));
+                    }
+                }
+                let text = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{:<40} {:<10} {}",
+                            r["address"].as_str().unwrap_or(""),
+                            if r["posted_at"].is_null() {
+                                "to post"
+                            } else {
+                                "posted"
+                            },
+                            r["name"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Ok((
+                    json!({"letters": rows}),
+                    if text.is_empty() {
+                        "no letters".into()
+                    } else {
+                        text
+                    },
+                ))
+            }
+            LettersCommand::Print {
+                out,
+                all,
+                confirm_url,
+            } => {
+                let url = confirm_url
+                    .unwrap_or_else(|| format!("https://{}/confirm", self.config.server.hostname));
+                let batch = athen_web::welcome_letter::print_waiting(
+                    s.as_ref(),
+                    &key,
+                    all,
+                    &url,
+                    &self.config.server.hostname,
+                    clock.now(),
+                )
+                .await
+                .map_err(|e| CommandError::new(exit::FAILURE, e))?;
+                let Some(batch) = batch else {
+                    return Ok((json!({"letters": 0}), "no letters to print".into()));
+                };
+                std::fs::write(&out, &batch.pdf).map_err(|e| {
+                    CommandError::new(exit::FAILURE, format!("{}: {e}", out.display()))
+                })?;
+                let addresses: Vec<&str> =
+                    batch.accounts.iter().map(|a| a.address.as_str()).collect();
+                Ok((
+                    json!({"letters": addresses.len(), "file": out, "addresses": addresses}),
+                    format!(
+                        "{} letter(s) in {}; after posting: athen admin letters posted {}",
+                        addresses.len(),
+                        out.display(),
+                        addresses.join(" ")
+                    ),
+                ))
+            }
+            LettersCommand::Posted { addresses } => {
+                let mut done = Vec::new();
+                for address in addresses {
+                    let a = self.account_by_address(&address).await?;
+                    let event = AccountEvent {
+                        account_id: a.id,
+                        at: clock.now(),
+                        actor: ACTOR.into(),
+                        event: "welcome-letter-posted".into(),
+                        detail: "the welcome letter was posted".into(),
+                    };
+                    if !s.mark_letter_posted(a.id, event).await? {
+                        return Err(CommandError::not_found(format!(
+                            "{} has no letter waiting to be posted",
+                            a.address
+                        )));
+                    }
+                    done.push(a.address);
+                }
+                let text = format!("marked as posted: {}", done.join(", "));
+                Ok((json!({"posted": done}), text))
+            }
+            LettersCommand::Resend { address } => {
+                let a = self.account_by_address(&address).await?;
+                if a.status != AccountStatus::Provisional {
+                    return Err(CommandError::new(
+                        exit::CONFLICT,
+                        format!("{} is {}, not waiting for its letter", a.address, a.status),
+                    ));
+                }
+                accounts::resend_welcome_letter(s.as_ref(), clock, &key, a.id, ACTOR).await?;
+                Ok((
+                    json!({"address": a.address, "letter": "new"}),
+                    format!(
+                        "a new letter with a new code is ready to print for {}; the old code no longer works",
+                        a.address
+                    ),
+                ))
+            }
+        }
     }
 
     async fn staff(&self, cmd: StaffCommand) -> Outcome {

@@ -144,6 +144,10 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             queue: Some(outbound.clone()),
             hostname: config.server.hostname.clone(),
         })),
+        accounts: Some(Arc::new(athen_web::register::AccountServices::new(
+            data.store.clone(),
+            Arc::new(crate::keys::queue_key(&data.path)?),
+        ))),
     });
     let mut https_tls = (*tls.config).clone();
     https_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -345,3 +345,75 @@ pub fn render(letter: Letter<'_>, job: &Job, title: &str) -> Result<Vec<u8>, Str
     doc.finish()
         .map_err(|e| format!("the PDF could not be made: {e:?}"))
 }
+
+/// A line of text placed on an A4 page: `x` and `y` in millimetres from the
+/// top left corner to the start of its baseline.
+#[derive(Clone, Debug)]
+pub struct PlacedLine {
+    pub x_mm: f32,
+    pub y_mm: f32,
+    pub size: f32,
+    pub bold: bool,
+    pub text: String,
+}
+
+/// A4 pages of lines placed where the caller says, in the letters' fonts
+/// (PDF/A-1b, like the letter display): for printed forms whose layout is
+/// fixed by what they go into, such as the welcome letter whose address
+/// must sit in an envelope's window.
+/// `date` (year, month, day, UTC) is the document's creation date, which
+/// PDF/A requires.
+pub fn placed_pages(
+    title: &str,
+    date: (u16, u8, u8),
+    pages: &[Vec<PlacedLine>],
+) -> Result<Vec<u8>, String> {
+    const MM: f32 = 72.0 / 25.4;
+    let (regular, bold) = fonts()?;
+    let mut regular = Face::new(REGULAR, regular.clone());
+    let mut bold = Face::new(BOLD, bold.clone());
+    let configuration = ConfigurationBuilder::new()
+        .with_version(PdfVersion::Pdf14)
+        .with_archival_validator(Archival::A1_B)
+        .finish()
+        .map_err(|e| format!("PDF/A configuration: {e:?}"))?;
+    let mut doc = Document::new_with(krilla::SerializeSettings {
+        configuration,
+        ..Default::default()
+    });
+    doc.set_metadata(
+        Metadata::new()
+            .title(title.to_string())
+            .creator("ATHEN".into())
+            .producer("ATHEN (krilla)".into())
+            .language("en-AU".into())
+            .creation_date(
+                DateTime::new(date.0)
+                    .month(date.1)
+                    .day(date.2)
+                    .utc_offset_hour(0)
+                    .utc_offset_minute(0),
+            ),
+    );
+    for lines in pages {
+        let mut page =
+            doc.start_page_with(PageSettings::from_wh(PAGE_W, PAGE_H).ok_or("bad page size")?);
+        let mut surface = page.surface();
+        for l in lines {
+            let face = if l.bold { &mut bold } else { &mut regular };
+            let glyphs = face.layout(&l.text);
+            surface.draw_glyphs(
+                Point::from_xy(l.x_mm * MM, l.y_mm * MM),
+                &glyphs,
+                face.font.clone(),
+                &l.text,
+                l.size,
+                false,
+            );
+        }
+        surface.finish();
+        page.finish();
+    }
+    doc.finish()
+        .map_err(|e| format!("the PDF could not be made: {e:?}"))
+}

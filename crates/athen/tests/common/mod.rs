@@ -569,3 +569,39 @@ pub fn self_signed(dir: &Path, stem: &str, name: &str) -> (std::path::PathBuf, s
     );
     (cert, key)
 }
+
+/// A browser: `Browser()` with `.get(path)` and `.post(path, fields)`
+/// returning (status, final path, text), following redirects and keeping
+/// cookies; `csrf(text)` finds a form's CSRF token.
+pub const BROWSER: &str = r#"
+import os, re, ssl, json, time, http.cookiejar, urllib.request, urllib.parse, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+class Browser:
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+        self.o = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
+                                             urllib.request.HTTPCookieProcessor(self.jar))
+    def open(self, path, data=None):
+        try:
+            r = self.o.open(base + path, data=data, timeout=30)
+            return r.status, urllib.parse.urlparse(r.geturl()).path, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, urllib.parse.urlparse(e.geturl()).path, e.read()
+    def get(self, path):
+        s, p, b = self.open(path)
+        return s, p, b.decode("utf-8", "replace")
+    def post(self, path, fields):
+        s, p, b = self.open(path, urllib.parse.urlencode(fields).encode())
+        return s, p, b.decode("utf-8", "replace")
+    def login(self, who, pw):
+        s, p, page = self.get("/login")
+        return self.post("/login", {"csrf": csrf(page), "login": who, "password": pw})
+def csrf(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+"#;
+
+pub fn browse(port: u16, ca: &std::path::Path, code: &str) -> Value {
+    let out = python(port, ca, &format!("{BROWSER}\n{code}"));
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
