@@ -782,10 +782,44 @@ fn parameters(header: &str) -> Vec<(String, String)> {
             let (v, n) = after.split_once(';').unwrap_or((after, ""));
             (v.trim().to_string(), n)
         };
-        out.push((key, value));
+        // RFC 2231 §4: `key*=charset'language'percent-encoded`.
+        match key.strip_suffix('*') {
+            Some(k) => {
+                if let Some(v) = extended_value(&value) {
+                    out.push((k.to_string(), v));
+                }
+            }
+            None => out.push((key, value)),
+        }
         rest = next.trim_start().trim_start_matches(';').trim_start();
     }
     out
+}
+
+/// An RFC 2231 extended value in UTF-8 (or ASCII); `None` for another
+/// charset or bad encoding, rather than a wrong name.
+fn extended_value(v: &str) -> Option<String> {
+    let mut parts = v.splitn(3, '\'');
+    let charset = parts.next()?;
+    let _language = parts.next()?;
+    let data = parts.next()?;
+    if !(charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")) {
+        return None;
+    }
+    let bytes = data.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// "1 Main St, Northside NSW 2000", "1 Main St, Northside 2000",

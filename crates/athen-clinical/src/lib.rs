@@ -4,6 +4,7 @@
 //! (patient, letter date, author, recipient, problems, or why conversion is
 //! not possible) and, from the writers, the bytes of an import file.
 
+pub mod compose;
 pub mod convert;
 pub mod date;
 pub mod document;

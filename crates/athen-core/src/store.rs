@@ -190,6 +190,18 @@ pub trait MailboxStore: Send + Sync {
         folder: FolderId,
         uid: u32,
     ) -> StoreResult<Option<StoredMessage>>;
+    /// Moves a message to another folder of the same mailbox. It takes the
+    /// next UID there: to a mail program it is a new message in its new
+    /// folder (RFC 9051 §2.3.1.1). Flags, arrival and sealed data stay.
+    async fn move_message(
+        &self,
+        mailbox: MailboxId,
+        id: MessageId,
+        to: FolderId,
+    ) -> StoreResult<StoredMessage>;
+    /// Removes a message for good; returns its blob key, for the caller to
+    /// delete the sealed body.
+    async fn delete_message(&self, mailbox: MailboxId, id: MessageId) -> StoreResult<String>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
     async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
     /// How many messages one folder holds.

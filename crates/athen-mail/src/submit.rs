@@ -11,6 +11,53 @@ use athen_vault::seal::encrypt_stored;
 use mail_parser::{HeaderName, MessageParser};
 use zeroize::Zeroizing;
 
+/// Who sends: the signed-in user of a front door other than SMTP.
+pub struct SendAs<'a> {
+    pub address: &'a str,
+    pub mailbox: MailboxId,
+    /// The login that sends (a staff member's), for the trail.
+    pub login: &'a str,
+    pub secret: &'a MailboxSecret,
+    /// Ask the recipient for a read receipt (see [`prepare`]).
+    pub ask_receipt: bool,
+}
+
+/// What was done with a message sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Mailboxes on this server it was delivered to.
+    pub local: usize,
+    /// Recipients on other servers it was queued for.
+    pub remote: usize,
+}
+
+/// Why a message was not sent; nothing was sent in any of these cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// One recipient cannot be reached (no such user, relaying refused…).
+    #[error("{address}: {reason}")]
+    Recipient { address: String, reason: String },
+    /// The message itself was refused (too large, not the sender's From:).
+    #[error("{0}")]
+    Refused(String),
+    /// Try again later.
+    #[error("{0}")]
+    Temporary(String),
+}
+
+/// Sends mail for a signed-in user the way the submission port does (the
+/// web app's compose page), implemented by the SMTP crate, which owns
+/// recipient lookup, the outbound queue and delivery reports.
+#[async_trait::async_trait]
+pub trait Submitter: Send + Sync {
+    async fn send(
+        &self,
+        from: SendAs<'_>,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Result<Sent, SendError>;
+}
+
 /// Checks a submitted message and adds what it lacks:
 ///
 /// - `From:` must be the sender's own address (added if missing);
@@ -18,6 +65,8 @@ use zeroize::Zeroizing;
 /// - `Disposition-Notification-To:` asks for a read receipt, unless the
 ///   message is automatic (`Auto-Submitted` other than `no`, RFC 3834, or a
 ///   `multipart/report`), so that every letter is followed until it is read;
+///   `ask_receipt` false (the web app's "ask for a read receipt" left
+///   unticked) adds none either;
 /// - a `Received:` line records the submission (RFC 6409 §8).
 ///
 /// Returns the message to deliver, or why it is refused.
@@ -26,6 +75,7 @@ pub fn prepare(
     sender: &str,
     hostname: &str,
     now: UnixTime,
+    ask_receipt: bool,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
     let m = MessageParser::default()
         .parse_headers(raw)
@@ -78,7 +128,7 @@ pub fn prepare(
                     .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         });
     let has_dnt = field("Disposition-Notification-To").is_some();
-    if !auto_submitted && !report && !has_dnt {
+    if ask_receipt && !auto_submitted && !report && !has_dnt {
         add.push_str(&format!("Disposition-Notification-To: <{sender}>\r\n"));
     }
     let mut out = Zeroizing::new(Vec::with_capacity(add.len() + raw.len()));
@@ -134,6 +184,7 @@ mod tests {
             "jane@athen.localhost",
             "mail.example",
             1_795_515_000,
+            true,
         )
         .map(|v| String::from_utf8(v.to_vec()).unwrap())
     }

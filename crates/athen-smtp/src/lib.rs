@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod reply;
 pub mod sender_auth;
 pub mod session;
+pub mod submission;
 
 use athen_core::clock::Clock;
 use athen_core::store::{BlobStore, MetadataStore};

@@ -6,8 +6,8 @@
 //! earlier state is forgotten and the client must say EHLO again (§4.2).
 
 use crate::reply::{self, Reply};
+use crate::submission::{self, LocalRecipient, Lookup, Sender};
 use crate::{Mode, MxContext};
-use athen_core::account::AccountStatus;
 use athen_core::clock::rfc5322;
 use athen_core::mailbox::Mailbox;
 use athen_vault::VaultError;
@@ -58,23 +58,13 @@ impl Io {
     }
 }
 
-/// A recipient accepted by RCPT TO.
-struct Recipient {
-    /// The address as accepted (lower case).
-    address: String,
-    mailbox: Mailbox,
-    /// RFC 3461 ORCPT and NOTIFY, for the "delivered" report.
-    orcpt: Option<String>,
-    notify: athen_core::queue::Notify,
-}
-
 /// Where the conversation is.
 #[derive(Default)]
 struct Transaction {
     helo: Option<String>,
     esmtp: bool,
     mail_from: Option<String>,
-    recipients: Vec<Recipient>,
+    recipients: Vec<LocalRecipient>,
     /// Submission: recipients on other servers, for the outbound queue.
     remote: Vec<crate::outbound::OutboundRecipient>,
     /// RFC 3461 ENVID and RET from MAIL FROM.
@@ -621,76 +611,38 @@ impl Session {
         }
     }
 
-    /// RCPT TO: only accounts of this server that receive mail.
+    /// RCPT TO: only accounts of this server that receive mail (and, on
+    /// the submission ports, addresses on other servers).
     async fn recipient(&mut self, to: &smtp_proto::RcptTo<String>) -> Reply {
-        let address = to.address.trim().to_ascii_lowercase();
-        let Some((_, domain)) = address.rsplit_once('@') else {
-            return reply::syntax("The recipient address needs a domain");
-        };
-        let store = &self.ctx.store;
-        let account = match store.account_by_address(&address).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "recipient lookup failed");
-                return Reply::new(
-                    451,
-                    "4.3.0 Temporary failure looking up the recipient; try again later",
-                );
-            }
-        };
-        let Some(account) = account else {
-            let local = domain == self.ctx.config.domain
-                || store.domain_in_use(domain).await.unwrap_or(false);
-            return match (local, self.mode) {
-                (true, _) => reply::no_such_user(),
-                (false, Mode::Mx) => reply::relay_denied(),
-                (false, Mode::Submission { .. }) if self.ctx.outbound.is_some() => {
-                    if !self.tx.remote.iter().any(|r| r.address == address) {
-                        self.tx.remote.push(crate::outbound::OutboundRecipient {
-                            address: address.clone(),
-                            orcpt: orcpt_of(to),
-                            notify: notify_of(to.flags),
-                        });
-                    }
-                    Reply::new(250, "2.1.5 Recipient OK; will be sent on")
-                }
-                (false, Mode::Submission { .. }) => Reply::new(
-                    550,
-                    "5.7.1 This server is not set up to send to other mail servers; \
-only addresses on this server can be reached",
-                ),
-            };
-        };
-        if !account.status.receives_mail() {
-            let status = match account.status {
-                AccountStatus::Suspended => "suspended",
-                _ => "closed",
-            };
-            return reply::mailbox_disabled(status);
-        }
-        if self
-            .tx
-            .recipients
-            .iter()
-            .any(|r| r.mailbox.id == account.mailbox_id)
+        let submission = matches!(self.mode, Mode::Submission { .. });
+        match submission::look_up(
+            &self.ctx,
+            &to.address,
+            orcpt_of(to),
+            notify_of(to.flags),
+            submission,
+        )
+        .await
         {
-            // The same mailbox twice gets one copy (RFC 5321 §3.3 allows it).
-            return Reply::new(250, "2.1.5 Recipient OK");
-        }
-        match store.mailbox(account.mailbox_id).await {
-            Ok(Some(mailbox)) => {
-                self.tx.recipients.push(Recipient {
-                    address,
-                    mailbox,
-                    orcpt: orcpt_of(to),
-                    notify: notify_of(to.flags),
-                });
+            Lookup::Refused(r) => r,
+            Lookup::Remote(r) => {
+                if !self.tx.remote.iter().any(|x| x.address == r.address) {
+                    self.tx.remote.push(r);
+                }
+                Reply::new(250, "2.1.5 Recipient OK; will be sent on")
+            }
+            Lookup::Local(r) => {
+                // The same mailbox twice gets one copy (RFC 5321 §3.3 allows it).
+                if !self
+                    .tx
+                    .recipients
+                    .iter()
+                    .any(|x| x.mailbox.id == r.mailbox.id)
+                {
+                    self.tx.recipients.push(r);
+                }
                 Reply::new(250, "2.1.5 Recipient OK")
             }
-            _ => Reply::new(
-                451,
-                "4.3.0 Temporary failure looking up the recipient; try again later",
-            ),
         }
     }
 
@@ -791,8 +743,14 @@ only addresses on this server can be reached",
                 );
                 if verdict.sender_verified {
                     let envid = self.tx.envid.clone();
-                    self.report_delivered(&from, envid.as_deref(), None, body, now)
-                        .await;
+                    submission::report_delivered(
+                        &self.ctx,
+                        &self.tx.recipients,
+                        (&from, envid.as_deref(), None),
+                        body,
+                        now,
+                    )
+                    .await;
                 } else if self.tx.recipients.iter().any(|r| r.notify.success) {
                     // Reports go only to senders that SPF or DMARC vouch
                     // for, so forged senders get no backscatter.
@@ -940,207 +898,29 @@ impl Session {
     }
 
     /// A message from a logged-in user: checked, completed, delivered to
-    /// local recipients and copied to the sender's Sent folder.
+    /// local recipients, queued for others and copied to the sender's Sent
+    /// folder ([`submission::submit`], shared with the web app).
     async fn submit(&mut self, body: &[u8]) -> Reply {
         let Some(user) = &self.user else {
             return Reply::new(530, "5.7.0 Authentication required: log in first");
         };
-        let now = self.ctx.clock.now();
-        let prepared = match athen_mail::submit::prepare(
-            body,
-            &user.account.address,
-            &self.ctx.config.hostname,
-            now,
-        ) {
-            Ok(p) => p,
-            Err(problem) => return Reply::new(550, format!("5.7.1 {problem}")),
+        let sender = Sender {
+            address: &user.account.address,
+            mailbox: user.account.mailbox_id,
+            login: &user.login.name,
+            secret: &user.secret,
+            ask_receipt: true,
         };
-        let from = user.account.address.clone();
-        let mut delivered = Zeroizing::new(Vec::with_capacity(prepared.len() + 256));
-        // RFC 5321 §4.4: the final delivery MTA adds Return-Path.
-        delivered.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
-        delivered.extend_from_slice(&prepared);
-        let mailboxes: Vec<Mailbox> = self
-            .tx
-            .recipients
-            .iter()
-            .map(|r| r.mailbox.clone())
-            .collect();
-        // RFC 3461 §4.4: an ENVID lets reports be matched to this message;
-        // one is made when the mail program gave none.
-        let envid = match self.tx.envid.take() {
-            Some(e) => e,
-            None => match athen_mail::random_id() {
-                Ok(id) => id,
-                Err(_) => return reply::temporary_failure(),
-            },
-        };
-        // Other servers' recipients first: if queuing fails nothing has been
-        // delivered yet, so the client's retry duplicates nothing.
         let remote = std::mem::take(&mut self.tx.remote);
-        let remote_count = remote.len();
-        let remote_addresses: Vec<String> = remote.iter().map(|r| r.address.clone()).collect();
-        if !remote.is_empty() {
-            let Some(outbound) = &self.ctx.outbound else {
-                return reply::temporary_failure();
-            };
-            if let Err(e) = outbound
-                .enqueue(
-                    Some(user.account.mailbox_id),
-                    &from,
-                    Some(envid.clone()),
-                    self.tx.ret,
-                    remote,
-                    &prepared,
-                )
-                .await
-            {
-                tracing::error!(error = %e, "could not queue a submitted message");
-                return reply::temporary_failure();
-            }
-        }
-        if !mailboxes.is_empty()
-            && let Err(e) = athen_mail::spool::deliver_to_all(
-                self.ctx.blobs.as_ref(),
-                self.ctx.store.as_ref(),
-                &mailboxes,
-                &delivered,
-                self.ctx.config.max_message_bytes + 4096,
-                now,
-            )
-            .await
-        {
-            tracing::error!(error = %e, "could not deliver a submitted message");
-            if remote_count > 0 {
-                // The queued part will go; say plainly what did not.
-                return Reply::new(
-                    554,
-                    "5.3.0 Queued for other servers, but delivery to this server's recipients failed; \
-send it again to them only",
-                );
-            }
-            return reply::temporary_failure();
-        }
-        let sender_mailbox = user.account.mailbox_id;
-        // The trail hears of the submission before any report about it is
-        // sent, so the report always finds the message it is about.
-        self.ctx
-            .audit
-            .record(athen_core::audit::DeliveryEvent::Submitted {
-                sender: sender_mailbox,
-                login: self
-                    .user
-                    .as_ref()
-                    .map(|u| u.login.name.clone())
-                    .unwrap_or_default(),
-                envid: envid.clone(),
-                message_id: athen_mail::meta::extract(&prepared).message_id,
-                local_recipients: self
-                    .tx
-                    .recipients
-                    .iter()
-                    .map(|r| r.address.clone())
-                    .collect(),
-                remote_recipients: remote_addresses,
-            })
-            .await;
-        if !mailboxes.is_empty() {
-            self.report_delivered(&from, Some(&envid), Some(sender_mailbox), &prepared, now)
-                .await;
-        }
-        // The sender's own copy; if this fails the message has still gone,
-        // so say so rather than invite a resend.
-        match athen_mail::submit::store_sent_copy(
-            self.ctx.blobs.as_ref(),
-            self.ctx.store.as_ref(),
-            user.account.mailbox_id,
-            &user.secret,
-            &prepared,
-            now,
+        submission::submit(
+            &self.ctx,
+            &sender,
+            &self.tx.recipients,
+            remote,
+            (self.tx.envid.take(), self.tx.ret),
+            body,
         )
         .await
-        {
-            Ok(_) => Reply::new(
-                250,
-                format!(
-                    "2.0.0 OK: delivered to {} mailbox(es), queued for {} on other servers; copy in Sent",
-                    mailboxes.len(),
-                    remote_count
-                ),
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "sent copy not stored");
-                Reply::new(
-                    250,
-                    format!(
-                        "2.0.0 OK: delivered to {} mailbox(es), queued for {} on other servers; \
-the Sent copy could not be stored",
-                        mailboxes.len(),
-                        remote_count
-                    ),
-                )
-            }
-        }
-    }
-}
-
-impl Session {
-    /// RFC 3461 §6.2.1: tells the sender, for each local recipient that
-    /// asked with NOTIFY=SUCCESS, that the message reached its mailbox. The
-    /// message is already safe, so a failure here is logged, not answered.
-    async fn report_delivered(
-        &self,
-        mail_from: &str,
-        envid: Option<&str>,
-        sender_mailbox: Option<athen_core::ids::MailboxId>,
-        message: &[u8],
-        now: athen_core::clock::UnixTime,
-    ) {
-        let wanted: Vec<&Recipient> = self
-            .tx
-            .recipients
-            .iter()
-            .filter(|r| r.notify.success && !r.notify.never)
-            .collect();
-        if wanted.is_empty() || mail_from.is_empty() {
-            return;
-        }
-        let Some(outbound) = &self.ctx.outbound else {
-            tracing::warn!("a delivery report was asked for, but this server cannot send mail");
-            return;
-        };
-        const DELIVERED: &str =
-            "2.0.0 delivered to the recipient's mailbox (sealed; only the recipient can read it)";
-        let on = crate::outbound::report::ReportOn {
-            mail_from,
-            envid,
-            arrived: now,
-            original: message,
-            return_full: false,
-        };
-        let recipients: Vec<crate::outbound::report::RecipientReport<'_>> = wanted
-            .iter()
-            .map(|r| crate::outbound::report::RecipientReport {
-                address: &r.address,
-                orcpt: r.orcpt.as_deref(),
-                reply: Some(DELIVERED),
-                remote_host: None,
-                tls: None,
-            })
-            .collect();
-        if let Err(e) = outbound
-            .send_report(
-                crate::outbound::report::Action::Delivered,
-                &on,
-                &recipients,
-                sender_mailbox,
-                now,
-                None,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "the \"delivered\" report could not be sent");
-        }
     }
 }
 

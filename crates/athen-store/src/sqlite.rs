@@ -1310,6 +1310,51 @@ impl MailboxStore for SqliteStore {
         Ok(m)
     }
 
+    async fn move_message(
+        &self,
+        mailbox: MailboxId,
+        id: MessageId,
+        to: FolderId,
+    ) -> StoreResult<StoredMessage> {
+        let mut tx = self.tx().await?;
+        let uid: i64 = sqlx::query_scalar(
+            "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
+        )
+        .bind(to.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("folder {to} of mailbox {mailbox}")))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE messages SET folder_id = $1, uid = $2 WHERE id = $3 AND mailbox_id = $4 \
+             RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(to.0)
+        .bind(uid)
+        .bind(id.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id} of mailbox {mailbox}")))?;
+        let m = message_from_row(&row)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(m)
+    }
+
+    async fn delete_message(&self, mailbox: MailboxId, id: MessageId) -> StoreResult<String> {
+        sqlx::query_scalar(
+            "DELETE FROM messages WHERE id = $1 AND mailbox_id = $2 RETURNING blob_key",
+        )
+        .bind(id.0)
+        .bind(mailbox.0)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id} of mailbox {mailbox}")))
+    }
+
     async fn messages(
         &self,
         mailbox: MailboxId,

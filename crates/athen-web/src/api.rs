@@ -48,8 +48,10 @@ pub struct MailServices {
     pub blobs: Arc<dyn BlobStore>,
     /// Read receipts to other servers go through the outbound queue.
     pub queue: Option<Arc<dyn AutomaticMail>>,
-    /// This server's name (in read receipts).
+    /// This server's name (in read receipts and Message-IDs).
     pub hostname: String,
+    /// Sends letters written in the web app (`None`: compose says it cannot).
+    pub submitter: Option<Arc<dyn athen_mail::submit::Submitter>>,
 }
 
 /// Pages hold at most this many messages.
@@ -69,7 +71,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),

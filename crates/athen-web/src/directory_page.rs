@@ -132,8 +132,9 @@ fn hit_html(h: &DirectoryHit) -> String {
         }
     }
     lines.push(format!(
-        "<p>Write to: <strong>{}</strong></p>",
-        escape(&h.address)
+        "<p>Write to: <strong>{0}</strong> · <a href=\"/compose?to={1}\">Write a letter</a></p>",
+        escape(&h.address),
+        escape(&percent(&h.address))
     ));
     format!("<li class=\"entry\">{}</li>", lines.join("\n"))
 }
@@ -223,4 +224,74 @@ receive letters through ATHEN. Search by any of these; each result says the addr
         &format!("{intro}{}{results}", form(&s)),
     ))
     .into_response()
+}
+
+/// `application/x-www-form-urlencoded` escaping of a query value.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Suggest {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /directory/suggest?q=`: up to 10 confirmed entries whose name
+/// starts a word with `q` (or whose provider number is `q`), for the
+/// compose page's address box. The same public data as the directory page.
+pub(crate) async fn suggest(
+    State(state): State<Arc<WebState>>,
+    Query(s): Query<Suggest>,
+) -> Response {
+    let q = s.q.trim();
+    let Some(mail) = state.mail.as_deref() else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    if q.chars().count() < 2 || q.len() > 100 {
+        return axum::Json(serde_json::json!({ "suggestions": [] })).into_response();
+    }
+    let by = |name: Option<String>, provider: Option<String>| DirectoryQuery {
+        name,
+        provider_number: provider,
+        include_unconfirmed: false,
+        limit: 10,
+        ..DirectoryQuery::default()
+    };
+    let mut hits = match mail.store.search(&by(Some(q.to_string()), None)).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "directory suggestion failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if hits.is_empty()
+        && let Ok(h) = mail.store.search(&by(None, Some(q.to_string()))).await
+    {
+        hits = h;
+    }
+    let list: Vec<serde_json::Value> = hits
+        .iter()
+        .map(|h| {
+            let mut label = h.entry.details.display_name();
+            if let Some(o) = &h.organisation
+                && h.entry.role == EntryRole::Staff
+            {
+                label = format!("{label}, {}", o.details.display_name());
+            }
+            let here = place(&h.entry);
+            if !here.is_empty() {
+                label = format!("{label} ({here})");
+            }
+            serde_json::json!({ "label": label, "address": h.address })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "suggestions": list })).into_response()
 }

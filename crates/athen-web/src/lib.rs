@@ -6,6 +6,7 @@
 //! app proper (registration, mail, settings) is built on this router.
 
 pub mod api;
+mod compose;
 mod directory_page;
 mod forms;
 mod mail_pages;
@@ -65,6 +66,14 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/settings",
             get(mail_pages::settings).post(mail_pages::save_settings),
         )
+        .route(
+            "/compose",
+            get(compose::page)
+                .post(compose::send)
+                .layer(DefaultBodyLimit::max(compose::MAX_FORM_BYTES)),
+        )
+        .route("/compose.js", get(pages::compose_script))
+        .route("/directory/suggest", get(directory_page::suggest))
         .route("/mail/{folder}", get(mail_pages::folder))
         .route("/mail/{folder}/{uid}", get(mail_pages::message))
         .route(
@@ -72,6 +81,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             get(mail_pages::attachment),
         )
         .route("/mail/{folder}/{uid}/audit", get(mail_pages::message_audit))
+        .route("/mail/{folder}/{uid}/move", post(mail_pages::move_message))
         .route("/api/v1/mailbox", get(api::mailbox))
         .route("/api/v1/changes", get(api::changes))
         .route("/api/v1/folders/{folder}/messages", get(api::messages))
@@ -86,8 +96,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .with_state(state)
 }
 
-/// Headers every response carries: a strict Content-Security-Policy (no
-/// scripts, no inline styles, no framing), HSTS, no MIME sniffing, no
+/// Headers every response carries: a strict Content-Security-Policy (only
+/// this site's own script files, no inline script or styles, no framing), HSTS, no MIME sniffing, no
 /// referrers, and no caching of pages that may show personal details.
 async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
     let mut res = next.run(req).await;
@@ -98,7 +108,7 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     set(
         h,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");

@@ -33,7 +33,7 @@ const PAGE: u32 = 50;
 
 /// The CSRF token of a signed-in session: derived from its secret token,
 /// so it needs no storage and no other site can know it.
-fn csrf_of(session_token: &str) -> String {
+pub(crate) fn csrf_of(session_token: &str) -> String {
     let digest = Sha256::digest(format!("athen csrf v1:{session_token}").as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -42,7 +42,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, Html(layout(&escape(title), body))).into_response()
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -50,7 +50,7 @@ fn see_other(to: &str) -> Response {
     res
 }
 
-fn error_page(e: ApiError) -> Response {
+pub(crate) fn error_page(e: ApiError) -> Response {
     page(
         e.status,
         "Something is not right",
@@ -61,7 +61,7 @@ fn error_page(e: ApiError) -> Response {
     )
 }
 
-fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     page(
         StatusCode::FORBIDDEN,
         "Please try again",
@@ -71,7 +71,7 @@ fn forbidden() -> Response {
 }
 
 /// The signed-in caller, or the answer to give instead (sign in first).
-async fn signed_in<'a>(
+pub(crate) async fn signed_in<'a>(
     state: &'a WebState,
     headers: &HeaderMap,
 ) -> Result<(&'a MailServices, Caller), Response> {
@@ -248,7 +248,7 @@ pub(crate) async fn logout(
 
 /// The frame of every signed-in page: who is signed in, the folders, and
 /// the sign-out button.
-fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
+pub(crate) fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
     let folders: String = SpecialFolder::ALL
         .iter()
         .map(|f| format!("<li><a href=\"/mail/{0}\">{0}</a></li>", escape(f.name())))
@@ -256,7 +256,7 @@ fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
     layout(
         &escape(title),
         &format!(
-            "<nav aria-label=\"Folders\"><ul class=\"folders\">{folders}<li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
+            "<nav aria-label=\"Folders\"><ul class=\"folders\"><li><a href=\"/compose\"><strong>Write a letter</strong></a></li>{folders}<li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
 <form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <span>Signed in as {}</span> <button type=\"submit\">Sign out</button></form>\n{body}",
             csrf_of(&c.token),
@@ -268,6 +268,8 @@ fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     before: Option<String>,
+    /// Set by the compose page after sending.
+    sent: Option<String>,
 }
 
 /// `GET /mail/{folder}`: a page of the folder, newest first.
@@ -359,8 +361,108 @@ pub(crate) async fn folder(
             if sent { "To" } else { "From" }
         )
     };
-    let body = format!("<h1>{}</h1>\n{filing}{table}\n{more}", escape(&f.name));
+    let sent_note = if q.sent.is_some() && sent {
+        "<p role=\"status\" class=\"done\">Your letter was sent. Its status below shows how far it has got.</p>\n"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>{}</h1>\n{sent_note}{filing}{table}\n{more}",
+        escape(&f.name)
+    );
     Html(signed_in_layout(&c, &f.name, &body)).into_response()
+}
+
+/// The buttons that file a letter elsewhere: Archive, Delete (to Trash;
+/// from Trash, for good), and any other folder.
+fn move_form(c: &Caller, folder: &str, uid: u32) -> String {
+    let trash = SpecialFolder::Trash.name();
+    let others: String = SpecialFolder::ALL
+        .iter()
+        .map(|f| f.name())
+        .filter(|f| *f != folder && *f != trash)
+        .map(|f| format!("<option value=\"{0}\">{0}</option>", escape(f)))
+        .collect();
+    let quick = if folder == trash {
+        "<button type=\"submit\" name=\"to\" value=\"delete\" class=\"danger\">Delete for good</button>".to_string()
+    } else {
+        format!(
+            "{}<button type=\"submit\" name=\"to\" value=\"{trash}\">Delete</button>",
+            if folder == SpecialFolder::Archive.name() {
+                ""
+            } else {
+                "<button type=\"submit\" name=\"to\" value=\"Archive\">Archive</button> "
+            }
+        )
+    };
+    format!(
+        "<form method=\"post\" action=\"/mail/{0}/{uid}/move\" class=\"actions\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{1}\">{quick}\n</form>\n\
+<form method=\"post\" action=\"/mail/{0}/{uid}/move\" class=\"actions\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{1}\"><label for=\"move-to\">Move to</label>\
+<select id=\"move-to\" name=\"to\">{others}</select> <button type=\"submit\">Move</button>\n</form>",
+        escape(folder),
+        csrf_of(&c.token),
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /mail/{folder}/{uid}/move`: files the letter in another folder
+/// (`to`), or removes it for good (`to=delete`, only from Trash). The
+/// letter's trail stays: what happened to it is not forgotten with it.
+pub(crate) async fn move_message(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((folder, uid)): Path<(String, u32)>,
+    Form(f): Form<MoveForm>,
+) -> Response {
+    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let done = async {
+        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let mailbox = c.session.mailbox_id;
+        if f.to == "delete" {
+            if folder != SpecialFolder::Trash.name() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "letters are deleted for good only from Trash",
+                ));
+            }
+            let key = mail
+                .store
+                .delete_message(mailbox, m.id)
+                .await
+                .map_err(athen_mail::MailError::Store)?;
+            if let Err(e) = mail.blobs.delete(&key).await {
+                // The row is gone; the sealed body is unreadable without it.
+                tracing::warn!(error = %e, "body of a deleted message not removed");
+            }
+            return Ok(folder.clone());
+        }
+        let to = api::folder_of(mail, &c, &f.to).await?;
+        if to.name == folder {
+            return Ok(folder.clone());
+        }
+        mail.store
+            .move_message(mailbox, m.id, to.id)
+            .await
+            .map_err(athen_mail::MailError::Store)?;
+        Ok(folder.clone())
+    }
+    .await;
+    match done {
+        Ok(back) => see_other(&format!("/mail/{back}")),
+        Err(e) => error_page(e),
+    }
 }
 
 /// `GET /mail/{folder}/{uid}`: a letter, as text, with its attachments.
@@ -421,12 +523,11 @@ pub(crate) async fn message(
     let subject = meta.subject.as_deref().unwrap_or("(no subject)");
     let body = format!(
         "<h1>{}</h1>\n<dl class=\"fields\">{fields}</dl>\n<pre class=\"letter\">{}</pre>\n{files}\
-<p><a href=\"/mail/{}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{}\">Back to {}</a></p>",
+<p><a href=\"/compose?reply={folder}/{uid}\">Reply</a> · <a href=\"/mail/{folder}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{folder}\">Back to {folder}</a></p>\n{}",
         escape(subject),
         escape(&text),
-        escape(&folder),
-        escape(&folder),
-        escape(&folder),
+        move_form(&c, &folder, uid),
+        folder = escape(&folder),
     );
     Html(signed_in_layout(&c, subject, &body)).into_response()
 }

@@ -70,6 +70,52 @@ pub(crate) async fn style() -> Response {
         .into_response()
 }
 
+/// The compose page's one script: as the address box is typed in, it
+/// offers matching directory entries (`/directory/suggest`). Without it
+/// the page works the same; the address is typed or picked in the
+/// directory. Served from here, as CSP allows only this site's scripts.
+const COMPOSE_JS: &str = r#"'use strict';
+(function () {
+  var box = document.getElementById('to');
+  var list = document.getElementById('directory-suggestions');
+  if (!box || !list || !window.fetch) { return; }
+  var timer = null;
+  box.addEventListener('input', function () {
+    clearTimeout(timer);
+    var parts = box.value.split(/[,;]/);
+    var q = parts[parts.length - 1].trim();
+    if (q.length < 2 || q.indexOf('@') >= 0) { return; }
+    timer = setTimeout(function () {
+      fetch('/directory/suggest?q=' + encodeURIComponent(q), { credentials: 'same-origin' })
+        .then(function (r) { return r.ok ? r.json() : { suggestions: [] }; })
+        .then(function (data) {
+          while (list.firstChild) { list.removeChild(list.firstChild); }
+          var head = parts.slice(0, -1).map(function (p) { return p.trim(); }).filter(Boolean);
+          data.suggestions.forEach(function (s) {
+            var o = document.createElement('option');
+            o.value = head.concat([s.address]).join(', ');
+            o.label = s.label;
+            o.textContent = s.label;
+            list.appendChild(o);
+          });
+        })
+        .catch(function () {});
+    }, 200);
+  });
+})();
+"#;
+
+pub(crate) async fn compose_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        COMPOSE_JS,
+    )
+        .into_response()
+}
+
 pub(crate) async fn not_found() -> (StatusCode, Html<String>) {
     (
         StatusCode::NOT_FOUND,

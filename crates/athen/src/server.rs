@@ -130,6 +130,17 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         INBOX_FIRST_PAGE,
     );
     data.store.listen_for_spool(live.clone());
+    let mx = Arc::new(athen_smtp::MxContext {
+        outbound: Some(outbound.clone()),
+        config: mx_config,
+        sender_auth: Arc::new(sender_auth),
+        authenticator: Arc::new(data.authenticator(&config)),
+        store: data.store.clone(),
+        blobs: data.blobs.clone(),
+        clock: data.clock.clone(),
+        tls: TlsAcceptor::from(tls.config.clone()),
+        audit,
+    });
     let web_state = Arc::new(athen_web::WebState {
         operators: data.store.clone(),
         clock: data.clock.clone(),
@@ -143,6 +154,8 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             blobs: data.blobs.clone(),
             queue: Some(outbound.clone()),
             hostname: config.server.hostname.clone(),
+            // Letters written in the browser go the submission port's way.
+            submitter: Some(Arc::new(athen_smtp::submission::WebSubmission(mx.clone()))),
         })),
         accounts: Some(Arc::new(athen_web::register::AccountServices::new(
             data.store.clone(),
@@ -157,17 +170,6 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         athen_web::router(web_state),
         stop_rx.clone(),
     ));
-    let mx = Arc::new(athen_smtp::MxContext {
-        outbound: Some(outbound),
-        config: mx_config,
-        sender_auth: Arc::new(sender_auth),
-        authenticator: Arc::new(data.authenticator(&config)),
-        store: data.store.clone(),
-        blobs: data.blobs.clone(),
-        clock: data.clock.clone(),
-        tls: TlsAcceptor::from(tls.config.clone()),
-        audit,
-    });
     let mut smtp = vec![tokio::spawn(athen_smtp::listener::serve(
         smtp_listener,
         mx.clone(),

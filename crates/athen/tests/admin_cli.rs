@@ -237,7 +237,14 @@ fn status_life_cycle() {
         .collect();
     assert_eq!(
         kinds,
-        ["created", "welcome-letter", "confirm", "suspend", "reinstate", "close"]
+        [
+            "created",
+            "welcome-letter",
+            "confirm",
+            "suspend",
+            "reinstate",
+            "close"
+        ]
     );
     assert!(ev.to_string().contains("complaint under review"));
     let (rc, _) = admin(d, &["account", "show", "nobody@example.test"], "");
