@@ -163,6 +163,9 @@ pub enum ReceiptOutcome {
     /// The sender is on another server and this front door has no queue
     /// (the `athen mailbox` command; the server's own front doors do).
     OtherServer(String),
+    /// This mailbox's own letter (its copy in Sent): reading it again is
+    /// not the recipient reading it, so nothing is recorded or sent.
+    OwnLetter,
 }
 
 /// Who opened a letter, and where.
@@ -190,6 +193,16 @@ pub async fn letter_opened(
     now: UnixTime,
 ) -> Result<ReceiptOutcome, MailError> {
     let meta = crate::meta::extract(raw);
+    // `from` holds "Name <address>" or the bare address.
+    let own = |f: &String| {
+        let bare = f
+            .rsplit_once('<')
+            .map_or(f.as_str(), |(_, a)| a.trim_end_matches('>'));
+        bare.eq_ignore_ascii_case(reader.address)
+    };
+    if meta.from.iter().any(own) {
+        return Ok(ReceiptOutcome::OwnLetter);
+    }
     let id = meta.message_id.clone().unwrap_or_default();
     let trail = audit::trail(store, reader.mailbox, reader.secret).await?;
     let seen = |kind: EventKind, by: Option<&str>| {

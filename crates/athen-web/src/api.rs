@@ -497,6 +497,7 @@ pub(crate) async fn message(
         mdn::ReceiptOutcome::Policy(p) => p.as_str(),
         mdn::ReceiptOutcome::NotSent(_) => "not-requested",
         mdn::ReceiptOutcome::OtherServer(_) => "not-sent",
+        mdn::ReceiptOutcome::OwnLetter => "own-letter",
     };
     let mut res = (StatusCode::OK, raw.to_vec()).into_response();
     let h = res.headers_mut();

@@ -128,10 +128,13 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
             _ => "",
         }
     };
-    let patient: String = PATIENT_FIELDS
-        .iter()
-        .map(|f| f.render(value(f.name), errors))
-        .collect();
+    let text = |name: &str| -> String {
+        PATIENT_FIELDS
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.render(value(f.name), errors))
+            .unwrap_or_default()
+    };
     let select = |id: &str, label: &str, check: &str, options: &[(&str, &str)], chosen: &str| {
         let opts: String = options
             .iter()
@@ -189,7 +192,7 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<input type=\"hidden\" name=\"in_reply_to\" value=\"{}\">\n\
 {to_field}<datalist id=\"directory-suggestions\"></datalist>\n\
 <p class=\"hint\">Not sure of the address? <a href=\"/directory\" target=\"_blank\" rel=\"noopener\">Look it up in the directory</a> (opens in a new tab).</p>\n\
-<fieldset><legend>Patient this letter is about (leave empty if none)</legend>\n{patient}{}{}</fieldset>\n\
+<fieldset><legend>Patient this letter is about (leave empty if none)</legend>\n{}{}{}{}{}{}{}{}{}</fieldset>\n\
 {}<label for=\"body\">Letter</label><textarea id=\"body\" name=\"body\" rows=\"14\">{}</textarea>\n\
 <label for=\"attachments\">Attach files (PDF, Word, RTF, text, HL7, pictures; up to {MAX_ATTACHMENTS}, each up to 10 MB)</label>\
 {}<input id=\"attachments\" name=\"attachments\" type=\"file\" multiple accept=\"{}\">\n\
@@ -198,8 +201,15 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
         errors.summary(),
         escape(&crate::mail_pages::csrf_of(&c.token)),
         escape(&l.in_reply_to),
+        text("family_name"),
+        text("given_names"),
         select("sex", "Sex", "Sex", &sexes, &p.sex),
+        text("birth_date"),
+        text("street"),
+        text("suburb"),
         select("state", "State", "State", &states, &p.state),
+        text("postcode"),
+        text("medicare"),
         Field::text(
             "subject",
             "Subject",

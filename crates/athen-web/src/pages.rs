@@ -42,7 +42,7 @@ pub(crate) async fn home(State(state): State<Arc<WebState>>) -> Html<String> {
 <p>ATHEN lets practices, specialists and hospitals send each other letters by secure e-mail, \
 with every letter tracked until it has been read or imported into the clinical system.</p>\n\
 <p>This server handles mail for <strong>{}</strong>.</p>\n\
-<p><a href=\"/directory\">Find a provider</a> · <a href=\"/login\">Sign in</a></p>",
+<p><a href=\"/directory\">Find a provider</a> · <a href=\"/register\">Join ATHEN</a> · <a href=\"/login\">Sign in</a></p>",
             escape(&state.domain)
         ),
     ))
@@ -55,7 +55,7 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;line-height:1.5;color:#111;background:#fff}\
 header .brand{font-weight:bold;letter-spacing:.1em}\
 label{display:block;margin-top:1rem;font-weight:600}\
-input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box;border:1px solid #555}\
+input,textarea{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box;border:1px solid #555;font-family:inherit}input[type=checkbox],input[type=radio]{width:auto}.hint{color:#333}.code{font-size:1.6rem;font-family:monospace;letter-spacing:.1em}.done{color:#0b5a2a;font-weight:600}.actions{display:inline-block;margin-right:1rem}.actions button,.actions select{width:auto}.danger{background:#8a0b0b}.choices li{margin-bottom:1rem}\
 button{margin-top:1rem;font-size:1rem;padding:.5rem 1rem;background:#0b4f8a;color:#fff;border:0}\
 .error{color:#8a0b0b;font-weight:600}.folders{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}.signout{display:flex;gap:1rem;align-items:baseline}.signout button{margin-top:0}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc;vertical-align:top}caption{text-align:left;font-weight:600}.status-failed{color:#8a0b0b;font-weight:600}pre.letter{white-space:pre-wrap;font-family:inherit}dl.fields dt{font-weight:600}dl.fields dd{margin:0 0 .5rem 0}label.inline{display:inline;font-weight:normal}select{font-size:1rem;padding:.3rem;width:100%}fieldset{margin-top:1rem;border:1px solid #999}.directory{list-style:none;padding:0}.entry{border-top:1px solid #ccc;padding:.5rem 0}.entry h2{margin:.2rem 0;font-size:1.1rem}.entry p{margin:.1rem 0}@media print{nav,.signout{display:none}}";
 

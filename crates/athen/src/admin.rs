@@ -848,12 +848,19 @@ Confirmation code for the welcome letter:\n  {}",
             } => {
                 let url = confirm_url
                     .unwrap_or_else(|| format!("https://{}/confirm", self.config.server.hostname));
+                // The letterhead names the server the letter sends people to.
+                let server = url
+                    .split("://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or(&self.config.server.hostname)
+                    .to_string();
                 let batch = athen_web::welcome_letter::print_waiting(
                     s.as_ref(),
                     &key,
                     all,
                     &url,
-                    &self.config.server.hostname,
+                    &server,
                     clock.now(),
                 )
                 .await
