@@ -147,12 +147,38 @@ pub async fn store_sent_copy(
     raw: &[u8],
     now: UnixTime,
 ) -> Result<StoredMessage, MailError> {
-    let sent = store
+    store_in_folder(
+        blobs,
+        store,
+        mailbox,
+        secret,
+        (SpecialFolder::Sent, flags::SEEN),
+        raw,
+        now,
+    )
+    .await
+}
+
+/// Files a message in one of the mailbox's folders with `flags`,
+/// encrypted with the mailbox data key (the mailbox is unlocked): a Sent
+/// copy, a draft.
+pub async fn store_in_folder(
+    blobs: &dyn BlobStore,
+    store: &dyn MailboxStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+    (folder, message_flags): (SpecialFolder, u32),
+    raw: &[u8],
+    now: UnixTime,
+) -> Result<StoredMessage, MailError> {
+    let target = store
         .folders(mailbox)
         .await?
         .into_iter()
-        .find(|f| f.name == SpecialFolder::Sent.name())
-        .ok_or_else(|| StoreError::Corrupt(format!("mailbox {mailbox} has no Sent folder")))?;
+        .find(|f| f.name == folder.name())
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("mailbox {mailbox} has no {} folder", folder.name()))
+        })?;
     let key = mail_key(mailbox)?;
     let meta_json = Zeroizing::new(
         serde_json::to_vec(&meta::extract(raw))
@@ -164,10 +190,10 @@ pub async fn store_sent_copy(
     Ok(store
         .add_message(NewStoredMessage {
             mailbox_id: mailbox,
-            folder_id: sent.id,
+            folder_id: target.id,
             size: raw.len() as u64,
             received_at: now,
-            flags: flags::SEEN,
+            flags: message_flags,
             sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
             blob_key: key,
         })

@@ -31,6 +31,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_welcome_letters.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_directory_search.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

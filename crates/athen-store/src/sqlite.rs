@@ -913,6 +913,12 @@ impl DirectoryStore for SqliteStore {
         // e: the matching entry; o: the account's own entry (the organisation,
         // for staff). Place and category are the organisation's when a staff
         // entry has none of its own.
+        //
+        // Each criterion is a set of entry ids found through an index (the
+        // trigram index for names and specialties, the provider-number,
+        // suburb, postcode and category indexes), so a search reads the
+        // entries it finds, not the whole directory. `+a.status` keeps the
+        // planner from starting at the accounts instead.
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT e.id AS e_id, e.account_id AS e_account_id, e.role AS e_role, e.details AS e_details, \
              o.id AS o_id, o.account_id AS o_account_id, o.role AS o_role, o.details AS o_details, \
@@ -923,8 +929,24 @@ impl DirectoryStore for SqliteStore {
              WHERE 1=1",
         );
         if !query.include_unconfirmed {
-            q.push(" AND a.status = 'confirmed'");
+            q.push(" AND +a.status = 'confirmed'");
         }
+        // A word of three letters or more is found in the trigram index;
+        // shorter ones (which no trigram holds) by LIKE on what the other
+        // criteria left.
+        let contains = |q: &mut QueryBuilder<Sqlite>, column: &str, word: &str| {
+            if word.chars().count() >= 3 {
+                q.push(
+                    " AND e.id IN (SELECT rowid FROM directory_text WHERE directory_text MATCH ",
+                )
+                .push_bind(format!("{column} : \"{}\"", word.replace('"', "\"\"")))
+                .push(")");
+            } else {
+                q.push(format!(" AND e.{column} LIKE "))
+                    .push_bind(like_contains(word))
+                    .push(" ESCAPE '\\'");
+            }
+        };
         if let Some(name) = query
             .name
             .as_deref()
@@ -933,15 +955,13 @@ impl DirectoryStore for SqliteStore {
         {
             // Every word must appear, in any order: "citizen jane" finds "Dr Jane Citizen".
             for word in search_key(name).split_whitespace().take(8) {
-                q.push(" AND e.name_key LIKE ")
-                    .push_bind(like_contains(word))
-                    .push(" ESCAPE '\\'");
+                contains(&mut q, "name_key", word);
             }
         }
         if let Some(p) = &query.provider_number {
             let p = athen_core::identifiers::provider_number(p)
                 .unwrap_or_else(|_| p.trim().to_ascii_uppercase());
-            q.push(" AND EXISTS (SELECT 1 FROM provider_numbers pn WHERE pn.entry_id = e.id AND pn.number = ")
+            q.push(" AND e.id IN (SELECT entry_id FROM provider_numbers WHERE number = ")
                 .push_bind(p)
                 .push(")");
         }
@@ -951,12 +971,23 @@ impl DirectoryStore for SqliteStore {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
+            // COALESCE(e.suburb_key, o.suburb_key) = key OR COALESCE(e.postcode, o.postcode) = key,
+            // through the suburb and postcode indexes.
             let key = search_key(place);
-            q.push(" AND (COALESCE(e.suburb_key, o.suburb_key) = ")
+            q.push(" AND e.id IN (SELECT id FROM directory_entries WHERE suburb_key = ")
                 .push_bind(key.clone())
-                .push(" OR COALESCE(e.postcode, o.postcode) = ")
+                .push(" OR postcode = ")
+                .push_bind(key.clone())
+                .push(
+                    " UNION ALL SELECT s.id FROM directory_entries org \
+                     JOIN directory_entries s ON s.account_id = org.account_id \
+                     WHERE org.role <> 'staff' AND s.role = 'staff' AND \
+                     ((s.suburb_key IS NULL AND org.suburb_key = ",
+                )
+                .push_bind(key.clone())
+                .push(") OR (s.postcode IS NULL AND org.postcode = ")
                 .push_bind(key)
-                .push(")");
+                .push(")))");
         }
         if let Some(s) = query
             .specialty
@@ -964,13 +995,18 @@ impl DirectoryStore for SqliteStore {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            q.push(" AND e.specialty_key LIKE ")
-                .push_bind(like_contains(&search_key(s)))
-                .push(" ESCAPE '\\'");
+            contains(&mut q, "specialty_key", &search_key(s));
         }
         if let Some(c) = query.category {
-            q.push(" AND COALESCE(e.category, o.category) = ")
-                .push_bind(c.slug());
+            q.push(" AND e.id IN (SELECT id FROM directory_entries WHERE category = ")
+                .push_bind(c.slug())
+                .push(
+                    " UNION ALL SELECT s.id FROM directory_entries org \
+                     JOIN directory_entries s ON s.account_id = org.account_id \
+                     WHERE org.role <> 'staff' AND s.role = 'staff' AND s.category IS NULL AND org.category = ",
+                )
+                .push_bind(c.slug())
+                .push(")");
         }
         let limit = if query.limit == 0 {
             50

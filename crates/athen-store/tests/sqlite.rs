@@ -380,3 +380,59 @@ async fn concurrent_spool_writes_are_group_committed_and_fail_alone() {
     ids.dedup();
     assert_eq!(ids.len(), 180, "every message has its own entry");
 }
+
+/// The trigram index follows every change of an entry: a new name is
+/// found and the old one is not, a removed entry is gone, and short words
+/// (which no trigram holds) still match.
+#[tokio::test]
+async fn search_follows_edits_and_removals() {
+    let (_d, s) = open().await;
+    let c = s
+        .create_account(new_account("renamed@x.test", 0))
+        .await
+        .unwrap();
+    let a = s.account(c.account_id).await.unwrap().unwrap();
+    change_status(&s, &ManualClock::new(0), &a, StatusAction::Confirm, "t", "")
+        .await
+        .unwrap();
+    let find = |name: Option<&str>, specialty: Option<&str>| {
+        let q = DirectoryQuery {
+            name: name.map(String::from),
+            specialty: specialty.map(String::from),
+            ..Default::default()
+        };
+        let s = &s;
+        async move { s.search(&q).await.unwrap().len() }
+    };
+    assert_eq!(find(Some("renamed"), None).await, 1);
+    s.update_entry(
+        a.entry_id,
+        EntryDetails {
+            family_name: Some("Zhou".into()),
+            given_name: Some("Li".into()),
+            specialty: Some("Cardiology".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(find(Some("renamed"), None).await, 0);
+    assert_eq!(find(Some("ZHOU"), None).await, 1);
+    assert_eq!(find(Some("li zhou"), None).await, 1, "a two-letter word");
+    assert_eq!(find(None, Some("cardio")).await, 1);
+    assert_eq!(find(None, Some("derm")).await, 0);
+    let staff = s
+        .add_entry(
+            a.id,
+            EntryRole::Staff,
+            EntryDetails {
+                family_name: Some("Okafor".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(find(Some("okafor"), None).await, 1);
+    s.remove_entry(staff).await.unwrap();
+    assert_eq!(find(Some("okafor"), None).await, 0);
+}
