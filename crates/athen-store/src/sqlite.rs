@@ -1263,22 +1263,31 @@ async fn delete_spool_row(
 
 /// Files a message; `arrival` orders it among messages that arrived in
 /// the same second (its spool entry's number, 0 if it was never spooled).
+/// The folder's next UID, taken in the caller's transaction: taking it and
+/// bumping uid_next together keeps UIDs strictly ascending (RFC 9051
+/// §2.3.1.1).
+async fn take_uid(
+    tx: &mut Transaction<'static, Sqlite>,
+    mailbox: MailboxId,
+    folder: FolderId,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
+    )
+    .bind(folder.0)
+    .bind(mailbox.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("folder {folder} of mailbox {mailbox}")))
+}
+
 async fn insert_message(
     tx: &mut Transaction<'static, Sqlite>,
     msg: NewStoredMessage,
     arrival: i64,
 ) -> Result<StoredMessage, StoreError> {
-    // Taking the UID and bumping uid_next in the same transaction keeps UIDs
-    // strictly ascending (RFC 9051 §2.3.1.1).
-    let uid: i64 = sqlx::query_scalar(
-        "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
-    )
-    .bind(msg.folder_id.0)
-    .bind(msg.mailbox_id.0)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db_err)?
-    .ok_or_else(|| StoreError::NotFound(format!("folder {} of mailbox {}", msg.folder_id, msg.mailbox_id)))?;
+    let uid = take_uid(tx, msg.mailbox_id, msg.folder_id).await?;
     let row = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta, arrival) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
@@ -1353,15 +1362,7 @@ impl MailboxStore for SqliteStore {
         to: FolderId,
     ) -> StoreResult<StoredMessage> {
         let mut tx = self.tx().await?;
-        let uid: i64 = sqlx::query_scalar(
-            "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
-        )
-        .bind(to.0)
-        .bind(mailbox.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("folder {to} of mailbox {mailbox}")))?;
+        let uid = take_uid(&mut tx, mailbox, to).await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE messages SET folder_id = $1, uid = $2 WHERE id = $3 AND mailbox_id = $4 \
              RETURNING {MESSAGE_COLUMNS}"

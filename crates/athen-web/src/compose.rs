@@ -11,7 +11,7 @@
 
 use crate::WebState;
 use crate::api::{self, Caller, MailServices};
-use crate::forms::{Field, FormErrors};
+use crate::forms::{Field, FormErrors, Select};
 use crate::mail_pages::{error_page, signed_in, signed_in_layout};
 use crate::pages::escape;
 use athen_clinical::compose::PatientInput;
@@ -135,33 +135,14 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
             .map(|f| f.render(value(f.name), errors))
             .unwrap_or_default()
     };
-    let select = |id: &str, label: &str, check: &str, options: &[(&str, &str)], chosen: &str| {
-        let opts: String = options
-            .iter()
-            .map(|(v, t)| {
-                let sel = if v.eq_ignore_ascii_case(chosen.trim()) {
-                    " selected"
-                } else {
-                    ""
-                };
-                format!("<option value=\"{v}\"{sel}>{}</option>", escape(t))
-            })
-            .collect();
-        let err = errors.for_field(check);
-        format!(
-            "<label for=\"{id}\">{label}</label>{}<select id=\"{id}\" name=\"{id}\"{}>{opts}</select>\n",
-            err.as_ref()
-                .map(|e| format!(
-                    "<span class=\"error\" id=\"{id}-error\">{}</span>",
-                    escape(e)
-                ))
-                .unwrap_or_default(),
-            if err.is_some() {
-                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
-            } else {
-                String::new()
-            }
-        )
+    let select = |id: &str, label: &str, options: &[(&str, &str)], chosen: &str| {
+        Select {
+            id,
+            label,
+            check: label,
+            required: false,
+        }
+        .render(options, chosen, errors)
     };
     let sexes = [
         ("", "Not given"),
@@ -203,11 +184,11 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
         escape(&l.in_reply_to),
         text("family_name"),
         text("given_names"),
-        select("sex", "Sex", "Sex", &sexes, &p.sex),
+        select("sex", "Sex", &sexes, &p.sex),
         text("birth_date"),
         text("street"),
         text("suburb"),
-        select("state", "State", "State", &states, &p.state),
+        select("state", "State", &states, &p.state),
         text("postcode"),
         text("medicare"),
         Field::text(

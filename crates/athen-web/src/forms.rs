@@ -242,3 +242,56 @@ impl Field {
         )
     }
 }
+
+/// A labelled drop-down list: `options` are (value, words shown); the one
+/// whose value is `chosen` is selected; the message for `check`, if any,
+/// shows beside it.
+pub(crate) struct Select<'a> {
+    pub id: &'a str,
+    pub label: &'a str,
+    pub check: &'a str,
+    pub required: bool,
+}
+
+impl Select<'_> {
+    pub(crate) fn render(
+        &self,
+        options: &[(&str, &str)],
+        chosen: &str,
+        errors: &FormErrors,
+    ) -> String {
+        let id = self.id;
+        let opts: String = options
+            .iter()
+            .map(|(v, t)| {
+                let sel = if v.eq_ignore_ascii_case(chosen.trim()) {
+                    " selected"
+                } else {
+                    ""
+                };
+                format!(
+                    "<option value=\"{}\"{sel}>{}</option>",
+                    escape(v),
+                    escape(t)
+                )
+            })
+            .collect();
+        let err = errors.for_field(self.check);
+        format!(
+            "<label for=\"{id}\">{}</label>{}<select id=\"{id}\" name=\"{id}\"{}{}>{opts}</select>\n",
+            escape(self.label),
+            err.as_ref()
+                .map(|e| format!(
+                    "<span class=\"error\" id=\"{id}-error\">{}</span>",
+                    escape(e)
+                ))
+                .unwrap_or_default(),
+            if self.required { " required" } else { "" },
+            if err.is_some() {
+                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+            } else {
+                String::new()
+            },
+        )
+    }
+}

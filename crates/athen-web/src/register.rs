@@ -8,7 +8,7 @@
 //! only sealed, for the administrator to print in the welcome letter.
 
 use crate::WebState;
-use crate::forms::{self, Field, FormErrors};
+use crate::forms::{self, Field, FormErrors, Select};
 use crate::pages::{escape, layout};
 use athen_core::account::{AccountKind, AccountStatus, StatusAction};
 use athen_core::directory::{Category, EntryInput, local_part_from_name};
@@ -325,50 +325,17 @@ fn register_form(
         ),
     };
     let category_required = kind == AccountKind::Organisation;
-    let categories: String = std::iter::once((
+    let mut categories: Vec<(&str, &str)> = vec![(
         "",
         if category_required {
             "Choose one"
         } else {
             "None of these"
         },
-    ))
-    .chain(Category::ALL.iter().map(|c| (c.slug(), c.label())))
-    .map(|(s, l)| {
-        let sel = if s == f.category { " selected" } else { "" };
-        format!("<option value=\"{s}\"{sel}>{}</option>", escape(l))
-    })
-    .collect();
-    let states: String = std::iter::once("")
-        .chain(AuState::ALL.iter().map(|s| s.code()))
-        .map(|s| {
-            let sel = if s.eq_ignore_ascii_case(f.state.trim()) {
-                " selected"
-            } else {
-                ""
-            };
-            let label = if s.is_empty() { "Choose one" } else { s };
-            format!("<option value=\"{s}\"{sel}>{label}</option>")
-        })
-        .collect();
-    let select = |id: &str, label: &str, field: &str, options: &str, required: bool| {
-        let err = errors.for_field(field);
-        format!(
-            "<label for=\"{id}\">{label}</label>{}<select id=\"{id}\" name=\"{id}\"{}{}>{options}</select>\n",
-            err.as_ref()
-                .map(|e| format!(
-                    "<span class=\"error\" id=\"{id}-error\">{}</span>",
-                    escape(e)
-                ))
-                .unwrap_or_default(),
-            if required { " required" } else { "" },
-            if err.is_some() {
-                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
-            } else {
-                String::new()
-            },
-        )
-    };
+    )];
+    categories.extend(Category::ALL.iter().map(|c| (c.slug(), c.label())));
+    let mut states: Vec<(&str, &str)> = vec![("", "Choose one")];
+    states.extend(AuState::ALL.iter().map(|s| (s.code(), s.code())));
     let suggested = local_part_from_name(&f.name(kind));
     let mailbox_field = Field::text(
         "mailbox",
@@ -391,19 +358,25 @@ is shown in the public directory once the account is confirmed.</p>\n\
 <button type=\"submit\">Register</button>\n</form>",
         errors.summary(),
         escape(csrf),
-        select(
-            "category",
-            if category_required {
+        Select {
+            id: "category",
+            label: if category_required {
                 "Kind of service *"
             } else {
                 "Kind of service"
             },
-            "Category",
-            &categories,
-            category_required
-        ),
+            check: "Category",
+            required: category_required,
+        }
+        .render(&categories, &f.category, errors),
         fields(&ADDRESS_FIELDS[..2]),
-        select("state", "State or territory *", "State", &states, true),
+        Select {
+            id: "state",
+            label: "State or territory *",
+            check: "State",
+            required: true,
+        }
+        .render(&states, &f.state, errors),
         fields(&ADDRESS_FIELDS[2..]),
         escape(if f.mailbox.trim().is_empty() {
             if suggested.is_empty() {

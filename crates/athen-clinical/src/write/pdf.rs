@@ -214,6 +214,19 @@ fn words(content: &[Inline], all_bold: bool) -> Vec<Option<(String, bool)>> {
 }
 
 /// Renders the letter; `title` names the document (the subject).
+/// A new PDF/A-1b (PDF 1.4) document, checked by krilla as it is written.
+fn pdf_a_document() -> Result<Document, String> {
+    let configuration = ConfigurationBuilder::new()
+        .with_version(PdfVersion::Pdf14)
+        .with_archival_validator(Archival::A1_B)
+        .finish()
+        .map_err(|e| format!("PDF/A configuration: {e:?}"))?;
+    Ok(Document::new_with(krilla::SerializeSettings {
+        configuration,
+        ..Default::default()
+    }))
+}
+
 pub fn render(letter: Letter<'_>, job: &Job, title: &str) -> Result<Vec<u8>, String> {
     let (regular, bold) = fonts()?;
     let mut layout = Layout {
@@ -276,16 +289,7 @@ pub fn render(letter: Letter<'_>, job: &Job, title: &str) -> Result<Vec<u8>, Str
         }
     }
 
-    let configuration = ConfigurationBuilder::new()
-        .with_version(PdfVersion::Pdf14)
-        .with_archival_validator(Archival::A1_B)
-        .finish()
-        .map_err(|e| format!("PDF/A configuration: {e:?}"))?;
-    let settings = krilla::SerializeSettings {
-        configuration,
-        ..Default::default()
-    };
-    let mut doc = Document::new_with(settings);
+    let mut doc = pdf_a_document()?;
     let now = &job.now;
     let off = now.offset_minutes;
     doc.set_metadata(
@@ -372,15 +376,7 @@ pub fn placed_pages(
     let (regular, bold) = fonts()?;
     let mut regular = Face::new(REGULAR, regular.clone());
     let mut bold = Face::new(BOLD, bold.clone());
-    let configuration = ConfigurationBuilder::new()
-        .with_version(PdfVersion::Pdf14)
-        .with_archival_validator(Archival::A1_B)
-        .finish()
-        .map_err(|e| format!("PDF/A configuration: {e:?}"))?;
-    let mut doc = Document::new_with(krilla::SerializeSettings {
-        configuration,
-        ..Default::default()
-    });
+    let mut doc = pdf_a_document()?;
     doc.set_metadata(
         Metadata::new()
             .title(title.to_string())
