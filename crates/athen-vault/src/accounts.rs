@@ -114,6 +114,23 @@ pub async fn register(
     })
 }
 
+/// A login with its mailbox unlocked: what changing its own credentials
+/// needs (from an [`Unlocked`], or a web session holding the secret).
+#[derive(Clone, Copy)]
+pub struct Holder<'a> {
+    pub login: LoginId,
+    pub secret: &'a crate::MailboxSecret,
+}
+
+impl<'a> From<&'a Unlocked> for Holder<'a> {
+    fn from(u: &'a Unlocked) -> Self {
+        Holder {
+            login: u.login.id,
+            secret: &u.secret,
+        }
+    }
+}
+
 /// An app token just issued; the token text is shown once.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -125,7 +142,7 @@ pub struct IssuedToken {
 pub async fn issue_app_token(
     credentials: &dyn CredentialStore,
     clock: &dyn Clock,
-    unlocked: &Unlocked,
+    holder: Holder<'_>,
     label: &str,
 ) -> Result<IssuedToken, AccountError> {
     let label = label.trim();
@@ -136,9 +153,9 @@ pub async fn issue_app_token(
         )
         .into());
     }
-    let (cred, secret) = provision::app_token_credential(&unlocked.secret, label)?;
+    let (cred, secret) = provision::app_token_credential(holder.secret, label)?;
     let id = credentials
-        .add_credential(unlocked.login.id, cred, clock.now())
+        .add_credential(holder.login, cred, clock.now())
         .await?;
     Ok(IssuedToken {
         id,
@@ -180,18 +197,18 @@ pub async fn add_staff_login(
 pub async fn change_password(
     credentials: &dyn CredentialStore,
     clock: &dyn Clock,
-    unlocked: &Unlocked,
+    holder: Holder<'_>,
     new_password: &str,
     params: KdfParams,
 ) -> Result<(), AccountError> {
     check_new_password(new_password)?;
-    let cred = provision::password_credential(&unlocked.secret, new_password, params)?;
-    let existing = credentials.live_credentials(unlocked.login.id).await?;
+    let cred = provision::password_credential(holder.secret, new_password, params)?;
+    let existing = credentials.live_credentials(holder.login).await?;
     match existing.iter().find(|c| c.kind == CredentialKind::Password) {
         Some(c) => credentials.rewrap_credential(c.id, cred.wrapped).await?,
         None => {
             credentials
-                .add_credential(unlocked.login.id, cred, clock.now())
+                .add_credential(holder.login, cred, clock.now())
                 .await?;
         }
     }
@@ -203,18 +220,16 @@ pub async fn change_password(
 pub async fn renew_recovery_code(
     credentials: &dyn CredentialStore,
     clock: &dyn Clock,
-    unlocked: &Unlocked,
+    holder: Holder<'_>,
 ) -> Result<Zeroizing<String>, AccountError> {
     let now = clock.now();
-    let (cred, code) = provision::recovery_credential(&unlocked.secret)?;
-    for c in credentials.live_credentials(unlocked.login.id).await? {
+    let (cred, code) = provision::recovery_credential(holder.secret)?;
+    for c in credentials.live_credentials(holder.login).await? {
         if c.kind == CredentialKind::RecoveryCode {
             credentials.revoke_credential(c.id, now).await?;
         }
     }
-    credentials
-        .add_credential(unlocked.login.id, cred, now)
-        .await?;
+    credentials.add_credential(holder.login, cred, now).await?;
     Ok(code)
 }
 

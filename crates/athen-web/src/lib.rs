@@ -12,6 +12,7 @@ mod forms;
 mod mail_pages;
 mod pages;
 pub mod register;
+mod security;
 mod setup;
 pub mod welcome_letter;
 
@@ -74,6 +75,11 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/compose.js", get(pages::compose_script))
         .route("/directory/suggest", get(directory_page::suggest))
+        .route("/settings/security", get(security::show))
+        .route("/settings/password", post(security::change_password))
+        .route("/settings/tokens", post(security::new_token))
+        .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
+        .route("/settings/recovery-code", post(security::new_recovery_code))
         .route("/mail/{folder}", get(mail_pages::folder))
         .route("/mail/{folder}/{uid}", get(mail_pages::message))
         .route(

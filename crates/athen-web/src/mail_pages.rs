@@ -87,7 +87,7 @@ pub(crate) async fn signed_in<'a>(
 }
 
 /// [`signed_in`] for a form post: its CSRF token must be the session's.
-async fn signed_in_form<'a>(
+pub(crate) async fn signed_in_form<'a>(
     state: &'a WebState,
     headers: &HeaderMap,
     csrf: &str,
@@ -722,7 +722,7 @@ fn settings_page(
         "<p>Only the practice's own login can change these settings; ask your practice manager.</p>\n".into()
     };
     let body = format!(
-        "<h1>Settings</h1>\n{note}{who}<form method=\"post\" action=\"/settings\">\n\
+        "<h1>Settings</h1>\n{note}{who}<p><a href=\"/settings/security\">Password, recovery code and app tokens</a> (for the downloader, Outlook, Thunderbird or a phone)</p>\n<form method=\"post\" action=\"/settings\">\n\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
 <fieldset><legend>Files for your clinical system</legend>\n\
 <p>Each letter that arrives gets a file your clinical system can import, attached to the letter. \

@@ -1136,7 +1136,8 @@ Confirmation code for the welcome letter:\n  {}",
                 require_stdin(password_stdin)?;
                 let pw = stdin_lines(1, "the login's password")?;
                 let unlocked = self.unlock(&login, &pw[0]).await?;
-                let t = accounts::issue_app_token(s.as_ref(), clock, &unlocked, &label).await?;
+                let t = accounts::issue_app_token(s.as_ref(), clock, (&unlocked).into(), &label)
+                    .await?;
                 Ok((
                     json!({"id": t.id.0, "label": label.trim(), "login": unlocked.login.name, "token": t.token.as_str()}),
                     format!(
@@ -1213,7 +1214,7 @@ Confirmation code for the welcome letter:\n  {}",
                 accounts::change_password(
                     s.as_ref(),
                     clock,
-                    &unlocked,
+                    (&unlocked).into(),
                     &lines[1],
                     self.config.kdf_params(),
                 )
@@ -1239,12 +1240,13 @@ Confirmation code for the welcome letter:\n  {}",
                 accounts::change_password(
                     s.as_ref(),
                     clock,
-                    &unlocked,
+                    (&unlocked).into(),
                     &lines[1],
                     self.config.kdf_params(),
                 )
                 .await?;
-                let code = accounts::renew_recovery_code(s.as_ref(), clock, &unlocked).await?;
+                let code =
+                    accounts::renew_recovery_code(s.as_ref(), clock, (&unlocked).into()).await?;
                 s.record_event(athen_core::account::AccountEvent {
                     account_id: unlocked.account.id,
                     at: clock.now(),
