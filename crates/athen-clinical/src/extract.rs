@@ -730,6 +730,20 @@ impl Collector {
     }
 }
 
+/// The patient named in a subject's ATHEN syntax, for a folder list:
+/// "O'BRIEN, Sean (M) · 01/02/1960" from `[O'BRIEN, Sean (M) DOB:01/02/1960 …]`.
+/// `None` when the subject has no such part.
+pub fn patient_in_subject(subject: &str) -> Option<String> {
+    let inner = subject_brackets(subject)?;
+    let at = inner.to_ascii_uppercase().find("DOB:")?;
+    let who = inner[..at].trim();
+    let dob = inner[at + 4..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    (!who.is_empty()).then(|| format!("{who} · {dob}"))
+}
+
 /// The text inside the subject's leading `[…]`, after any `Re:`/`Fwd:`.
 fn subject_brackets(subject: &str) -> Option<&str> {
     let mut s = subject.trim();
@@ -888,6 +902,20 @@ mod tests {
             recipient: None,
             sent: Date::new(2026, 11, 20),
         }
+    }
+
+    #[test]
+    fn the_patient_of_a_subject_for_lists() {
+        assert_eq!(
+            patient_in_subject(
+                "Re: [O'BRIEN, Sean (M) DOB:01/02/1960 1 Main St, Northside 2000] Referral"
+            )
+            .as_deref(),
+            Some("O'BRIEN, Sean (M) · 01/02/1960")
+        );
+        assert_eq!(patient_in_subject("[note] hello"), None);
+        assert_eq!(patient_in_subject("Referral"), None);
+        assert_eq!(patient_in_subject("[ DOB:] x"), None);
     }
 
     #[test]

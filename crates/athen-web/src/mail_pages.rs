@@ -321,13 +321,16 @@ pub(crate) async fn folder(
                 Some(LetterStatus::Read) if !sent => "opened",
                 Some(s) => s.as_str(),
             };
+            let subject = m.meta.subject.as_deref().unwrap_or("(no subject)");
+            let patient = athen_clinical::extract::patient_in_subject(subject).unwrap_or_default();
             format!(
-                "<tr><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td><td class=\"status-{st}\">{st}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td><td class=\"status-{st}\">{st}</td></tr>\n",
                 escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),
                 escape(&who.join(", ")),
+                escape(&patient),
                 escape(&f.name),
                 m.message.uid,
-                escape(m.meta.subject.as_deref().unwrap_or("(no subject)")),
+                escape(subject),
             )
         })
         .collect();
@@ -356,7 +359,7 @@ pub(crate) async fn folder(
     } else {
         format!(
             "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Date (UTC)</th><th scope=\"col\">{}</th>\
-<th scope=\"col\">Subject</th><th scope=\"col\">Status</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
+<th scope=\"col\">Patient</th><th scope=\"col\">Subject</th><th scope=\"col\">Status</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
             escape(&f.name),
             if sent { "To" } else { "From" }
         )
