@@ -223,10 +223,11 @@ pub(crate) async fn login_submit(
     res
 }
 
+/// A form that carries only its CSRF token (a button).
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// `POST /logout`: ends the session; the mailbox locks when it was the last.

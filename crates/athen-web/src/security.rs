@@ -9,7 +9,7 @@
 use crate::WebState;
 use crate::api::{self, ApiError, Caller, MailServices};
 use crate::forms::{Field, FormErrors};
-use crate::mail_pages::{error_page, signed_in, signed_in_form, signed_in_layout};
+use crate::mail_pages::{CsrfForm, error_page, signed_in, signed_in_form, signed_in_layout};
 use crate::pages::escape;
 use athen_core::CredentialId;
 use athen_core::account::CredentialKind;
@@ -369,18 +369,12 @@ pub(crate) async fn new_recovery_code(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /settings/tokens/{id}/revoke`: only the caller's own tokens.
 pub(crate) async fn revoke_token(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfOnly>,
+    Form(f): Form<CsrfForm>,
 ) -> Response {
     let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
         Ok(x) => x,
