@@ -170,42 +170,56 @@ impl Drop for SecurityForm {
     }
 }
 
-/// Checks the current password again (throttled like sign-in).
+/// Checks the current password again (throttled like sign-in); if it is
+/// not right, the page saying why.
 async fn reauthenticate(
     mail: &MailServices,
     c: &Caller,
     password: &str,
-    peer: Option<std::net::IpAddr>,
+    peer: Option<axum::Extension<api::PeerAddr>>,
     field: &str,
-    errors: &mut FormErrors,
-) -> Option<Unlocked> {
+) -> Result<Unlocked, Response> {
+    let mut errors = FormErrors::default();
+    let peer = peer.map(|p| p.0.0.ip());
     match mail
         .authenticator
         .unlock(&c.session.login_name, password, peer)
         .await
     {
-        Ok(u) if u.account.mailbox_id == c.session.mailbox_id => Some(u),
-        Ok(_) | Err(VaultError::BadCredential) => {
-            errors.add(field, "is not right");
-            None
-        }
-        Err(VaultError::Throttled { retry_after_secs }) => {
-            errors.add(
-                "",
-                &format!(
-                    "Too many attempts that did not work. Please wait {} minute(s).",
-                    retry_after_secs.div_ceil(60)
-                ),
-            );
-            None
-        }
+        Ok(u) if u.account.mailbox_id == c.session.mailbox_id => return Ok(u),
+        Ok(_) | Err(VaultError::BadCredential) => errors.add(field, "is not right"),
+        Err(VaultError::Throttled { retry_after_secs }) => errors.add(
+            "",
+            &format!(
+                "Too many attempts that did not work. Please wait {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            ),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "re-authentication failed");
             errors.add(
                 "",
                 "The server could not check the password. Please try again.",
             );
-            None
+        }
+    }
+    Err(page(mail, c, &errors, "").await)
+}
+
+/// The page after a credential change: what to show once it is done, or
+/// its problems (a bad password reported under `field`).
+async fn after(
+    mail: &MailServices,
+    c: &Caller,
+    done: Result<String, AccountError>,
+    field: &str,
+) -> Response {
+    let mut errors = FormErrors::default();
+    match done {
+        Ok(shown) => page(mail, c, &errors, &shown).await,
+        Err(e) => {
+            problems(e, &mut errors, field);
+            page(mail, c, &errors, "").await
         }
     }
 }
@@ -258,12 +272,11 @@ pub(crate) async fn change_password(
         errors.add("New password again", "is not the same as the new password");
         return page(mail, &c, &errors, "").await;
     }
-    let peer = peer.map(|p| p.0.0.ip());
-    let Some(u) = reauthenticate(mail, &c, &f.current, peer, "Current password", &mut errors).await
-    else {
-        return page(mail, &c, &errors, "").await;
+    let u = match reauthenticate(mail, &c, &f.current, peer, "Current password").await {
+        Ok(u) => u,
+        Err(res) => return res,
     };
-    match accounts::change_password(
+    let done = accounts::change_password(
         mail.store.as_ref(),
         state.clock.as_ref(),
         (&u).into(),
@@ -271,16 +284,11 @@ pub(crate) async fn change_password(
         state.kdf,
     )
     .await
-    {
-        Ok(()) => {
-            tracing::info!(login = %c.session.login_name, "password changed");
-            page(mail, &c, &errors, "<p role=\"status\" class=\"done\">Your password is changed. Use the new one from now on; your mail is unchanged.</p>\n").await
-        }
-        Err(e) => {
-            problems(e, &mut errors, "New password");
-            page(mail, &c, &errors, "").await
-        }
-    }
+    .map(|()| {
+        tracing::info!(login = %c.session.login_name, "password changed");
+        "<p role=\"status\" class=\"done\">Your password is changed. Use the new one from now on; your mail is unchanged.</p>\n".to_string()
+    });
+    after(mail, &c, done, "New password").await
 }
 
 /// `POST /settings/tokens`: a new app token, shown once.
@@ -294,42 +302,26 @@ pub(crate) async fn new_token(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let mut errors = FormErrors::default();
-    let peer = peer.map(|p| p.0.0.ip());
-    let Some(u) = reauthenticate(
-        mail,
-        &c,
-        &f.current_again,
-        peer,
-        "Current password",
-        &mut errors,
-    )
-    .await
-    else {
-        return page(mail, &c, &errors, "").await;
+    let u = match reauthenticate(mail, &c, &f.current_again, peer, "Current password").await {
+        Ok(u) => u,
+        Err(res) => return res,
     };
-    match accounts::issue_app_token(
+    let done = accounts::issue_app_token(
         mail.store.as_ref(),
         state.clock.as_ref(),
         (&u).into(),
         &f.label,
     )
     .await
-    {
-        Ok(t) => {
-            tracing::info!(login = %c.session.login_name, token = %t.id, "app token issued");
-            let shown = once(
-                &format!("App token “{}”", f.label.trim()),
-                "Enter it in the program instead of your password (with your ATHEN address as the user name).",
-                &t.token,
-            );
-            page(mail, &c, &errors, &shown).await
-        }
-        Err(e) => {
-            problems(e, &mut errors, "Token name");
-            page(mail, &c, &errors, "").await
-        }
-    }
+    .map(|t| {
+        tracing::info!(login = %c.session.login_name, token = %t.id, "app token issued");
+        once(
+            &format!("App token “{}”", f.label.trim()),
+            "Enter it in the program instead of your password (with your ATHEN address as the user name).",
+            &t.token,
+        )
+    });
+    after(mail, &c, done, "Token name").await
 }
 
 /// `POST /settings/recovery-code`: a new recovery code, shown once.
@@ -343,30 +335,22 @@ pub(crate) async fn new_recovery_code(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let mut errors = FormErrors::default();
-    let peer = peer.map(|p| p.0.0.ip());
     let field = "Current password (recovery code)";
-    let Some(u) = reauthenticate(mail, &c, &f.recovery_current, peer, field, &mut errors).await
-    else {
-        return page(mail, &c, &errors, "").await;
+    let u = match reauthenticate(mail, &c, &f.recovery_current, peer, field).await {
+        Ok(u) => u,
+        Err(res) => return res,
     };
-    match accounts::renew_recovery_code(mail.store.as_ref(), state.clock.as_ref(), (&u).into())
+    let done = accounts::renew_recovery_code(mail.store.as_ref(), state.clock.as_ref(), (&u).into())
         .await
-    {
-        Ok(code) => {
+        .map(|code| {
             tracing::info!(login = %c.session.login_name, "recovery code renewed");
-            let shown = once(
+            once(
                 "Your new recovery code",
                 "Print this page or write the code down and keep it somewhere safe. The old code no longer works.",
                 &code,
-            );
-            page(mail, &c, &errors, &shown).await
-        }
-        Err(e) => {
-            problems(e, &mut errors, field);
-            page(mail, &c, &errors, "").await
-        }
-    }
+            )
+        });
+    after(mail, &c, done, field).await
 }
 
 /// `POST /settings/tokens/{id}/revoke`: only the caller's own tokens.
