@@ -206,8 +206,8 @@ impl PatientDetails {
     /// (RFC 2231 §4), so the header stays ASCII for every server on the way.
     pub fn header(&self) -> String {
         let mut out = vec![
-            param("family", &self.family_name),
-            param("given", &self.given_names),
+            parameter("family", &self.family_name),
+            parameter("given", &self.given_names),
             format!("sex={}", self.sex.code()),
             format!("dob={}", self.birth_date.iso()),
         ];
@@ -229,17 +229,22 @@ impl PatientDetails {
             ("irn", &irn),
         ] {
             if let Some(v) = v {
-                out.push(param(k, v));
+                out.push(parameter(k, v));
             }
         }
         out.join(";\r\n\t")
     }
 }
 
-/// One parameter: quoted if ASCII, else RFC 2231 percent-encoded UTF-8.
-/// (Values never hold `"` or `\\`: [`plain`] refuses them.)
-fn param(key: &str, value: &str) -> String {
-    if value.is_ascii() {
+/// One MIME-style parameter, `key="value"`, or when the value has letters
+/// beyond ASCII, a quote, a backslash or a control character, the RFC 2231
+/// §4 way, `key*=utf-8''M%C3%BCller`, so any value round-trips through
+/// [`crate::extract::parameters`] and the header stays ASCII.
+pub fn parameter(key: &str, value: &str) -> String {
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\');
+    if plain {
         return format!("{key}=\"{value}\"");
     }
     let encoded: String = value
@@ -390,6 +395,16 @@ suburb=\"Northside\";\r\n\tstate=\"NSW\";\r\n\tpostcode=\"2000\";\r\n\tmedicare=
     }
 
     proptest! {
+        /// Whatever was typed (quotes, semicolons, umlauts, line breaks)
+        /// comes back the same from the header it was written into.
+        #[test]
+        fn any_value_survives_a_parameter_list(a in "\\PC{0,60}", b in ".{0,60}") {
+            let header = [parameter("first", &a), parameter("second", &b)].join(";\r\n\t");
+            prop_assert!(header.is_ascii());
+            let back = crate::extract::parameters(&header);
+            prop_assert_eq!(back, vec![("first".to_string(), a), ("second".to_string(), b)]);
+        }
+
         #[test]
         fn any_valid_patient_reads_back(
             family in "[A-Z][a-z]{1,12}(-[A-Z][a-z]{1,8})?",

@@ -763,8 +763,9 @@ fn subject_brackets(subject: &str) -> Option<&str> {
     Some(&inner[..end])
 }
 
-/// `key=value; key="quoted value"` pairs.
-fn parameters(header: &str) -> Vec<(String, String)> {
+/// `key=value; key="quoted value"; key*=utf-8''%C3%BC` pairs (RFC 2045
+/// §5.1, RFC 2231 §4), as [`crate::compose::parameter`] writes them.
+pub fn parameters(header: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = header.trim();
     while !rest.is_empty() {

@@ -79,3 +79,64 @@ pub async fn raw_message(
     let data = blobs.get(&message.blob_key).await?;
     Ok(decrypt_stored(secret, "body", &message.blob_key, &data)?)
 }
+
+/// The words of `text`, in lower case: runs of letters and digits, so
+/// that "jane@athen.localhost" is the words jane, athen and localhost.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// What a mailbox search looks at: subject (with the patient it names in
+/// the ATHEN syntax) and correspondents. Bodies are not searched: each is
+/// sealed on its own, and opening every letter to search it would also
+/// count as reading them.
+fn searched_words(meta: &MessageMeta) -> Vec<String> {
+    let mut out: Vec<String> = meta
+        .subject
+        .as_deref()
+        .map(words)
+        .into_iter()
+        .flatten()
+        .collect();
+    for a in meta.from.iter().chain(&meta.to) {
+        out.extend(words(a));
+    }
+    out
+}
+
+/// The letters of every folder where each word of `query` begins a word
+/// of the subject or the correspondents (case does not matter: "smi"
+/// finds SMITH, "mary" does not find "summary"), newest first, at most
+/// `limit`. A query without words finds nothing.
+pub async fn search(
+    store: &dyn MailboxStore,
+    mailbox: MailboxId,
+    secret: &MailboxSecret,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<(Folder, ListedMessage)>, MailError> {
+    let wanted: Vec<String> = words(query).collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for folder in store.folders(mailbox).await? {
+        for m in store.messages(mailbox, folder.id).await? {
+            let listed = with_meta(m, secret)?;
+            let have = searched_words(&listed.meta);
+            if wanted
+                .iter()
+                .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+            {
+                found.push((folder.clone(), listed));
+            }
+        }
+    }
+    found.sort_by_key(|(_, m)| {
+        std::cmp::Reverse((m.message.received_at, m.message.arrival, m.message.uid))
+    });
+    found.truncate(limit);
+    Ok(found)
+}

@@ -17,13 +17,14 @@ use crate::pages::escape;
 use athen_clinical::compose::PatientInput;
 use athen_clinical::date::Date;
 use athen_core::identifiers::{State as AuState, email_address};
+use athen_core::mailbox::{SpecialFolder, flags};
 use athen_mail::submit::{SendAs, SendError};
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -65,6 +66,19 @@ struct Letter {
     receipt: bool,
     in_reply_to: String,
     attachments: Vec<(String, &'static str, Zeroizing<Vec<u8>>)>,
+    /// `send` or `draft`: which button was pressed.
+    action: String,
+    /// `Folder/uid` of a stored letter whose files come along (the letter
+    /// forwarded, or the draft continued), and which of them (`keep`).
+    carry: String,
+    keep: Vec<usize>,
+    /// The files of `carry`, for the form: index, name, size.
+    carried: Vec<(usize, String, usize)>,
+    /// `Drafts/uid` of the draft this letter continues: replaced when the
+    /// draft is saved again, removed when the letter is sent.
+    draft: String,
+    /// The files of `carry` that go with the letter.
+    kept: Vec<(String, &'static str, Zeroizing<Vec<u8>>)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -74,7 +88,17 @@ pub(crate) struct ComposeQuery {
     /// `Folder/uid` of the letter answered.
     #[serde(default)]
     reply: String,
+    /// `Folder/uid` of the letter passed on.
+    #[serde(default)]
+    forward: String,
+    /// `Drafts/uid` of the draft to go on with.
+    #[serde(default)]
+    draft: String,
 }
+
+/// The header a draft keeps what was typed in, as parameters (the
+/// patient fields unchecked, as they were left).
+const DRAFT_HEADER: &str = "X-Athen-Draft";
 
 const PATIENT_FIELDS: &[Field] = &[
     Field::text(
@@ -171,17 +195,20 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
         "<h1>Write a letter</h1>\n{}{note}\
 <form method=\"post\" action=\"/compose\" enctype=\"multipart/form-data\" novalidate>\n\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<input type=\"hidden\" name=\"in_reply_to\" value=\"{}\">\n\
+<input type=\"hidden\" name=\"carry\" value=\"{}\">\n<input type=\"hidden\" name=\"draft\" value=\"{}\">\n\
 {to_field}<datalist id=\"directory-suggestions\"></datalist>\n\
 <p class=\"hint\">Not sure of the address? <a href=\"/directory\" target=\"_blank\" rel=\"noopener\">Look it up in the directory</a> (opens in a new tab).</p>\n\
 <fieldset><legend>Patient this letter is about (leave empty if none)</legend>\n{}{}{}{}{}{}{}{}{}</fieldset>\n\
 {}<label for=\"body\">Letter</label><textarea id=\"body\" name=\"body\" rows=\"14\">{}</textarea>\n\
 <label for=\"attachments\">Attach files (PDF, Word, RTF, text, HL7, pictures; up to {MAX_ATTACHMENTS}, each up to 10 MB)</label>\
-{}<input id=\"attachments\" name=\"attachments\" type=\"file\" multiple accept=\"{}\">\n\
+{}<input id=\"attachments\" name=\"attachments\" type=\"file\" multiple accept=\"{}\">\n{}\
 <p><input type=\"checkbox\" id=\"receipt\" name=\"receipt\" value=\"yes\"{}> <label class=\"inline\" for=\"receipt\">Ask for a read receipt</label></p>\n\
-<button type=\"submit\">Send</button>\n</form>\n<script src=\"/compose.js\" defer></script>",
+<button type=\"submit\" name=\"action\" value=\"send\">Send</button> <button type=\"submit\" name=\"action\" value=\"draft\">Save as draft</button>\n</form>\n<script src=\"/compose.js\" defer></script>",
         errors.summary(),
         escape(&crate::mail_pages::csrf_of(&c.token)),
         escape(&l.in_reply_to),
+        escape(&l.carry),
+        escape(&l.draft),
         text("family_name"),
         text("given_names"),
         select("sex", "Sex", &sexes, &p.sex),
@@ -206,12 +233,38 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
             .map(|e| format!("<span class=\"error\">{}</span>", escape(&e)))
             .unwrap_or_default(),
         accept.join(","),
+        carried_files(l),
         if l.receipt { " checked" } else { "" },
     )
 }
 
-/// `GET /compose`: an empty letter, or an answer to one (`?reply=Inbox/3`),
-/// or one to an address picked in the directory (`?to=…`).
+/// The files that come with the letter from the one forwarded or the
+/// draft, each with a box to leave it out.
+fn carried_files(l: &Letter) -> String {
+    if l.carried.is_empty() {
+        return String::new();
+    }
+    let boxes: String = l
+        .carried
+        .iter()
+        .map(|(n, name, size)| {
+            format!(
+                "<li><input type=\"checkbox\" id=\"keep-{n}\" name=\"keep\" value=\"{n}\"{}> \
+<label class=\"inline\" for=\"keep-{n}\">{} ({size} bytes)</label></li>",
+                if l.keep.contains(n) { " checked" } else { "" },
+                escape(name),
+            )
+        })
+        .collect();
+    format!(
+        "<fieldset><legend>Files already with this letter (untick to leave one out)</legend><ul class=\"plain\">{boxes}</ul></fieldset>\n"
+    )
+}
+
+/// `GET /compose`: an empty letter, an answer to one (`?reply=Inbox/3`),
+/// one passed on (`?forward=Inbox/3`), a draft to go on with
+/// (`?draft=Drafts/2`), or one to an address picked in the directory
+/// (`?to=…`).
 pub(crate) async fn page(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -226,19 +279,53 @@ pub(crate) async fn page(
         receipt: true,
         ..Letter::default()
     };
-    if let Some((folder, uid)) = q.reply.split_once('/') {
-        let Ok(uid) = uid.parse::<u32>() else {
-            return error_page(api::ApiError::new(
-                StatusCode::NOT_FOUND,
-                "there is no such letter",
-            ));
-        };
-        if let Err(e) = answer(mail, &c, folder, uid, &mut l).await {
-            return error_page(e);
-        }
+    let filled = if !q.reply.is_empty() {
+        answer(mail, &c, &q.reply, &mut l).await
+    } else if !q.forward.is_empty() {
+        pass_on(mail, &c, &q.forward, &mut l).await
+    } else if !q.draft.is_empty() {
+        go_on_with(mail, &c, &q.draft, &mut l).await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = filled {
+        return error_page(e);
     }
     let body = form(&c, &l, &FormErrors::default(), "");
     Html(signed_in_layout(&c, "Write a letter", &body)).into_response()
+}
+
+/// A stored letter named `Folder/uid`, parsed: the letter answered,
+/// passed on, or the draft continued.
+async fn stored_letter(
+    mail: &MailServices,
+    c: &Caller,
+    at: &str,
+) -> Result<Zeroizing<Vec<u8>>, api::ApiError> {
+    let not_found = || api::ApiError::new(StatusCode::NOT_FOUND, "there is no such letter");
+    let (folder, uid) = at.split_once('/').ok_or_else(not_found)?;
+    let uid: u32 = uid.parse().map_err(|_| not_found())?;
+    let m = api::message_at(mail, c, folder, uid).await?;
+    Ok(athen_mail::read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?)
+}
+
+fn unreadable(what: &str) -> api::ApiError {
+    api::ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("that letter cannot be read, so it cannot be {what} here"),
+    )
+}
+
+/// The subject with `prefix` ("Re:", "Fwd:") unless it has one already.
+fn prefixed(prefix: &str, subject: &str) -> String {
+    if subject
+        .to_ascii_lowercase()
+        .starts_with(&prefix.to_ascii_lowercase())
+    {
+        subject.to_string()
+    } else {
+        format!("{prefix} {subject}")
+    }
 }
 
 /// Fills `l` as the answer to a stored letter: to its sender, the same
@@ -246,18 +333,13 @@ pub(crate) async fn page(
 async fn answer(
     mail: &MailServices,
     c: &Caller,
-    folder: &str,
-    uid: u32,
+    at: &str,
     l: &mut Letter,
 ) -> Result<(), api::ApiError> {
-    let m = api::message_at(mail, c, folder, uid).await?;
-    let raw = athen_mail::read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?;
-    let Some(parsed) = MessageParser::default().parse(&raw[..]) else {
-        return Err(api::ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "that letter cannot be read, so it cannot be answered here",
-        ));
-    };
+    let raw = stored_letter(mail, c, at).await?;
+    let parsed = MessageParser::default()
+        .parse(&raw[..])
+        .ok_or_else(|| unreadable("answered"))?;
     let reply_to = parsed
         .reply_to()
         .or_else(|| parsed.from())
@@ -265,12 +347,7 @@ async fn answer(
         .and_then(|a| a.address.as_deref())
         .unwrap_or_default();
     l.to = reply_to.to_string();
-    let subject = parsed.subject().unwrap_or_default();
-    l.subject = if subject.to_ascii_lowercase().starts_with("re:") {
-        subject.to_string()
-    } else {
-        format!("Re: {subject}")
-    };
+    l.subject = prefixed("Re:", parsed.subject().unwrap_or_default());
     l.in_reply_to = parsed
         .message_id()
         .map(|id| format!("<{id}>"))
@@ -282,6 +359,112 @@ async fn answer(
         .map(|line| format!("> {line}\n"))
         .collect();
     *l.body = format!("\n\n{quoted}");
+    Ok(())
+}
+
+/// The files a stored letter carries that its sender attached: not the
+/// import files this server made for the practice's own clinical system
+/// (named in `X-Athen-Converted`), which the next practice's server makes
+/// for its own.
+fn sender_files(parsed: &mail_parser::Message<'_>) -> Vec<(usize, String, Vec<u8>)> {
+    let made_here: Vec<String> = parsed
+        .header_values("X-Athen-Converted")
+        .filter_map(|v| v.as_text())
+        .filter_map(|v| v.split_once("file=").map(|(_, f)| f.trim().to_string()))
+        .collect();
+    parsed
+        .attachments()
+        .enumerate()
+        .map(|(n, p)| {
+            (
+                n,
+                p.attachment_name().unwrap_or("attachment").to_string(),
+                p.contents().to_vec(),
+            )
+        })
+        .filter(|(_, name, _)| !made_here.contains(name))
+        .collect()
+}
+
+/// Fills `l` to pass a stored letter on: "Fwd:" subject (the patient stays
+/// in it), the original's header lines and text, and its files.
+async fn pass_on(
+    mail: &MailServices,
+    c: &Caller,
+    at: &str,
+    l: &mut Letter,
+) -> Result<(), api::ApiError> {
+    let raw = stored_letter(mail, c, at).await?;
+    let parsed = MessageParser::default()
+        .parse(&raw[..])
+        .ok_or_else(|| unreadable("passed on"))?;
+    let meta = athen_mail::meta::extract(&raw);
+    let subject = parsed.subject().unwrap_or_default();
+    l.subject = prefixed("Fwd:", subject);
+    *l.body = format!(
+        "\n\n---------- Forwarded letter ----------\nFrom: {}\nDate: {}\nSubject: {subject}\nTo: {}\n\n{}",
+        meta.from.join(", "),
+        meta.date.as_deref().unwrap_or_default(),
+        meta.to.join(", "),
+        parsed.body_text(0).unwrap_or_default(),
+    );
+    l.carry = at.to_string();
+    l.carried = sender_files(&parsed)
+        .into_iter()
+        .map(|(n, name, data)| (n, name, data.len()))
+        .collect();
+    l.keep = l.carried.iter().map(|(n, _, _)| *n).collect();
+    Ok(())
+}
+
+/// Fills `l` from a saved draft: what was typed, and its files.
+async fn go_on_with(
+    mail: &MailServices,
+    c: &Caller,
+    at: &str,
+    l: &mut Letter,
+) -> Result<(), api::ApiError> {
+    if !at.starts_with(&format!("{}/", SpecialFolder::Drafts.name())) {
+        return Err(api::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "only letters in Drafts can be written on",
+        ));
+    }
+    let raw = stored_letter(mail, c, at).await?;
+    let parsed = MessageParser::default()
+        .parse(&raw[..])
+        .ok_or_else(|| unreadable("written on"))?;
+    let typed = parsed
+        .header_raw(DRAFT_HEADER)
+        .map(athen_clinical::extract::parameters)
+        .unwrap_or_default();
+    let p = &mut l.patient;
+    for (k, v) in typed {
+        match k.as_str() {
+            "to" => l.to = v,
+            "subject" => l.subject = v,
+            "receipt" => l.receipt = v == "yes",
+            "in_reply_to" => l.in_reply_to = v,
+            "family_name" => p.family_name = v,
+            "given_names" => p.given_names = v,
+            "sex" => p.sex = v,
+            "birth_date" => p.birth_date = v,
+            "street" => p.street = v,
+            "suburb" => p.suburb = v,
+            "state" => p.state = v,
+            "postcode" => p.postcode = v,
+            "medicare" => p.medicare = v,
+            _ => {}
+        }
+    }
+    *l.body = parsed.body_text(0).unwrap_or_default().into_owned();
+    l.carry = at.to_string();
+    l.draft = at.to_string();
+    l.carried = sender_files(&parsed)
+        .into_iter()
+        .map(|(n, name, data)| (n, name, data.len()))
+        .collect();
+    l.keep = l.carried.iter().map(|(n, _, _)| *n).collect();
     Ok(())
 }
 
@@ -336,6 +519,14 @@ async fn read_form(mut mp: Multipart, errors: &mut FormErrors) -> Result<Letter,
             "body" => *l.body = text,
             "receipt" => l.receipt = text == "yes",
             "in_reply_to" => l.in_reply_to = text,
+            "action" => l.action = text,
+            "carry" => l.carry = text,
+            "draft" => l.draft = text,
+            "keep" => {
+                if let Ok(n) = text.parse() {
+                    l.keep.push(n);
+                }
+            }
             "family_name" => p.family_name = text,
             "given_names" => p.given_names = text,
             "sex" => p.sex = text,
@@ -391,22 +582,26 @@ pub(crate) async fn send(
         )
             .into_response()
     };
-    let mut recipients = Vec::new();
-    for a in
-        l.to.split([',', ';'])
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-    {
-        // "Name <address>" as a directory pick may give it.
-        let bare = a
-            .rsplit_once('<')
-            .map(|(_, r)| r.trim_end_matches('>'))
-            .unwrap_or(a);
-        match email_address(bare) {
-            Ok(addr) if !recipients.contains(&addr) => recipients.push(addr),
-            Ok(_) => {}
-            Err(_) => errors.add("To", &format!("has an address that is not right: {a}")),
+    if !l.carry.is_empty() {
+        if let Err(e) = bring_along(mail, &c, &mut l).await {
+            return error_page(e);
         }
+        if l.attachments.len() + l.kept.len() > MAX_ATTACHMENTS {
+            errors.add(
+                "Attachments",
+                &format!("can be at most {MAX_ATTACHMENTS} files"),
+            );
+        }
+    }
+    if l.action == "draft" && errors.is_empty() {
+        return match save_draft(mail, &c, &l, state.clock.now()).await {
+            Ok(()) => crate::mail_pages::see_other("/mail/Drafts?saved=1"),
+            Err(e) => error_page(e),
+        };
+    }
+    let (recipients, bad) = recipients(&l.to);
+    for a in bad {
+        errors.add("To", &format!("has an address that is not right: {a}"));
     }
     if recipients.is_empty() && errors.for_field("To").is_none() {
         errors.add("To", "is needed: who should receive the letter?");
@@ -468,7 +663,13 @@ pub(crate) async fn send(
         )
         .await;
     match sent {
-        Ok(_) => crate::mail_pages::see_other("/mail/Sent?sent=1"),
+        Ok(_) => {
+            if let Err(e) = drop_draft(mail, &c, &l.draft).await {
+                // Sent all the same; the draft stays to be deleted by hand.
+                tracing::warn!(error = %e.message, "draft of a sent letter not removed");
+            }
+            crate::mail_pages::see_other("/mail/Sent?sent=1")
+        }
         Err(SendError::Recipient { address, reason }) => {
             errors.add("To", &format!("cannot be sent to {address}: {reason}"));
             again(&l, &errors, StatusCode::UNPROCESSABLE_ENTITY)
@@ -487,6 +688,131 @@ pub(crate) async fn send(
             again(&l, &errors, StatusCode::SERVICE_UNAVAILABLE)
         }
     }
+}
+
+/// The addresses in a To field (commas or semicolons between them; "Name
+/// <address>" as a directory pick gives it), each once, and those that
+/// are not addresses.
+fn recipients(to: &str) -> (Vec<String>, Vec<String>) {
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for a in to
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        let bare = a
+            .rsplit_once('<')
+            .map(|(_, r)| r.trim_end_matches('>'))
+            .unwrap_or(a);
+        match email_address(bare) {
+            Ok(addr) if !good.contains(&addr) => good.push(addr),
+            Ok(_) => {}
+            Err(_) => bad.push(a.to_string()),
+        }
+    }
+    (good, bad)
+}
+
+/// Loads the files of `l.carry` that `l.keep` names into `l.kept`, and
+/// lists them all in `l.carried` for the form.
+async fn bring_along(mail: &MailServices, c: &Caller, l: &mut Letter) -> Result<(), api::ApiError> {
+    let raw = stored_letter(mail, c, &l.carry).await?;
+    let parsed = MessageParser::default()
+        .parse(&raw[..])
+        .ok_or_else(|| unreadable("passed on"))?;
+    for (n, name, data) in sender_files(&parsed) {
+        l.carried.push((n, name.clone(), data.len()));
+        if l.keep.contains(&n) {
+            let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+            let ct = ATTACHMENT_TYPES
+                .iter()
+                .find(|(e, _)| Some(*e) == ext.as_deref())
+                .map(|(_, ct)| *ct)
+                .unwrap_or("application/octet-stream");
+            l.kept.push((name, ct, Zeroizing::new(data)));
+        }
+    }
+    Ok(())
+}
+
+/// Files what was typed in Drafts (replacing the draft it continues): a
+/// real message to whoever is named so far, with the form's fields,
+/// unchecked, in [`DRAFT_HEADER`].
+async fn save_draft(
+    mail: &MailServices,
+    c: &Caller,
+    l: &Letter,
+    now: athen_core::clock::UnixTime,
+) -> Result<(), api::ApiError> {
+    let p = &l.patient;
+    let receipt = if l.receipt { "yes" } else { "no" };
+    let typed: Vec<String> = [
+        ("to", l.to.as_str()),
+        ("subject", &l.subject),
+        ("receipt", receipt),
+        ("in_reply_to", &l.in_reply_to),
+        ("family_name", &p.family_name),
+        ("given_names", &p.given_names),
+        ("sex", &p.sex),
+        ("birth_date", &p.birth_date),
+        ("street", &p.street),
+        ("suburb", &p.suburb),
+        ("state", &p.state),
+        ("postcode", &p.postcode),
+        ("medicare", &p.medicare),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    // Each folded line stays well inside RFC 5322's 998 characters.
+    .map(|(k, v)| athen_clinical::compose::parameter(k, &v.chars().take(250).collect::<String>()))
+    .collect();
+    let (to, _) = recipients(&l.to);
+    let id = athen_mail::random_id()
+        .map_err(|e| api::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut b = MessageBuilder::new()
+        .message_id(format!("{id}@{}", mail.hostname))
+        .date(mail_builder::headers::date::Date::new(now))
+        .from((c.account.name.clone(), c.account.address.clone()))
+        .subject(l.subject.clone())
+        .header(DRAFT_HEADER, Raw::new(typed.join(";\r\n\t")))
+        .text_body(l.body.replace("\r\n", "\n"));
+    if !to.is_empty() {
+        b = b.to(to
+            .into_iter()
+            .map(|a| mail_builder::headers::address::Address::new_address(None::<&str>, a))
+            .collect::<Vec<_>>());
+    }
+    for (name, ct, data) in l.attachments.iter().chain(&l.kept) {
+        b = b.attachment(*ct, name.clone(), data.to_vec());
+    }
+    let raw = b
+        .write_to_vec()
+        .map(Zeroizing::new)
+        .map_err(|e| api::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    athen_mail::submit::store_in_folder(
+        mail.blobs.as_ref(),
+        mail.store.as_ref(),
+        c.session.mailbox_id,
+        &c.secret,
+        (SpecialFolder::Drafts, flags::DRAFT | flags::SEEN),
+        &raw,
+        now,
+    )
+    .await?;
+    drop_draft(mail, c, &l.draft).await
+}
+
+/// Removes the draft `Drafts/uid` a letter continued, now saved anew or
+/// sent. Nothing to do for a letter not begun as a draft.
+async fn drop_draft(mail: &MailServices, c: &Caller, at: &str) -> Result<(), api::ApiError> {
+    let Some(uid) = at
+        .strip_prefix(&format!("{}/", SpecialFolder::Drafts.name()))
+        .and_then(|u| u.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    let m = api::message_at(mail, c, SpecialFolder::Drafts.name(), uid).await?;
+    crate::mail_pages::delete_for_good(mail, c, &m).await
 }
 
 /// The RFC 5322 message: our Message-ID and Date (not the machine's name),
@@ -523,7 +849,7 @@ fn build(
         // ASCII already, folded between parameters: written as it is.
         b = b.header("X-Athen-Patient", Raw::new(p.header()));
     }
-    for (name, ct, data) in &l.attachments {
+    for (name, ct, data) in l.attachments.iter().chain(&l.kept) {
         b = b.attachment(*ct, name.clone(), data.to_vec());
     }
     b.write_to_vec()

@@ -9,6 +9,7 @@ pub mod api;
 mod compose;
 mod directory_page;
 mod forms;
+mod letter_view;
 mod mail_pages;
 mod pages;
 pub mod register;
@@ -80,6 +81,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/tokens", post(security::new_token))
         .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
         .route("/settings/recovery-code", post(security::new_recovery_code))
+        .route("/search", get(mail_pages::search))
         .route("/mail/{folder}", get(mail_pages::folder))
         .route("/mail/{folder}/{uid}", get(mail_pages::message))
         .route(

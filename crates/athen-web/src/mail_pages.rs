@@ -11,6 +11,7 @@
 use crate::WebState;
 use crate::api::{self, ApiError, Caller, MailServices};
 use crate::forms::{cookie, same, set_cookie};
+use crate::letter_view::{self, LetterBody};
 use crate::pages::{escape, layout};
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::SpecialFolder;
@@ -257,7 +258,7 @@ pub(crate) fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
     layout(
         &escape(title),
         &format!(
-            "<nav aria-label=\"Folders\"><ul class=\"folders\"><li><a href=\"/compose\"><strong>Write a letter</strong></a></li>{folders}<li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
+            "<nav aria-label=\"Folders\"><ul class=\"folders\"><li><a href=\"/compose\"><strong>Write a letter</strong></a></li>{folders}<li><a href=\"/search\">Search</a></li><li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
 <form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <span>Signed in as {}</span> <button type=\"submit\">Sign out</button></form>\n{body}",
             csrf_of(&c.token),
@@ -269,8 +270,9 @@ pub(crate) fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
     before: Option<String>,
-    /// Set by the compose page after sending.
+    /// Set by the compose page after sending, or saving a draft.
     sent: Option<String>,
+    saved: Option<String>,
 }
 
 /// `GET /mail/{folder}`: a page of the folder, newest first.
@@ -313,27 +315,7 @@ pub(crate) async fn folder(
     let rows: String = list
         .iter()
         .zip(&status)
-        .map(|(m, st)| {
-            let who = if sent { &m.meta.to } else { &m.meta.from };
-            let st = match st {
-                None if sent => "sent",
-                None => "new",
-                // A received letter's own "read" is this practice opening it.
-                Some(LetterStatus::Read) if !sent => "opened",
-                Some(s) => s.as_str(),
-            };
-            let subject = m.meta.subject.as_deref().unwrap_or("(no subject)");
-            let patient = athen_clinical::extract::patient_in_subject(subject).unwrap_or_default();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td><td class=\"status-{st}\">{st}</td></tr>\n",
-                escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),
-                escape(&who.join(", ")),
-                escape(&patient),
-                escape(&f.name),
-                m.message.uid,
-                escape(subject),
-            )
-        })
+        .map(|(m, st)| letter_row(&f.name, m, *st, None))
         .collect();
     let more = (list.len() == PAGE as usize)
         .then(|| list.last())
@@ -358,15 +340,12 @@ pub(crate) async fn folder(
     let table = if rows.is_empty() {
         format!("<p>{} is empty.</p>", escape(&f.name))
     } else {
-        format!(
-            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Date (UTC)</th><th scope=\"col\">{}</th>\
-<th scope=\"col\">Patient</th><th scope=\"col\">Subject</th><th scope=\"col\">Status</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
-            escape(&f.name),
-            if sent { "To" } else { "From" }
-        )
+        letter_table(&f.name, if sent { "To" } else { "From" }, false, &rows)
     };
     let sent_note = if q.sent.is_some() && sent {
         "<p role=\"status\" class=\"done\">Your letter was sent. Its status below shows how far it has got.</p>\n"
+    } else if q.saved.is_some() && f.name == SpecialFolder::Drafts.name() {
+        "<p role=\"status\" class=\"done\">Your draft was saved. Open it to go on writing.</p>\n"
     } else {
         ""
     };
@@ -375,6 +354,162 @@ pub(crate) async fn folder(
         escape(&f.name)
     );
     Html(signed_in_layout(&c, &f.name, &body)).into_response()
+}
+
+/// One letter in a list: date, correspondent (to whom for Sent, from whom
+/// otherwise), patient, subject (the link to it), status, and with
+/// `in_folder` the folder it is in (search results).
+fn letter_row(
+    folder: &str,
+    m: &read::ListedMessage,
+    status: Option<LetterStatus>,
+    in_folder: Option<&str>,
+) -> String {
+    let sent = folder == SpecialFolder::Sent.name();
+    let who = if sent { &m.meta.to } else { &m.meta.from };
+    let st = match status {
+        _ if folder == SpecialFolder::Drafts.name() => "draft",
+        None if sent => "sent",
+        None => "new",
+        // A received letter's own "read" is this practice opening it.
+        Some(LetterStatus::Read) if !sent => "opened",
+        Some(s) => s.as_str(),
+    };
+    let subject = m.meta.subject.as_deref().unwrap_or("(no subject)");
+    let patient = athen_clinical::extract::patient_in_subject(subject).unwrap_or_default();
+    let in_folder = in_folder
+        .map(|f| format!("<td>{}</td>", escape(f)))
+        .unwrap_or_default();
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td>{in_folder}<td class=\"status-{st}\">{st}</td></tr>\n",
+        escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),
+        escape(&who.join(", ")),
+        escape(&patient),
+        escape(folder),
+        m.message.uid,
+        escape(subject),
+    )
+}
+
+/// The table around [`letter_row`]s.
+fn letter_table(caption: &str, who: &str, with_folder: bool, rows: &str) -> String {
+    format!(
+        "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Date (UTC)</th><th scope=\"col\">{who}</th>\
+<th scope=\"col\">Patient</th><th scope=\"col\">Subject</th>{}<th scope=\"col\">Status</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
+        escape(caption),
+        if with_folder {
+            "<th scope=\"col\">Folder</th>"
+        } else {
+            ""
+        },
+    )
+}
+
+/// Most search results shown on one page.
+const SEARCH_LIMIT: usize = 200;
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /search?q=`: letters in any folder whose subject (and so the
+/// patient named in it) or correspondents contain every word.
+pub(crate) async fn search(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let (mail, c) = match signed_in(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let query = q.q.trim();
+    let result = async {
+        let mailbox = c.session.mailbox_id;
+        let found = read::search(
+            mail.store.as_ref(),
+            mailbox,
+            &c.secret,
+            query,
+            SEARCH_LIMIT + 1,
+        )
+        .await?;
+        let status: Vec<Option<LetterStatus>> = mail
+            .live
+            .with_statuses(mailbox, &c.secret, |s| {
+                found
+                    .iter()
+                    .map(|(_, m)| m.meta.message_id.as_deref().and_then(|id| s.get(id)))
+                    .collect()
+            })
+            .await?;
+        Ok::<_, ApiError>((found, status))
+    }
+    .await;
+    let (found, status) = match result {
+        Ok(x) => x,
+        Err(e) => return error_page(e),
+    };
+    let rows: String = found
+        .iter()
+        .take(SEARCH_LIMIT)
+        .zip(&status)
+        .map(|((f, m), st)| letter_row(&f.name, m, *st, Some(&f.name)))
+        .collect();
+    let outcome = if query.is_empty() {
+        String::new()
+    } else if rows.is_empty() {
+        format!(
+            "<p role=\"status\">No letter matches “{}”.</p>",
+            escape(query)
+        )
+    } else {
+        let more = if found.len() > SEARCH_LIMIT {
+            format!(
+                "<p role=\"status\">Only the newest {SEARCH_LIMIT} are shown; add a word to narrow the search.</p>\n"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{more}{}",
+            letter_table(
+                &format!("Letters matching “{query}”"),
+                "From or to",
+                true,
+                &rows
+            )
+        )
+    };
+    let body = format!(
+        "<h1>Search letters</h1>\n<form method=\"get\" action=\"/search\" role=\"search\">\n\
+<label for=\"q\">Patient, correspondent or subject</label>\n\
+<input id=\"q\" name=\"q\" type=\"search\" value=\"{}\" aria-describedby=\"q-hint\">\n\
+<p id=\"q-hint\" class=\"hint\">Finds letters in every folder whose subject, patient, sender or recipient has a word beginning with each word you type: &ldquo;smi 1960&rdquo; finds SMITH born in 1960. The text of letters is not searched.</p>\n\
+<button type=\"submit\">Search</button>\n</form>\n{outcome}",
+        escape(query)
+    );
+    Html(signed_in_layout(&c, "Search letters", &body)).into_response()
+}
+
+/// Removes a letter: its row, then its sealed body. Its trail stays.
+pub(crate) async fn delete_for_good(
+    mail: &MailServices,
+    c: &Caller,
+    m: &athen_core::mailbox::StoredMessage,
+) -> Result<(), ApiError> {
+    let key = mail
+        .store
+        .delete_message(c.session.mailbox_id, m.id)
+        .await
+        .map_err(athen_mail::MailError::Store)?;
+    if let Err(e) = mail.blobs.delete(&key).await {
+        // The row is gone; the sealed body is unreadable without it.
+        tracing::warn!(error = %e, "body of a deleted message not removed");
+    }
+    Ok(())
 }
 
 /// The buttons that file a letter elsewhere: Archive, Delete (to Trash;
@@ -441,15 +576,7 @@ pub(crate) async fn move_message(
                     "letters are deleted for good only from Trash",
                 ));
             }
-            let key = mail
-                .store
-                .delete_message(mailbox, m.id)
-                .await
-                .map_err(athen_mail::MailError::Store)?;
-            if let Err(e) = mail.blobs.delete(&key).await {
-                // The row is gone; the sealed body is unreadable without it.
-                tracing::warn!(error = %e, "body of a deleted message not removed");
-            }
+            delete_for_good(mail, &c, &m).await?;
             return Ok(folder.clone());
         }
         let to = api::folder_of(mail, &c, &f.to).await?;
@@ -504,9 +631,10 @@ pub(crate) async fn message(
         field("Date", meta.date.as_deref().unwrap_or("")),
     ]
     .concat();
-    // Text only: an HTML letter is shown as its text (no markup, no
-    // remote content, nothing that runs).
-    let text = msg.body_text(0).unwrap_or_default();
+    let shown = match letter_view::letter_body(&msg) {
+        LetterBody::Html(html) => format!("<div class=\"letter\">{html}</div>"),
+        LetterBody::Text(text) => format!("<pre class=\"letter\">{}</pre>", escape(&text)),
+    };
     let files: String = msg
         .attachments()
         .enumerate()
@@ -526,12 +654,22 @@ pub(crate) async fn message(
     };
     let subject = meta.subject.as_deref().unwrap_or("(no subject)");
     let body = format!(
-        "<h1>{}</h1>\n<dl class=\"fields\">{fields}</dl>\n<pre class=\"letter\">{}</pre>\n{files}\
-<p><a href=\"/compose?reply={folder}/{uid}\">Reply</a> · <a href=\"/mail/{folder}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{folder}\">Back to {folder}</a></p>\n{}",
+        "<h1>{}</h1>\n<dl class=\"fields\">{fields}</dl>\n{shown}\n{files}\
+<p>{write} · <a href=\"/mail/{folder}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{folder}\">Back to {folder}</a></p>\n{}",
         escape(subject),
-        escape(&text),
         move_form(&c, &folder, uid),
         folder = escape(&folder),
+        write = if folder == SpecialFolder::Drafts.name() {
+            format!(
+                "<a href=\"/compose?draft={}/{uid}\"><strong>Go on writing</strong></a>",
+                escape(&folder)
+            )
+        } else {
+            format!(
+                "<a href=\"/compose?reply={0}/{uid}\">Reply</a> · <a href=\"/compose?forward={0}/{uid}\">Forward</a>",
+                escape(&folder)
+            )
+        },
     );
     Html(signed_in_layout(&c, subject, &body)).into_response()
 }

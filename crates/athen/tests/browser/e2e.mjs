@@ -157,6 +157,17 @@ try {
   const timeline = await np.locator('tbody tr td:nth-child(2)').allTextContents();
   results.steps.push(['timeline', timeline]);
   await check(np, 'timeline');
+  // 7. Northside finds the letter again by its patient, and keeps a draft.
+  await np.getByRole('link', { name: 'Search' }).click();
+  await np.getByLabel('Patient, correspondent or subject').fill("O'Brien");
+  await np.getByRole('button', { name: 'Search' }).click();
+  results.steps.push(['found', await np.locator('tbody tr').count()]);
+  await check(np, 'search');
+  await np.getByRole('link', { name: 'Write a letter' }).click();
+  await np.getByLabel('Subject').fill('Follow-up for Sean');
+  await np.getByRole('button', { name: 'Save as draft' }).click();
+  await np.getByText('Your draft was saved').waitFor();
+  await check(np, 'drafts');
   await again.close();
 } catch (e) {
   results.error = String(e && e.stack || e);

@@ -601,6 +601,30 @@ def csrf(text):
     return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
 "#;
 
+/// `post_multipart(browser, path, fields, files)`: files are
+/// (field, file name, bytes).
+pub const MULTIPART: &str = r#"
+import uuid
+def post_multipart(b, path, fields, files=()):
+    boundary = "----athen" + uuid.uuid4().hex
+    out = b""
+    for k, v in fields.items():
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n" % (boundary, k)).encode() + v.encode() + b"\r\n"
+    for k, name, data in files:
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n" % (boundary, k, name)).encode() + data + b"\r\n"
+    out += ("--%s--\r\n" % boundary).encode()
+    req = urllib.request.Request(base + path, data=out, headers={"Content-Type": "multipart/form-data; boundary=" + boundary})
+    try:
+        r = b.o.open(req, timeout=30)
+        return r.status, urllib.parse.urlparse(r.geturl()).path, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, urllib.parse.urlparse(e.geturl()).path, e.read().decode("utf-8", "replace")
+def errors(page):
+    return re.findall(r'<span class="error" id="(\w+)-error">', page)
+def statuses(page):
+    return re.findall(r'<td class="status-(\w+)">', page)
+"#;
+
 pub fn browse(port: u16, ca: &std::path::Path, code: &str) -> Value {
     let out = python(port, ca, &format!("{BROWSER}\n{code}"));
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
