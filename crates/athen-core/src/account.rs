@@ -244,6 +244,20 @@ pub struct CredentialRecord {
     pub revoked_at: Option<UnixTime>,
 }
 
+/// A login's key for two-step sign-in (RFC 6238 one-time codes), sealed
+/// with the mailbox data key; no secret in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub login_id: LoginId,
+    /// The mailbox whose data key sealed the key.
+    pub mailbox_id: MailboxId,
+    pub sealed_key: Vec<u8>,
+    /// The 30-second step of the last code accepted (RFC 6238 §5.2: each
+    /// code is accepted once).
+    pub last_step: i64,
+    pub created_at: UnixTime,
+}
+
 /// A credential to be added; the store assigns the id.
 #[derive(Debug, Clone)]
 pub struct NewCredential {

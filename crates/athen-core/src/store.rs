@@ -5,7 +5,7 @@
 
 use crate::account::{
     Account, AccountEvent, AccountKind, AccountStatus, CredentialRecord, Login, NewCredential,
-    Operator,
+    Operator, TotpRecord,
 };
 use crate::audit::{AuditAnchor, AuditEntry, PendingAuditEvent, SealEntry};
 use crate::clock::UnixTime;
@@ -159,6 +159,16 @@ pub trait CredentialStore: Send + Sync {
     async fn rewrap_credential(&self, id: CredentialId, wrapped: Vec<u8>) -> StoreResult<()>;
     async fn revoke_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()>;
     async fn touch_credential(&self, id: CredentialId, at: UnixTime) -> StoreResult<()>;
+    /// The login's two-step sign-in key, if it has one.
+    async fn totp(&self, login: LoginId) -> StoreResult<Option<TotpRecord>>;
+    /// Sets (or replaces) the login's two-step sign-in key.
+    async fn set_totp(&self, record: TotpRecord) -> StoreResult<()>;
+    /// Turns two-step sign-in off for the login.
+    async fn remove_totp(&self, login: LoginId) -> StoreResult<()>;
+    /// Records that a code of `step` was accepted, in one statement, only
+    /// if no code of that or a later step was: `false` means the code was
+    /// already used (or an older one), and must be refused.
+    async fn use_totp_step(&self, login: LoginId, step: i64) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -887,6 +887,10 @@ impl Session {
             Err(VaultError::BadCredential) => {
                 Reply::new(535, "5.7.8 The user name or password is not right")
             }
+            Err(VaultError::SecondStepNeeded) => Reply::new(
+                535,
+                "5.7.8 This login signs in in two steps: use an app token (made in Settings) instead of the password",
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "authentication failed");
                 Reply::new(

@@ -35,6 +35,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_directory_search.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_two_step_sign_in.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -1236,6 +1236,68 @@ impl CredentialStore for SqliteStore {
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
+
+    async fn totp(&self, login: LoginId) -> StoreResult<Option<TotpRecord>> {
+        let row: Option<(i64, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT mailbox_id, sealed_key, last_step, created_at FROM login_totp WHERE login_id = $1",
+        )
+        .bind(login.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(
+            row.map(|(mailbox, sealed_key, last_step, created_at)| TotpRecord {
+                login_id: login,
+                mailbox_id: MailboxId(mailbox),
+                sealed_key,
+                last_step,
+                created_at,
+            }),
+        )
+    }
+
+    async fn set_totp(&self, r: TotpRecord) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query(
+            "INSERT INTO login_totp (login_id, mailbox_id, sealed_key, last_step, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (login_id) DO UPDATE SET mailbox_id = excluded.mailbox_id, sealed_key = excluded.sealed_key,
+             last_step = excluded.last_step, created_at = excluded.created_at",
+        )
+        .bind(r.login_id.0)
+        .bind(r.mailbox_id.0)
+        .bind(r.sealed_key)
+        .bind(r.last_step)
+        .bind(r.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn remove_totp(&self, login: LoginId) -> StoreResult<()> {
+        let mut tx = self.tx().await?;
+        sqlx::query("DELETE FROM login_totp WHERE login_id = $1")
+            .bind(login.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn use_totp_step(&self, login: LoginId, step: i64) -> StoreResult<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query(
+            "UPDATE login_totp SET last_step = $1 WHERE login_id = $2 AND last_step < $1",
+        )
+        .bind(step)
+        .bind(login.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(n == 1)
+    }
 }
 
 const MESSAGE_COLUMNS: &str =

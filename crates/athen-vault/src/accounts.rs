@@ -233,6 +233,40 @@ pub async fn renew_recovery_code(
     Ok(code)
 }
 
+/// Turns two-step sign-in on for the holder's login with `key`, once
+/// `code` shows the person's app has it. The code's step counts as used,
+/// so the same code cannot then sign in. A key already set is replaced
+/// (a new phone).
+pub async fn enable_two_step(
+    credentials: &dyn CredentialStore,
+    clock: &dyn Clock,
+    holder: Holder<'_>,
+    mailbox: MailboxId,
+    key: &crate::totp::TotpKey,
+    code: &str,
+) -> Result<(), VaultError> {
+    let now = clock.now();
+    let step = key.check(code, now).ok_or(VaultError::BadCode)?;
+    credentials
+        .set_totp(athen_core::account::TotpRecord {
+            login_id: holder.login,
+            mailbox_id: mailbox,
+            sealed_key: key.seal(holder.secret, holder.login)?,
+            last_step: step,
+            created_at: now,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Turns two-step sign-in off for the holder's login.
+pub async fn disable_two_step(
+    credentials: &dyn CredentialStore,
+    holder: Holder<'_>,
+) -> Result<(), VaultError> {
+    Ok(credentials.remove_totp(holder.login).await?)
+}
+
 /// What a reset without any surviving credential costs.
 #[derive(Debug, Clone, Serialize)]
 pub struct MailLoss {
@@ -278,6 +312,10 @@ pub async fn reset_discarding_mail(
             },
         )
         .await?;
+    // Two-step keys were sealed with the retired mailbox's data key.
+    for login in store.logins_of_account(account.id).await? {
+        store.remove_totp(login.id).await?;
+    }
     Ok((
         MailLoss {
             retired_mailbox: account.mailbox_id,

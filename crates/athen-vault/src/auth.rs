@@ -8,6 +8,7 @@
 use crate::VaultError;
 use crate::codes::{parse_app_token, recovery_code_bytes};
 use crate::keys::MailboxSecret;
+use crate::totp::TotpKey;
 use crate::wrap::{self, KdfParams};
 use athen_core::account::{Account, CredentialKind, CredentialRecord, Login};
 use athen_core::clock::{Clock, UnixTime};
@@ -24,7 +25,52 @@ pub struct Unlocked {
     pub account: Account,
     pub login: Login,
     pub credential: CredentialId,
+    /// What kind of credential it was: only a password sign-in asks for
+    /// the second step.
+    pub kind: CredentialKind,
     pub secret: MailboxSecret,
+}
+
+/// A sign-in whose password was right and whose one-time code is still
+/// to come. The mailbox is unlocked in here, but nothing outside this
+/// module can take it out without [`Authenticator::second_step`].
+pub struct HalfSignedIn {
+    unlocked: Unlocked,
+    key: TotpKey,
+}
+
+impl std::fmt::Debug for HalfSignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HalfSignedIn({})", self.unlocked.login.name)
+    }
+}
+
+impl HalfSignedIn {
+    pub fn login_name(&self) -> &str {
+        &self.unlocked.login.name
+    }
+
+    /// The mailbox the password opened.
+    pub fn mailbox(&self) -> athen_core::MailboxId {
+        self.unlocked.account.mailbox_id
+    }
+}
+
+/// How far the first step of a sign-in got.
+#[derive(Debug)]
+pub enum FirstStep {
+    /// Signed in.
+    Done(Unlocked),
+    /// The password was right; the login's one-time code is needed too.
+    CodeNeeded(HalfSignedIn),
+}
+
+/// A second step that did not sign in: why, and (for a wrong code) the
+/// half sign-in to try again with.
+#[derive(Debug)]
+pub struct SecondStepFailed {
+    pub error: VaultError,
+    pub again: Option<HalfSignedIn>,
 }
 
 /// Limits on failed attempts within a sliding window.
@@ -155,18 +201,96 @@ async fn unwrap_blocking(
 }
 
 impl Authenticator {
-    /// Unlocks with a login name and a password or app token.
+    /// Unlocks with a login name and a password or app token, where no
+    /// one-time code can be asked for (mail programs, the API without
+    /// one): a password of a login with two-step sign-in is refused with
+    /// [`VaultError::SecondStepNeeded`]; its app tokens work.
     pub async fn unlock(
         &self,
         login_name: &str,
         secret: &str,
         source: Option<IpAddr>,
     ) -> Result<Unlocked, VaultError> {
+        match self.unlock_first_step(login_name, secret, source).await? {
+            FirstStep::Done(u) => Ok(u),
+            FirstStep::CodeNeeded(_) => Err(VaultError::SecondStepNeeded),
+        }
+    }
+
+    /// The first step of a sign-in that can ask for a one-time code (the
+    /// web page): the password (or app token) checked, and for a password
+    /// of a login with two-step sign-in, the key to check the code with.
+    /// The failure count of the login is cleared only once signed in, so
+    /// a known password does not buy fresh guesses at the code.
+    pub async fn unlock_first_step(
+        &self,
+        login_name: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<FirstStep, VaultError> {
         let name = login_name.trim().to_ascii_lowercase();
         let now = self.clock.now();
         self.throttle.check(&name, source, now)?;
         let result = self.try_unlock(&name, secret).await;
-        self.settle(&name, source, now, result).await
+        let u = self.settle(&name, source, now, result).await?;
+        if u.kind == CredentialKind::Password
+            && let Some(record) = self.credentials.totp(u.login.id).await?
+        {
+            if record.mailbox_id != u.account.mailbox_id {
+                // Keys of a retired mailbox are removed with it; one left
+                // behind must not turn two-step sign-in off unnoticed.
+                return Err(VaultError::Corrupt(
+                    "the two-step key belongs to another mailbox",
+                ));
+            }
+            let key = TotpKey::open(&u.secret, u.login.id, &record.sealed_key)?;
+            return Ok(FirstStep::CodeNeeded(HalfSignedIn { unlocked: u, key }));
+        }
+        self.throttle.succeeded(&name);
+        Ok(FirstStep::Done(u))
+    }
+
+    /// The second step: the one-time code of the half sign-in's login,
+    /// within one 30-second step of now and not used before (RFC 6238
+    /// §5.2). Wrong codes count against the login and the address like
+    /// wrong passwords.
+    pub async fn second_step(
+        &self,
+        half: HalfSignedIn,
+        code: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Unlocked, SecondStepFailed> {
+        let now = self.clock.now();
+        let name = half.unlocked.login.name.clone();
+        if let Err(error) = self.throttle.check(&name, source, now) {
+            return Err(SecondStepFailed { error, again: None });
+        }
+        let fresh = match half.key.check(code, now) {
+            None => false,
+            Some(step) => match self
+                .credentials
+                .use_totp_step(half.unlocked.login.id, step)
+                .await
+            {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    return Err(SecondStepFailed {
+                        error: e.into(),
+                        again: Some(half),
+                    });
+                }
+            },
+        };
+        if !fresh {
+            self.throttle.failed(&name, source, now);
+            tracing::info!(login = %name, source = ?source, "failed second step");
+            return Err(SecondStepFailed {
+                error: VaultError::BadCode,
+                again: Some(half),
+            });
+        }
+        self.throttle.succeeded(&name);
+        Ok(half.unlocked)
     }
 
     /// Unlocks with the recovery code shown at registration.
@@ -180,7 +304,11 @@ impl Authenticator {
         let now = self.clock.now();
         self.throttle.check(&name, source, now)?;
         let result = self.try_recovery(&name, code).await;
-        self.settle(&name, source, now, result).await
+        let u = self.settle(&name, source, now, result).await?;
+        // The recovery code is the way in when the phone with the
+        // authenticator app is lost: no second step after it.
+        self.throttle.succeeded(&name);
+        Ok(u)
     }
 
     async fn settle(
@@ -192,7 +320,6 @@ impl Authenticator {
     ) -> Result<Unlocked, VaultError> {
         match result {
             Ok(u) => {
-                self.throttle.succeeded(name);
                 // Only now, with a correct credential, may the status be told.
                 if !u.account.status.may_log_in() {
                     return Err(VaultError::AccountNotActive(u.account.status.to_string()));
@@ -256,6 +383,7 @@ impl Authenticator {
                 account,
                 login,
                 credential: record.id,
+                kind: CredentialKind::AppToken,
                 secret,
             });
         }
@@ -278,6 +406,7 @@ impl Authenticator {
             account,
             login,
             credential: record.id,
+            kind: CredentialKind::Password,
             secret,
         })
     }
@@ -303,6 +432,7 @@ impl Authenticator {
                         account,
                         login,
                         credential: record.id,
+                        kind: CredentialKind::RecoveryCode,
                         secret,
                     });
                 }

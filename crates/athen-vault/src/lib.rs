@@ -8,6 +8,8 @@
 //!   opening with the unlocked secret; data-key encryption of stored mail.
 //! - [`auth`]: checking a credential with equal answers and timing for
 //!   unknown users, and rate limits.
+//! - [`totp`]: the key of two-step sign-in (RFC 6238 codes), sealed with
+//!   the mailbox data key.
 //! - [`sessions`]: unlocked mailboxes in memory, with idle and absolute
 //!   timeouts; the keys go when the last session of a mailbox ends.
 
@@ -19,6 +21,7 @@ pub mod provision;
 pub mod queue_key;
 pub mod seal;
 pub mod sessions;
+pub mod totp;
 pub mod wrap;
 
 pub use keys::MailboxSecret;
@@ -37,6 +40,15 @@ pub enum VaultError {
     /// Too many failed attempts for this name or address; try later.
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
+    /// The password was right, but this login also needs the code from its
+    /// authenticator app; mail programs use an app token instead.
+    #[error(
+        "this login signs in in two steps: enter the code from your authenticator app, or use an app token in mail programs"
+    )]
+    SecondStepNeeded,
+    /// The one-time code was not right, or was already used.
+    #[error("the code is not right, or was used already; wait for the next one and try again")]
+    BadCode,
     /// The account may not log in (suspended or closed).
     #[error("this account is {0}; contact the server administrator")]
     AccountNotActive(String),

@@ -187,3 +187,121 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
     assert_eq!(sessions.close_mailbox(s.mailbox_id), 1);
     assert_eq!(sessions.unlocked_count(), 0);
 }
+
+/// Two-step sign-in: a password alone no longer unlocks where no code can
+/// be asked for; on the web path the code is the second step, wrong codes
+/// are throttled, and no code is accepted twice. App tokens and the
+/// recovery code still work alone.
+#[tokio::test]
+async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
+    use athen_vault::auth::FirstStep;
+    use athen_vault::totp::TotpKey;
+    let limits = ThrottleLimits {
+        per_login: 4,
+        per_source: 100,
+        window_secs: 900,
+    };
+    let (_d, store, clock, auth) = setup(limits).await;
+    let u = auth
+        .unlock("jane@example.test", "correct horse battery", None)
+        .await
+        .unwrap();
+    let token = accounts::issue_app_token(store.as_ref(), clock.as_ref(), (&u).into(), "Outlook")
+        .await
+        .unwrap();
+    let key = TotpKey::generate().unwrap();
+    let now = 1_800_000_000;
+    assert!(matches!(
+        accounts::enable_two_step(
+            store.as_ref(),
+            clock.as_ref(),
+            (&u).into(),
+            u.account.mailbox_id,
+            &key,
+            "000000x"
+        )
+        .await,
+        Err(VaultError::BadCode)
+    ));
+    accounts::enable_two_step(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        u.account.mailbox_id,
+        &key,
+        &key.code_at(now),
+    )
+    .await
+    .unwrap();
+    drop(u);
+    // Mail programs: the password alone is refused, the token works.
+    assert!(matches!(
+        auth.unlock("jane@example.test", "correct horse battery", None)
+            .await,
+        Err(VaultError::SecondStepNeeded)
+    ));
+    assert!(
+        auth.unlock("jane@example.test", &token.token, None)
+            .await
+            .is_ok()
+    );
+    // The web: the enrolment code cannot be used again to sign in.
+    let first = |pw: &'static str| auth.unlock_first_step("jane@example.test", pw, None);
+    let FirstStep::CodeNeeded(half) = first("correct horse battery").await.unwrap() else {
+        panic!("no second step asked for");
+    };
+    assert_eq!(half.login_name(), "jane@example.test");
+    let failed = auth
+        .second_step(half, &key.code_at(now), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(failed.error, VaultError::BadCode));
+    // A wrong code, then the next step's right one.
+    let failed = auth
+        .second_step(failed.again.unwrap(), "123456", None)
+        .await
+        .unwrap_err();
+    clock.advance(30);
+    let code = key.code_at(now + 30);
+    let u = auth
+        .second_step(failed.again.unwrap(), &code, None)
+        .await
+        .unwrap();
+    assert_eq!(u.login.name, "jane@example.test");
+    // Replayed within its window: refused.
+    let FirstStep::CodeNeeded(half) = first("correct horse battery").await.unwrap() else {
+        panic!("no second step asked for");
+    };
+    assert!(matches!(
+        auth.second_step(half, &code, None).await.unwrap_err().error,
+        VaultError::BadCode
+    ));
+    // The right password does not clear the count of wrong codes: after
+    // the limit, even the right code waits.
+    for _ in 0..3 {
+        if let Ok(FirstStep::CodeNeeded(half)) = first("correct horse battery").await {
+            let _ = auth.second_step(half, "000000", None).await;
+        }
+    }
+    assert!(matches!(
+        first("correct horse battery").await,
+        Err(VaultError::Throttled { .. })
+    ));
+    clock.advance(901);
+    // Turned off, the password is enough again.
+    let FirstStep::CodeNeeded(half) = first("correct horse battery").await.unwrap() else {
+        panic!("no second step asked for");
+    };
+    let u = auth
+        .second_step(half, &key.code_at(now + 931), None)
+        .await
+        .unwrap();
+    accounts::disable_two_step(store.as_ref(), (&u).into())
+        .await
+        .unwrap();
+    assert!(
+        auth.unlock("jane@example.test", "correct horse battery", None)
+            .await
+            .is_ok()
+    );
+}

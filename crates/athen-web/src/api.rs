@@ -21,6 +21,7 @@ use athen_mail::{MailError, audit, mdn, read};
 use athen_vault::MailboxSecret;
 use athen_vault::VaultError;
 use athen_vault::auth::Authenticator;
+use athen_vault::auth::FirstStep;
 use athen_vault::sessions::{Session, Sessions};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -52,6 +53,8 @@ pub struct MailServices {
     pub hostname: String,
     /// Sends letters written in the web app (`None`: compose says it cannot).
     pub submitter: Option<Arc<dyn athen_mail::submit::Submitter>>,
+    /// Browser sign-ins waiting for their one-time code.
+    pub half_signed_in: crate::two_step::HalfSignIns,
 }
 
 /// Pages hold at most this many messages.
@@ -185,6 +188,9 @@ async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
 pub(crate) struct LoginBody {
     login: String,
     password: String,
+    /// The one-time code, for a password of a login with two-step sign-in.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 impl Drop for LoginBody {
@@ -210,12 +216,27 @@ pub(crate) async fn login(
         )
     })?;
     let source = peer.map(|p| p.0.0.ip());
-    let unlocked = match mail
+    let first = mail
         .authenticator
-        .unlock(&body.login, &body.password, source)
-        .await
-    {
+        .unlock_first_step(&body.login, &body.password, source)
+        .await;
+    let unlocked = match first {
+        Ok(FirstStep::Done(u)) => Ok(u),
+        Ok(FirstStep::CodeNeeded(half)) => match &body.code {
+            None => Err(VaultError::SecondStepNeeded),
+            Some(code) => mail
+                .authenticator
+                .second_step(half, code, source)
+                .await
+                .map_err(|failed| failed.error),
+        },
+        Err(e) => Err(e),
+    };
+    let unlocked = match unlocked {
         Ok(u) => u,
+        Err(e @ (VaultError::SecondStepNeeded | VaultError::BadCode)) => {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()));
+        }
         Err(VaultError::BadCredential) => {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

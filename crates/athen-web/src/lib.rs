@@ -15,6 +15,7 @@ mod pages;
 pub mod register;
 mod security;
 mod setup;
+pub mod two_step;
 pub mod welcome_letter;
 
 use athen_core::clock::Clock;
@@ -53,6 +54,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/login",
             get(mail_pages::login_page).post(mail_pages::login_submit),
         )
+        .route("/login/code", post(two_step::submit_code))
         .route("/logout", post(mail_pages::logout))
         .route("/directory", get(directory_page::search))
         .route("/register", get(register::choose))
@@ -81,6 +83,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/tokens", post(security::new_token))
         .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
         .route("/settings/recovery-code", post(security::new_recovery_code))
+        .route("/settings/two-step", get(two_step::show))
+        .route("/settings/two-step/start", post(two_step::start))
+        .route("/settings/two-step/on", post(two_step::turn_on))
+        .route("/settings/two-step/off", post(two_step::turn_off))
         .route("/search", get(mail_pages::search))
         .route("/mail/{folder}", get(mail_pages::folder))
         .route("/mail/{folder}/{uid}", get(mail_pages::message))

@@ -19,6 +19,7 @@ use athen_mail::audit::{self, EventKind};
 use athen_mail::read;
 use athen_mail::status::LetterStatus;
 use athen_vault::VaultError;
+use athen_vault::auth::FirstStep;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,7 +30,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 const SESSION_COOKIE: &str = "__Host-athen_session";
-const LOGIN_CSRF_COOKIE: &str = "__Host-athen_login";
+pub(crate) const LOGIN_CSRF_COOKIE: &str = "__Host-athen_login";
 const PAGE: u32 = 50;
 
 /// The CSRF token of a signed-in session: derived from its secret token,
@@ -170,42 +171,60 @@ pub(crate) async fn login_submit(
         Ok(m) => m,
         Err(e) => return error_page(e),
     };
-    let again = |status: StatusCode, msg: &str| {
-        (
-            status,
-            Html(login_form(&expected, f.login.trim(), Some(msg))),
-        )
-            .into_response()
-    };
-    let unlocked = match mail
+    let first = mail
         .authenticator
-        .unlock(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
-        .await
-    {
-        Ok(u) => u,
-        Err(e @ VaultError::BadCredential) => {
-            return again(StatusCode::UNAUTHORIZED, &e.to_string());
+        .unlock_first_step(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
+        .await;
+    match first {
+        Ok(FirstStep::Done(unlocked)) => start_session(mail, unlocked),
+        Ok(FirstStep::CodeNeeded(half)) => {
+            crate::two_step::ask_for_code(mail, &expected, half, state.clock.now())
         }
-        Err(VaultError::Throttled { retry_after_secs }) => {
-            let minutes = retry_after_secs.div_ceil(60);
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many attempts that did not work. Please wait {minutes} minute(s) and try again."
-                ),
-            );
+        Err(e) => sign_in_problem(&expected, f.login.trim(), e),
+    }
+}
+
+/// The sign-in page again, with a message (the CSRF cookie stays).
+pub(crate) fn login_again(csrf: &str, login: &str, status: StatusCode, msg: &str) -> Response {
+    (status, Html(login_form(csrf, login, Some(msg)))).into_response()
+}
+
+/// The sign-in page saying why a sign-in did not work.
+pub(crate) fn sign_in_problem(csrf: &str, login: &str, e: VaultError) -> Response {
+    match e {
+        e @ VaultError::BadCredential => {
+            login_again(csrf, login, StatusCode::UNAUTHORIZED, &e.to_string())
         }
-        Err(e @ VaultError::AccountNotActive(_)) => {
-            return again(StatusCode::FORBIDDEN, &e.to_string());
+        VaultError::Throttled { retry_after_secs } => login_again(
+            csrf,
+            login,
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many attempts that did not work. Please wait {} minute(s) and try again.",
+                retry_after_secs.div_ceil(60)
+            ),
+        ),
+        e @ VaultError::AccountNotActive(_) => {
+            login_again(csrf, login, StatusCode::FORBIDDEN, &e.to_string())
         }
-        Err(e) => {
+        e => {
             tracing::error!(error = %e, "web sign-in failed");
-            return again(
+            login_again(
+                csrf,
+                login,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The server could not sign you in. Please try again.",
-            );
+            )
         }
-    };
+    }
+}
+
+/// A new session for a completed sign-in (never an old one reused), its
+/// mailbox opened for new mail, and the Inbox.
+pub(crate) fn start_session(
+    mail: &MailServices,
+    unlocked: athen_vault::auth::Unlocked,
+) -> Response {
     let account = unlocked.account.clone();
     let token = match mail.sessions.open(unlocked) {
         Ok(t) => t,
@@ -220,6 +239,10 @@ pub(crate) async fn login_submit(
     h.append(
         header::SET_COOKIE,
         set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(crate::two_step::STEP_COOKIE, "", Some(0)),
     );
     res
 }
@@ -864,7 +887,7 @@ fn settings_page(
         "<p>Only the practice's own login can change these settings; ask your practice manager.</p>\n".into()
     };
     let body = format!(
-        "<h1>Settings</h1>\n{note}{who}<p><a href=\"/settings/security\">Password, recovery code and app tokens</a> (for the downloader, Outlook, Thunderbird or a phone)</p>\n<form method=\"post\" action=\"/settings\">\n\
+        "<h1>Settings</h1>\n{note}{who}<p><a href=\"/settings/security\">Password, recovery code and app tokens</a> (for the downloader, Outlook, Thunderbird or a phone)</p>\n<p><a href=\"/settings/two-step\">Two-step sign-in</a> (a code from your phone as well as the password)</p>\n<form method=\"post\" action=\"/settings\">\n\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
 <fieldset><legend>Files for your clinical system</legend>\n\
 <p>Each letter that arrives gets a file your clinical system can import, attached to the letter. \

@@ -15,8 +15,9 @@ use athen_core::CredentialId;
 use athen_core::account::CredentialKind;
 use athen_core::clock::rfc3339;
 use athen_vault::VaultError;
+use athen_vault::accounts::Holder;
 use athen_vault::accounts::{self, AccountError};
-use athen_vault::auth::Unlocked;
+use athen_vault::auth::FirstStep;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -170,23 +171,29 @@ impl Drop for SecurityForm {
     }
 }
 
-/// Checks the current password again (throttled like sign-in); if it is
-/// not right, the page saying why.
-async fn reauthenticate(
+/// Checks the signed-in login's password again (throttled like sign-in;
+/// a login with two-step sign-in needs no code here, its session had
+/// one); the problem under `field` if it is not right.
+pub(crate) async fn password_is_right(
     mail: &MailServices,
     c: &Caller,
     password: &str,
     peer: Option<axum::Extension<api::PeerAddr>>,
     field: &str,
-) -> Result<Unlocked, Response> {
+) -> Result<(), FormErrors> {
     let mut errors = FormErrors::default();
     let peer = peer.map(|p| p.0.0.ip());
-    match mail
+    let first = mail
         .authenticator
-        .unlock(&c.session.login_name, password, peer)
-        .await
-    {
-        Ok(u) if u.account.mailbox_id == c.session.mailbox_id => return Ok(u),
+        .unlock_first_step(&c.session.login_name, password, peer)
+        .await;
+    let mailbox = match &first {
+        Ok(FirstStep::Done(u)) => Some(u.account.mailbox_id),
+        Ok(FirstStep::CodeNeeded(half)) => Some(half.mailbox()),
+        Err(_) => None,
+    };
+    match first {
+        Ok(_) if mailbox == Some(c.session.mailbox_id) => return Ok(()),
         Ok(_) | Err(VaultError::BadCredential) => errors.add(field, "is not right"),
         Err(VaultError::Throttled { retry_after_secs }) => errors.add(
             "",
@@ -203,7 +210,25 @@ async fn reauthenticate(
             );
         }
     }
-    Err(page(mail, c, &errors, "").await)
+    Err(errors)
+}
+
+/// Checks the current password again; if it is not right, the page
+/// saying why (the problem under `field`).
+async fn reauthenticate<'c>(
+    mail: &MailServices,
+    c: &'c Caller,
+    password: &str,
+    peer: Option<axum::Extension<api::PeerAddr>>,
+    field: &str,
+) -> Result<Holder<'c>, Response> {
+    match password_is_right(mail, c, password, peer, field).await {
+        Ok(()) => Ok(Holder {
+            login: c.session.login_id,
+            secret: &c.secret,
+        }),
+        Err(errors) => Err(page(mail, c, &errors, "").await),
+    }
 }
 
 /// The page after a credential change: what to show once it is done, or
@@ -279,7 +304,7 @@ pub(crate) async fn change_password(
     let done = accounts::change_password(
         mail.store.as_ref(),
         state.clock.as_ref(),
-        (&u).into(),
+        u,
         &f.new_password,
         state.kdf,
     )
@@ -309,7 +334,7 @@ pub(crate) async fn new_token(
     let done = accounts::issue_app_token(
         mail.store.as_ref(),
         state.clock.as_ref(),
-        (&u).into(),
+        u,
         &f.label,
     )
     .await
@@ -340,7 +365,7 @@ pub(crate) async fn new_recovery_code(
         Ok(u) => u,
         Err(res) => return res,
     };
-    let done = accounts::renew_recovery_code(mail.store.as_ref(), state.clock.as_ref(), (&u).into())
+    let done = accounts::renew_recovery_code(mail.store.as_ref(), state.clock.as_ref(), u)
         .await
         .map(|code| {
             tracing::info!(login = %c.session.login_name, "recovery code renewed");

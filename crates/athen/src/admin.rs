@@ -304,6 +304,10 @@ enum CredentialCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn two-step sign-in off for a login whose phone is lost, once you
+    /// have made sure who is asking. The password alone then signs in
+    /// again, and the person can set it up anew in Settings.
+    TwoStepOff { login: String },
     /// LAST RESORT, when every credential is lost: new keys and a new
     /// password (standard input). ALL EXISTING MAIL OF THE ACCOUNT BECOMES
     /// UNREADABLE FOR EVER (it is kept, but nobody can decrypt it), and staff
@@ -1262,6 +1266,35 @@ Confirmation code for the welcome letter:\n  {}",
                         unlocked.account.address,
                         code.as_str()
                     ),
+                ))
+            }
+            CredentialCommand::TwoStepOff { login } => {
+                let name = login.trim().to_ascii_lowercase();
+                let l = s
+                    .login_by_name(&name)
+                    .await?
+                    .ok_or_else(|| CommandError::invalid(format!("there is no login {name}")))?;
+                let was_on = s.totp(l.id).await?.is_some();
+                if was_on {
+                    s.remove_totp(l.id).await?;
+                    s.record_event(athen_core::account::AccountEvent {
+                        account_id: l.account_id,
+                        at: clock.now(),
+                        actor: ACTOR.into(),
+                        event: "two-step-off".into(),
+                        detail: format!(
+                            "two-step sign-in of {name} turned off by the administrator"
+                        ),
+                    })
+                    .await?;
+                }
+                Ok((
+                    json!({"login": name, "was_on": was_on}),
+                    if was_on {
+                        format!("two-step sign-in of {name} is off; the password alone signs in")
+                    } else {
+                        format!("{name} had no two-step sign-in; nothing changed")
+                    },
                 ))
             }
             CredentialCommand::Reset {

@@ -156,6 +156,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             hostname: config.server.hostname.clone(),
             // Letters written in the browser go the submission port's way.
             submitter: Some(Arc::new(athen_smtp::submission::WebSubmission(mx.clone()))),
+            half_signed_in: Default::default(),
         })),
         accounts: Some(Arc::new(athen_web::register::AccountServices::new(
             data.store.clone(),

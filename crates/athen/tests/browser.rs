@@ -101,5 +101,5 @@ fn a_practice_joins_and_writes_to_another_in_a_real_browser() {
         assert_eq!(violations, &json!([]), "axe-core on {page}: {violations}");
     }
     assert_eq!(step("found"), 1, "{v}");
-    assert_eq!(v["axe"].as_object().unwrap().len(), 14, "{v}");
+    assert_eq!(v["axe"].as_object().unwrap().len(), 16, "{v}");
 }

@@ -9,6 +9,37 @@ mod common;
 use common::*;
 use serde_json::json;
 
+/// Python: `api_login(who, secret, code=None)` gives the API's status,
+/// `smtp_login(who, secret)` SMTP AUTH's reply code on port `sub`; the
+/// `_says` forms give [code, message].
+const LOGINS: &str = r#"
+import smtplib
+def api_login_says(who, secret, code=None):
+    body = {"login": who, "password": secret}
+    if code is not None:
+        body["code"] = code
+    req = urllib.request.Request(base + "/api/v1/session", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        return [urllib.request.urlopen(req, context=ctx, timeout=30).status, ""]
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read())["error"]]
+def api_login(who, secret, code=None):
+    return api_login_says(who, secret, code)[0]
+def smtp_login_says(who, secret):
+    c = smtplib.SMTP("localhost", sub, timeout=30)
+    c.starttls(context=ctx)
+    try:
+        c.login(who, secret)
+        return [235, ""]
+    except smtplib.SMTPAuthenticationError as e:
+        return [e.smtp_code, e.smtp_error.decode()]
+    finally:
+        c.quit()
+def smtp_login(who, secret):
+    return smtp_login_says(who, secret)[0]
+"#;
+
 #[test]
 fn a_practice_makes_and_revokes_app_tokens_and_changes_its_password() {
     let p = TwoPractices::start(|_| {});
@@ -18,25 +49,9 @@ fn a_practice_makes_and_revokes_app_tokens_and_changes_its_password() {
         &p.ca,
         &format!(
             r#"
-import smtplib
 r = {{}}
-def api_login(who, secret):
-    req = urllib.request.Request(base + "/api/v1/session", data=json.dumps({{"login": who, "password": secret}}).encode(),
-                                 headers={{"Content-Type": "application/json"}})
-    try:
-        return urllib.request.urlopen(req, context=ctx, timeout=30).status
-    except urllib.error.HTTPError as e:
-        return e.code
-def smtp_login(who, secret):
-    c = smtplib.SMTP("localhost", {sub}, timeout=30)
-    c.starttls(context=ctx)
-    try:
-        c.login(who, secret)
-        return 235
-    except smtplib.SMTPAuthenticationError as e:
-        return e.smtp_code
-    finally:
-        c.quit()
+{LOGINS}
+sub = {sub}
 j = Browser()
 j.login("jane@athen.localhost", {JANE_PW:?})
 s, path, page = j.get("/settings")
@@ -93,4 +108,159 @@ print(json.dumps(r))
     assert_eq!(v["old refused"], 401);
     assert_eq!(v["new works"], json!([201, 235]), "{v}");
     assert_eq!(v["recovery"], json!([200, true]), "{v}");
+}
+
+/// Two-step sign-in through the real server: set up with the password
+/// again and a code from pyotp (the RFC 6238 arithmetic of authenticator
+/// apps, not ours), then the browser asks for the code after the password;
+/// wrong, replayed and stale codes are refused; mail programs need app
+/// tokens; turning it off takes the password.
+#[test]
+fn two_step_sign_in_asks_for_a_fresh_code_and_mail_programs_use_tokens() {
+    let p = TwoPractices::start(|_| {});
+    let sub = p.server.port_of("Submission port:");
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+import pyotp
+{LOGINS}
+sub = {sub}
+r = {{}}
+j = Browser()
+j.login("jane@athen.localhost", {JANE_PW:?})
+s, path, page = j.get("/settings")
+r["linked"] = "/settings/two-step" in page
+s, path, page = j.get("/settings/two-step")
+t = csrf(page)
+r["off"] = [s, "is <strong>off</strong>" in page]
+r["start no csrf"] = j.post("/settings/two-step/start", {{"current": {JANE_PW:?}}})[0]
+s, path, page = j.post("/settings/two-step/start", {{"csrf": t, "current": "wrong"}})
+r["start wrong password"] = [s, "Current password is not right" in page]
+s, path, page = j.post("/settings/two-step/start", {{"csrf": t, "current": {JANE_PW:?}}})
+key = re.search(r'<p class="code">([^<]+)</p>', page).group(1).replace(" ", "")
+sealed = re.search(r'name="sealed" value="([0-9a-f]+)"', page).group(1)
+r["setup"] = [s, "<svg role=\"img\"" in page, len(key)]
+totp = pyotp.TOTP(key)
+r["on wrong code"] = j.post("/settings/two-step/on", {{"csrf": t, "sealed": sealed, "code": "000000" if totp.now() != "000000" else "111111"}})[0]
+r["on forged"] = j.post("/settings/two-step/on", {{"csrf": t, "sealed": "00" + sealed[2:], "code": totp.now()}})[0]
+enrol_code = totp.now()
+s, path, page = j.post("/settings/two-step/on", {{"csrf": t, "sealed": sealed, "code": enrol_code}})
+r["on"] = [s, "Two-step sign-in is on" in page]
+j.post("/logout", {{"csrf": t}})
+# The password alone now asks for the code.
+b = Browser()
+s, path, page = b.login("jane@athen.localhost", {JANE_PW:?})
+r["asks"] = [s, path, "Enter your code" in page, [c.name for c in b.jar if c.name == "__Host-athen_step"]]
+lt = csrf(page)
+r["code no csrf"] = b.post("/login/code", {{"code": "123456"}})[0]
+s, path, page = b.post("/login/code", {{"csrf": lt, "code": "12345x"}})
+r["wrong code"] = [s, "not right" in page]
+s, path, page = b.post("/login/code", {{"csrf": lt, "code": enrol_code}})
+r["replayed"] = [s, "not right" in page]
+next_code = totp.at(time.time() + 30)
+s, path, page = b.post("/login/code", {{"csrf": lt, "code": next_code[:3] + " " + next_code[3:]}})
+r["signed in"] = [s, path]
+# The same code cannot open a second session.
+c2 = Browser()
+s, path, page = c2.login("jane@athen.localhost", {JANE_PW:?})
+s, path, page = c2.post("/login/code", {{"csrf": csrf(page), "code": next_code}})
+r["second use"] = [s, "not right" in page]
+r["stale page"] = Browser().post("/login/code", {{"csrf": "x", "code": next_code}})[0]
+# Mail programs and the API: the password alone no longer works; a token does.
+r["smtp password"] = smtp_login_says("jane@athen.localhost", {JANE_PW:?})
+r["api password"] = api_login_says("jane@athen.localhost", {JANE_PW:?})
+r["api bad code"] = api_login_says("jane@athen.localhost", {JANE_PW:?}, "000000")
+s, path, page = b.get("/settings/security")
+s, path, page = b.post("/settings/tokens", {{"csrf": csrf(page), "label": "Outlook", "current_again": {JANE_PW:?}}})
+token = re.search(r'<p class="code">([^<]+)</p>', page).group(1)
+r["token"] = [smtp_login("jane@athen.localhost", token), api_login("jane@athen.localhost", token)]
+print(json.dumps(r))
+"#
+        ),
+    );
+    check_two_step_on(&v);
+    // The administrator turns it off for a lost phone; the password
+    // alone works again. Then on again in the browser, and off there.
+    let off = admin_ok(
+        &p.data,
+        &["credential", "two-step-off", "JANE@athen.localhost"],
+        "",
+    );
+    assert_eq!(
+        off,
+        json!({"login": "jane@athen.localhost", "was_on": true})
+    );
+    let again = admin_ok(
+        &p.data,
+        &["credential", "two-step-off", "jane@athen.localhost"],
+        "",
+    );
+    assert_eq!(again["was_on"], false);
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+import pyotp
+{LOGINS}
+sub = {sub}
+r = {{}}
+r["after admin"] = api_login("jane@athen.localhost", {JANE_PW:?})
+b = Browser()
+s, path, page = b.login("jane@athen.localhost", {JANE_PW:?})
+r["no code asked"] = path
+s, path, page = b.get("/settings/two-step")
+s, path, page = b.post("/settings/two-step/start", {{"csrf": csrf(page), "current": {JANE_PW:?}}})
+key = re.search(r'<p class="code">([^<]+)</p>', page).group(1).replace(" ", "")
+sealed = re.search(r'name="sealed" value="([0-9a-f]+)"', page).group(1)
+b.post("/settings/two-step/on", {{"csrf": csrf(page), "sealed": sealed, "code": pyotp.TOTP(key).now()}})
+# Off again, with the password.
+s, path, page = b.get("/settings/two-step")
+r["shows on"] = "Two-step sign-in is on</strong>" in page
+r["off wrong password"] = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": "wrong"}})[0]
+s, path, page = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": {JANE_PW:?}}})
+r["turned off"] = [s, "the password alone signs in" in page]
+r["password again"] = [api_login("jane@athen.localhost", {JANE_PW:?}), smtp_login("jane@athen.localhost", {JANE_PW:?})]
+print(json.dumps(r))
+"#
+        ),
+    );
+    assert_eq!(v["after admin"], 201, "{v}");
+    assert_eq!(v["no code asked"], "/mail/Inbox", "{v}");
+    assert_eq!(v["shows on"], true, "{v}");
+    assert_eq!(v["off wrong password"], 422, "{v}");
+    assert_eq!(v["turned off"], json!([200, true]), "{v}");
+    assert_eq!(v["password again"], json!([201, 235]), "{v}");
+}
+
+fn check_two_step_on(v: &serde_json::Value) {
+    assert_eq!(v["linked"], true, "{v}");
+    assert_eq!(v["off"], json!([200, true]), "{v}");
+    assert_eq!(v["start no csrf"], 403, "{v}");
+    assert_eq!(v["start wrong password"], json!([422, true]), "{v}");
+    assert_eq!(v["setup"], json!([200, true, 32]), "{v}");
+    assert_eq!(v["on wrong code"], 422, "{v}");
+    assert_eq!(v["on forged"], 400, "{v}");
+    assert_eq!(v["on"], json!([200, true]), "{v}");
+    assert_eq!(
+        v["asks"],
+        json!([200, "/login", true, ["__Host-athen_step"]]),
+        "{v}"
+    );
+    assert_eq!(v["code no csrf"], 403, "{v}");
+    assert_eq!(v["wrong code"], json!([401, true]), "{v}");
+    assert_eq!(v["replayed"], json!([401, true]), "{v}");
+    assert_eq!(v["signed in"], json!([200, "/mail/Inbox"]), "{v}");
+    assert_eq!(v["second use"], json!([401, true]), "{v}");
+    assert_eq!(v["stale page"], 403, "{v}");
+    let smtp = &v["smtp password"];
+    assert_eq!(smtp[0], 535, "{v}");
+    assert!(smtp[1].as_str().unwrap().contains("app token"), "{v}");
+    let api = &v["api password"];
+    assert_eq!(api[0], 401, "{v}");
+    assert!(api[1].as_str().unwrap().contains("two steps"), "{v}");
+    assert_eq!(v["api bad code"][0], 401, "{v}");
+    assert_eq!(v["token"], json!([235, 201]), "{v}");
 }

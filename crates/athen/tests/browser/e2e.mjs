@@ -168,6 +168,14 @@ try {
   await np.getByRole('button', { name: 'Save as draft' }).click();
   await np.getByText('Your draft was saved').waitFor();
   await check(np, 'drafts');
+  // 8. Two-step sign-in: the settings page and the set-up page with its QR code.
+  await np.getByRole('link', { name: 'Settings' }).click();
+  await np.getByRole('link', { name: 'Two-step sign-in' }).click();
+  await check(np, 'two-step');
+  await np.getByLabel('Your current password').fill('northside secret 1');
+  await np.getByRole('button', { name: 'Set up two-step sign-in' }).click();
+  await np.getByRole('img', { name: /QR code/ }).waitFor();
+  await check(np, 'two-step-setup');
   await again.close();
 } catch (e) {
   results.error = String(e && e.stack || e);
