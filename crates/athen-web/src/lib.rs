@@ -5,6 +5,7 @@
 //! administrator is created with the token printed at first start. The web
 //! app proper (registration, mail, settings) is built on this router.
 
+pub mod admin;
 pub mod api;
 mod compose;
 mod directory_page;
@@ -40,6 +41,8 @@ pub struct WebState {
     pub mail: Option<Arc<api::MailServices>>,
     /// Registration and confirmation (`None`: those pages answer 503).
     pub accounts: Option<Arc<register::AccountServices>>,
+    /// The administrator's pages (`None`: they answer 503).
+    pub admin: Option<Arc<admin::AdminServices>>,
 }
 
 /// The full router.
@@ -96,6 +99,20 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/mail/{folder}/{uid}/audit", get(mail_pages::message_audit))
         .route("/mail/{folder}/{uid}/move", post(mail_pages::move_message))
+        .route("/admin", get(admin::dashboard))
+        .route(
+            "/admin/login",
+            get(admin::login_page).post(admin::login_submit),
+        )
+        .route("/admin/logout", post(admin::logout))
+        .route("/admin/accounts", get(admin::accounts))
+        .route("/admin/accounts/{id}/{action}", post(admin::account_action))
+        .route("/admin/letters", get(admin::letters))
+        .route("/admin/letters/print", post(admin::print_letters))
+        .route("/admin/letters/posted", post(admin::letters_posted))
+        .route("/admin/queue", get(admin::queue))
+        .route("/admin/catch-all", get(admin::catch_all))
+        .route("/admin/catch-all/{name}", get(admin::catch_all_file))
         .route("/api/v1/mailbox", get(api::mailbox))
         .route("/api/v1/changes", get(api::changes))
         .route("/api/v1/folders/{folder}/messages", get(api::messages))

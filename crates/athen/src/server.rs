@@ -141,6 +141,12 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         tls: TlsAcceptor::from(tls.config.clone()),
         audit,
     });
+    let letters_key = Arc::new(crate::keys::queue_key(&data.path)?);
+    // The page the welcome letters send people to: this server's own.
+    let confirm_url = match https_addr.port() {
+        443 => format!("https://{}/confirm", config.server.hostname),
+        port => format!("https://{}:{port}/confirm", config.server.hostname),
+    };
     let web_state = Arc::new(athen_web::WebState {
         operators: data.store.clone(),
         clock: data.clock.clone(),
@@ -160,7 +166,16 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         })),
         accounts: Some(Arc::new(athen_web::register::AccountServices::new(
             data.store.clone(),
-            Arc::new(crate::keys::queue_key(&data.path)?),
+            letters_key.clone(),
+        ))),
+        admin: Some(Arc::new(athen_web::admin::AdminServices::new(
+            data.store.clone(),
+            letters_key,
+            config.expiry_policy(),
+            confirm_url,
+            config.server.hostname.clone(),
+            (config.outbound.mode == "catch-all").then(|| data.path.join("catch-all")),
+            data.clock.now(),
         ))),
     });
     let mut https_tls = (*tls.config).clone();

@@ -24,6 +24,19 @@ fn a_practice_joins_and_writes_to_another_in_a_real_browser() {
         );
         assert_eq!(rc, 0, "{v}");
         admin_ok(data, &["account", "confirm", "jane@athen.localhost"], "");
+        admin_ok(
+            data,
+            &[
+                "operator",
+                "create",
+                "--login",
+                "ops",
+                "--name",
+                "Olive Operator",
+                "--password-stdin",
+            ],
+            "operator passphrase 1\n",
+        );
     });
     let shots = match std::env::var_os("ATHEN_SCREENSHOTS") {
         Some(d) => std::path::PathBuf::from(d),
@@ -101,5 +114,5 @@ fn a_practice_joins_and_writes_to_another_in_a_real_browser() {
         assert_eq!(violations, &json!([]), "axe-core on {page}: {violations}");
     }
     assert_eq!(step("found"), 1, "{v}");
-    assert_eq!(v["axe"].as_object().unwrap().len(), 16, "{v}");
+    assert_eq!(v["axe"].as_object().unwrap().len(), 21, "{v}");
 }

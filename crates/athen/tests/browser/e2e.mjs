@@ -177,6 +177,24 @@ try {
   await np.getByRole('img', { name: /QR code/ }).waitFor();
   await check(np, 'two-step-setup');
   await again.close();
+
+  // 9. The administrator's pages.
+  const ops = await context();
+  const op = await ops.newPage();
+  await op.goto(`${BASE}/admin/login`);
+  await check(op, 'admin-sign-in');
+  await op.getByLabel('Administrator user name').fill('ops');
+  await op.getByLabel('Password').fill('operator passphrase 1');
+  await op.getByRole('button', { name: 'Sign in' }).click();
+  await op.getByRole('heading', { name: 'Server' }).waitFor();
+  await check(op, 'admin-server');
+  await op.getByRole('link', { name: 'Accounts', exact: true }).click();
+  await check(op, 'admin-accounts');
+  await op.getByRole('link', { name: 'Welcome letters' }).click();
+  await check(op, 'admin-letters');
+  await op.getByRole('link', { name: 'Outgoing mail' }).click();
+  await check(op, 'admin-queue');
+  await ops.close();
 } catch (e) {
   results.error = String(e && e.stack || e);
   if (current) {
