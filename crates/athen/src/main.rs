@@ -5,6 +5,7 @@ mod bench_smtp;
 mod config;
 mod context;
 mod convert_cmd;
+mod demo;
 mod dns_records;
 mod keys;
 mod mailbox_cmd;
@@ -114,6 +115,11 @@ struct LocalserveArgs {
     /// the system's.
     #[arg(long, env = "ATHEN_DNS_SERVER")]
     dns_server: Option<String>,
+    /// Make two demo practices with letters exchanged and an administrator,
+    /// and print how to sign in as each (once per data directory; the
+    /// passwords are printed: for trying ATHEN only).
+    #[arg(long)]
+    demo: bool,
 }
 
 impl LocalserveArgs {
@@ -161,7 +167,8 @@ fn main() -> ExitCode {
     let result: Result<ExitCode> = match cli.command {
         Command::Localserve(args) => args.config().and_then(|c| {
             init_logging(&c);
-            runtime()?.block_on(server::run(c, server::Mode::Localserve))?;
+            let mode = server::Mode::Localserve { demo: args.demo };
+            runtime()?.block_on(server::run(c, mode))?;
             Ok(ExitCode::SUCCESS)
         }),
         Command::Serve { config } => Config::load(&config).and_then(|c| {

@@ -20,7 +20,10 @@ use tokio_rustls::TlsAcceptor;
 /// How the server was started, for the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Localserve,
+    /// `localserve`; with `demo`, the demo practices are made.
+    Localserve {
+        demo: bool,
+    },
     Serve,
 }
 
@@ -70,7 +73,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     let submission_addrs: Vec<SocketAddr> =
         submission_listeners.iter().map(|(a, _, _)| *a).collect();
 
-    let setup_token = if data.store.count_operators().await? == 0 {
+    let mut setup_token = if data.store.count_operators().await? == 0 {
         let token = athen_vault::codes::new_bootstrap_token()?;
         data.store
             .set_bootstrap_token(athen_vault::codes::code_hash(&token), data.clock.now())
@@ -141,6 +144,25 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         tls: TlsAcceptor::from(tls.config.clone()),
         audit,
     });
+    let demo_logins = match mode {
+        Mode::Localserve { demo: true } => {
+            let submitter = athen_smtp::submission::WebSubmission(mx.clone());
+            let logins = crate::demo::prepare(
+                &data,
+                &config.server.domain,
+                config.kdf_params(),
+                mx.authenticator.as_ref(),
+                &submitter,
+            )
+            .await
+            .context("cannot make the demo practices")?;
+            if data.store.count_operators().await? > 0 {
+                setup_token = None;
+            }
+            logins
+        }
+        _ => Vec::new(),
+    };
     let letters_key = Arc::new(crate::keys::queue_key(&data.path)?);
     // The page the welcome letters send people to: this server's own.
     let confirm_url = match https_addr.port() {
@@ -220,6 +242,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         },
         &tls,
         setup_token.as_deref().map(|s| s.as_str()),
+        &demo_logins,
     );
     tracing::info!(https = %https_addr, smtp = %smtp_addr, data_dir = %data.path.display(), "ATHEN started");
 
@@ -325,9 +348,10 @@ fn print_summary(
     listening: &Listening,
     tls: &tls::TlsSetup,
     setup_token: Option<&str>,
+    demo: &[crate::demo::DemoLogin],
 ) {
     let (https, smtp) = (listening.https, listening.smtp);
-    let host = if https.ip().is_loopback() && mode == Mode::Localserve {
+    let host = if https.ip().is_loopback() && matches!(mode, Mode::Localserve { .. }) {
         "localhost".to_string()
     } else {
         config.server.hostname.clone()
@@ -335,7 +359,7 @@ fn print_summary(
     let base = format!("https://{host}:{}/", https.port());
     let l = &config.listen;
     let mode_name = match mode {
-        Mode::Localserve => "localserve: for trying ATHEN on this computer",
+        Mode::Localserve { .. } => "localserve: for trying ATHEN on this computer",
         Mode::Serve => "serve",
     };
     println!(
@@ -397,6 +421,20 @@ fn print_summary(
             );
         }
         None => println!("  Administrators:   set up"),
+    }
+    if !demo.is_empty() {
+        println!("  Demo (for trying ATHEN only; these passwords are printed for everyone):");
+        for d in demo {
+            let at = if d.login == crate::demo::ADMIN_LOGIN {
+                format!("{base}admin")
+            } else {
+                format!("{base}login")
+            };
+            println!(
+                "    {}: sign in at {at} as {} with \"{}\"",
+                d.who, d.login, d.password
+            );
+        }
     }
     println!("  Stop with Ctrl-C.");
 }
