@@ -399,6 +399,25 @@ fn fold_accent(c: char) -> char {
     }
 }
 
+/// The login name a staff member gets by default: the organisation's
+/// address with their name after a `+` (RFC 5233 subaddressing, so it is
+/// still the organisation's mailbox), e.g. `reception+anna.muller@…`.
+pub fn staff_login_name(org_address: &str, person: &EntryDetails) -> String {
+    let name: String = [person.given_name.as_deref(), person.family_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            search_key(p)
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    let (local, domain) = org_address.split_once('@').unwrap_or((org_address, ""));
+    format!("{local}+{name}@{domain}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,26 +168,20 @@ pub async fn issue_app_token(
 pub async fn add_staff_login(
     credentials: &dyn CredentialStore,
     clock: &dyn Clock,
-    unlocked: &Unlocked,
+    (account, secret): (&Account, &crate::MailboxSecret),
     staff_entry: EntryId,
     login_name: &str,
     password: &str,
     params: KdfParams,
 ) -> Result<LoginId, AccountError> {
-    if unlocked.account.kind != AccountKind::Organisation {
+    if account.kind != AccountKind::Organisation {
         return Err(Invalid::new("Account", "only organisation accounts have staff logins").into());
     }
     let name = email_address(login_name).map_err(|e| Invalid::new("Login name", e.reason))?;
     check_new_password(password)?;
-    let cred = provision::password_credential(&unlocked.secret, password, params)?;
+    let cred = provision::password_credential(secret, password, params)?;
     let (login, _) = credentials
-        .add_login(
-            unlocked.account.id,
-            &name,
-            Some(staff_entry),
-            cred,
-            clock.now(),
-        )
+        .add_login(account.id, &name, Some(staff_entry), cred, clock.now())
         .await?;
     Ok(login)
 }

@@ -151,6 +151,22 @@ impl Sessions {
         before - inner.sessions.len()
     }
 
+    /// Ends every session of one login (a staff login turned off); the
+    /// mailbox locks if none of its other logins has one.
+    pub fn close_login(&self, login: LoginId) -> usize {
+        let mut inner = self.lock();
+        let keys: Vec<[u8; 32]> = inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.login_id == login)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            Self::remove(&mut inner, k);
+        }
+        keys.len()
+    }
+
     /// Ends expired sessions; returns how many. Run periodically.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now();

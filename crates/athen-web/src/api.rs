@@ -150,8 +150,8 @@ pub(crate) struct Caller {
 }
 
 /// The live session of a token (from the API's bearer header or the web
-/// app's cookie); `None` if there is none, it ended, or its account may no
-/// longer log in.
+/// app's cookie); `None` if there is none, it ended, its account may no
+/// longer log in, or its login was turned off.
 pub(crate) async fn session_of(
     mail: &MailServices,
     token: Zeroizing<String>,
@@ -164,6 +164,19 @@ pub(crate) async fn session_of(
         .account(session.account_id)
         .await?
         .filter(|a| a.status.may_log_in() && a.mailbox_id == session.mailbox_id);
+    // A staff login turned off (here or on the command line) ends its
+    // sessions at their next request.
+    if account.is_some() {
+        let live = mail
+            .store
+            .login(session.login_id)
+            .await?
+            .is_some_and(|l| l.disabled_at.is_none());
+        if !live {
+            mail.sessions.close_login(session.login_id);
+            return Ok(None);
+        }
+    }
     Ok(account.map(|account| Caller {
         token,
         session,

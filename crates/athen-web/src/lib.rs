@@ -16,6 +16,7 @@ mod pages;
 pub mod register;
 mod security;
 mod setup;
+mod staff;
 pub mod two_step;
 pub mod welcome_letter;
 
@@ -86,6 +87,13 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/tokens", post(security::new_token))
         .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
         .route("/settings/recovery-code", post(security::new_recovery_code))
+        .route("/settings/staff", get(staff::show).post(staff::add))
+        .route("/settings/staff/{id}/remove", post(staff::remove))
+        .route(
+            "/settings/staff/{id}/login",
+            get(staff::login_page).post(staff::give_login),
+        )
+        .route("/settings/staff/logins/{id}/off", post(staff::login_off))
         .route("/settings/two-step", get(two_step::show))
         .route("/settings/two-step/start", post(two_step::start))
         .route("/settings/two-step/on", post(two_step::turn_on))

@@ -1039,27 +1039,9 @@ Confirmation code for the welcome letter:\n  {}",
                     .ok_or_else(|| {
                         CommandError::not_found(format!("{} has no staff entry {staff}", a.address))
                     })?;
-                let name = match name {
-                    Some(n) => n,
-                    None => {
-                        let person: String = [
-                            entry.details.given_name.as_deref(),
-                            entry.details.family_name.as_deref(),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .map(|p| {
-                            athen_core::directory::search_key(p)
-                                .chars()
-                                .filter(|c| c.is_ascii_alphanumeric())
-                                .collect::<String>()
-                        })
-                        .collect::<Vec<_>>()
-                        .join(".");
-                        let (local, domain) = a.address.split_once('@').unwrap_or((&a.address, ""));
-                        format!("{local}+{person}@{domain}")
-                    }
-                };
+                let name = name.unwrap_or_else(|| {
+                    athen_core::directory::staff_login_name(&a.address, &entry.details)
+                });
                 let lines = stdin_lines(
                     2,
                     "line 1 the organisation's password, line 2 the new staff password",
@@ -1068,7 +1050,7 @@ Confirmation code for the welcome letter:\n  {}",
                 let id = accounts::add_staff_login(
                     s.as_ref(),
                     clock,
-                    &unlocked,
+                    (&unlocked.account, &unlocked.secret),
                     entry.id,
                     &name,
                     &lines[1],
