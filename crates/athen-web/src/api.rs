@@ -399,14 +399,26 @@ pub(crate) async fn open_letter(
     m: &athen_core::mailbox::StoredMessage,
     now: athen_core::clock::UnixTime,
 ) -> Result<(Zeroizing<Vec<u8>>, mdn::ReceiptOutcome), MailError> {
-    let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, m).await?;
     let settings = mail.store.settings(c.session.mailbox_id).await?;
+    open_letter_with(mail, c, m, now, settings.receipt_policy).await
+}
+
+/// [`open_letter`] with the receipt policy given: `Always` when the
+/// person answered "ask" with "send it".
+pub(crate) async fn open_letter_with(
+    mail: &MailServices,
+    c: &Caller,
+    m: &athen_core::mailbox::StoredMessage,
+    now: athen_core::clock::UnixTime,
+    policy: athen_core::mailbox::ReceiptPolicy,
+) -> Result<(Zeroizing<Vec<u8>>, mdn::ReceiptOutcome), MailError> {
+    let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, m).await?;
     let reader = mdn::Reader {
         mailbox: c.session.mailbox_id,
         secret: &c.secret,
         address: &c.account.address,
         login: &c.session.login_name,
-        policy: settings.receipt_policy,
+        policy,
         hostname: &mail.hostname,
     };
     let opening = mail.live.opening(c.session.mailbox_id);

@@ -140,10 +140,42 @@ fn hit_html(h: &DirectoryHit) -> String {
 }
 
 /// `GET /directory?name=&provider=&place=&specialty=&category=`
+/// The directory's per-address limit: a 429 page with Retry-After beyond it.
+fn within_limit(
+    state: &WebState,
+    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+) -> Result<(), Box<Response>> {
+    let from = peer.map(|p| p.0.0.ip());
+    state
+        .directory_limit
+        .allow(from, state.clock.now())
+        .map_err(|wait| {
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Html(layout(
+                    "Please wait",
+                    &format!(
+                        "<h1>Please wait a moment</h1>\n<p>Too many searches came from your address in the last minute. \
+Please try again in {wait} seconds.</p>"
+                    ),
+                )),
+            )
+                .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            Box::new(res)
+        })
+}
+
 pub(crate) async fn search(
     State(state): State<Arc<WebState>>,
+    peer: Option<axum::Extension<crate::api::PeerAddr>>,
     Query(s): Query<Search>,
 ) -> Response {
+    if let Err(res) = within_limit(&state, peer) {
+        return *res;
+    }
     let Some(mail) = state.mail.as_deref() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -249,8 +281,12 @@ pub(crate) struct Suggest {
 /// compose page's address box. The same public data as the directory page.
 pub(crate) async fn suggest(
     State(state): State<Arc<WebState>>,
+    peer: Option<axum::Extension<crate::api::PeerAddr>>,
     Query(s): Query<Suggest>,
 ) -> Response {
+    if let Err(res) = within_limit(&state, peer) {
+        return *res;
+    }
     let q = s.q.trim();
     let Some(mail) = state.mail.as_deref() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

@@ -13,6 +13,7 @@ mod forms;
 mod letter_view;
 mod mail_pages;
 mod pages;
+pub mod rate;
 pub mod register;
 mod security;
 mod setup;
@@ -44,6 +45,8 @@ pub struct WebState {
     pub accounts: Option<Arc<register::AccountServices>>,
     /// The administrator's pages (`None`: they answer 503).
     pub admin: Option<Arc<admin::AdminServices>>,
+    /// Directory searches and suggestions per client address.
+    pub directory_limit: rate::RateLimit,
 }
 
 /// The full router.
@@ -107,6 +110,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         )
         .route("/mail/{folder}/{uid}/audit", get(mail_pages::message_audit))
         .route("/mail/{folder}/{uid}/move", post(mail_pages::move_message))
+        .route(
+            "/mail/{folder}/{uid}/receipt",
+            post(mail_pages::send_receipt),
+        )
         .route("/admin", get(admin::dashboard))
         .route(
             "/admin/login",

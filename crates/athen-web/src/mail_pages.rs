@@ -635,9 +635,24 @@ pub(crate) async fn message(
         Ok::<_, ApiError>(api::open_letter(mail, &c, &m, state.clock.now()).await?)
     }
     .await;
-    let (raw, _) = match opened {
+    let (raw, outcome) = match opened {
         Ok(x) => x,
         Err(e) => return error_page(e),
+    };
+    // "Ask me each time": the question, when the sender asked to know.
+    let ask = match outcome {
+        athen_mail::mdn::ReceiptOutcome::Policy(athen_core::mailbox::ReceiptPolicy::Ask)
+            if athen_mail::mdn::request(&raw).is_ok() =>
+        {
+            format!(
+                "<form method=\"post\" action=\"/mail/{}/{uid}/receipt\" class=\"receipt-ask\" role=\"region\" aria-label=\"Read receipt\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><p>The sender asked to be told when this letter is read.</p>\
+<button type=\"submit\">Send a read receipt</button></form>\n",
+                escape(&folder),
+                csrf_of(&c.token)
+            )
+        }
+        _ => String::new(),
     };
     let Some(msg) = MessageParser::default().parse(&raw[..]) else {
         return error_page(ApiError {
@@ -677,7 +692,7 @@ pub(crate) async fn message(
     };
     let subject = meta.subject.as_deref().unwrap_or("(no subject)");
     let body = format!(
-        "<h1>{}</h1>\n<dl class=\"fields\">{fields}</dl>\n{shown}\n{files}\
+        "<h1>{}</h1>\n{ask}<dl class=\"fields\">{fields}</dl>\n{shown}\n{files}\
 <p>{write} · <a href=\"/mail/{folder}/{uid}/audit\">What happened to this letter</a> · <a href=\"/mail/{folder}\">Back to {folder}</a></p>\n{}",
         escape(subject),
         move_form(&c, &folder, uid),
@@ -695,6 +710,51 @@ pub(crate) async fn message(
         },
     );
     Html(signed_in_layout(&c, subject, &body)).into_response()
+}
+
+/// `POST /mail/{folder}/{uid}/receipt`: the answer to "ask me each time":
+/// the read receipt is sent (once per letter, as always).
+pub(crate) async fn send_receipt(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path((folder, uid)): Path<(String, u32)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let done = async {
+        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let always = athen_core::mailbox::ReceiptPolicy::Always;
+        Ok::<_, ApiError>(api::open_letter_with(mail, &c, &m, state.clock.now(), always).await?)
+    }
+    .await;
+    use athen_mail::mdn::ReceiptOutcome;
+    let said = match done {
+        Ok((_, ReceiptOutcome::Sent(to) | ReceiptOutcome::Queued(to))) => {
+            format!("A read receipt is on its way to {to}.")
+        }
+        Ok((_, ReceiptOutcome::AlreadySent)) => "A read receipt was sent already.".to_string(),
+        Ok((_, ReceiptOutcome::NotSent(_))) => {
+            "This letter asked for no read receipt; nothing was sent.".to_string()
+        }
+        Ok((_, other)) => {
+            tracing::warn!(outcome = ?other, "read receipt asked for by hand not sent");
+            "No read receipt could be sent for this letter.".to_string()
+        }
+        Err(e) => return error_page(e),
+    };
+    Html(signed_in_layout(
+        &c,
+        "Read receipt",
+        &format!(
+            "<h1>Read receipt</h1>\n<p role=\"status\" class=\"done\">{}</p>\n<p><a href=\"/mail/{1}/{uid}\">Back to the letter</a> · <a href=\"/mail/{1}\">Back to {1}</a></p>",
+            escape(&said),
+            escape(&folder)
+        ),
+    ))
+    .into_response()
 }
 
 /// `GET /mail/{folder}/{uid}/attachments/{n}`: one attachment, always as

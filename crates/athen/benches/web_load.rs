@@ -323,6 +323,9 @@ fn main() {
             "0",
             "--dns-server",
             "127.0.0.1:9",
+            // wrk is one address asking thousands of times a second.
+            "--directory-limit",
+            "0",
         ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())

@@ -183,6 +183,9 @@ pub struct LimitsSection {
     pub smtp_connections: u32,
     /// New SMTP connections allowed from one address in any minute.
     pub smtp_connections_per_minute_per_address: u32,
+    /// Directory searches (and compose suggestions) allowed from one
+    /// address in a minute; 0: no limit.
+    pub directory_searches_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +256,7 @@ impl Default for LimitsSection {
             smtp_connections_per_address: 20,
             smtp_connections: 2000,
             smtp_connections_per_minute_per_address: 600,
+            directory_searches_per_minute: 120,
         }
     }
 }
@@ -625,6 +629,9 @@ smtp_connections_per_address = 20
 smtp_connections = 2000
 # New SMTP connections allowed from one address in any minute.
 smtp_connections_per_minute_per_address = 600
+# Directory searches and compose suggestions from one address per minute
+# (0: no limit).
+directory_searches_per_minute = 120
 
 [smtp]
 # DNS servers for checking incoming mail's SPF, DKIM and DMARC, as "ip" or

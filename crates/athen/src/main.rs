@@ -115,6 +115,9 @@ struct LocalserveArgs {
     /// the system's.
     #[arg(long, env = "ATHEN_DNS_SERVER")]
     dns_server: Option<String>,
+    /// Directory searches allowed from one address a minute (0: no limit).
+    #[arg(long, env = "ATHEN_DIRECTORY_LIMIT", default_value_t = 120)]
+    directory_limit: u32,
     /// Make two demo practices with letters exchanged and an administrator,
     /// and print how to sign in as each (once per data directory; the
     /// passwords are printed: for trying ATHEN only).
@@ -135,6 +138,7 @@ impl LocalserveArgs {
         c.listen.imap = self.imap_port;
         c.listen.imaps = self.imaps_port;
         c.smtp.dns_servers = self.dns_server.iter().cloned().collect();
+        c.limits.directory_searches_per_minute = self.directory_limit;
         c.check()?;
         Ok(c)
     }

@@ -199,6 +199,9 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             (config.outbound.mode == "catch-all").then(|| data.path.join("catch-all")),
             data.clock.now(),
         ))),
+        directory_limit: athen_web::rate::RateLimit::new(
+            config.limits.directory_searches_per_minute,
+        ),
     });
     let mut https_tls = (*tls.config).clone();
     https_tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -84,3 +84,46 @@ print(json.dumps(r))
     assert_eq!(v["bad category"], 400);
     assert_eq!(v["empty"], 200);
 }
+
+/// One address may search the directory (and ask for compose suggestions)
+/// only so often a minute; past that, 429 with Retry-After, and other
+/// pages still answer.
+#[test]
+fn directory_searches_are_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--directory-limit", "4"]);
+    let out = python(
+        server.port,
+        &data.join("tls/self-signed-cert.pem"),
+        r#"
+import os, ssl, json, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+def get(path):
+    try:
+        r = urllib.request.urlopen(base + path, context=ctx, timeout=30)
+        return [r.status, None]
+    except urllib.error.HTTPError as e:
+        return [e.code, e.headers.get("Retry-After")]
+import time
+while True:
+    # The limit is per clock minute: a run across a minute's end is run again.
+    minute = int(time.time() // 60)
+    codes = [get("/directory?name=smith")[0] for _ in range(3)] + [get("/directory/suggest?q=sm")[0]]
+    over = get("/directory?name=smith")
+    also = get("/directory/suggest?q=sm")
+    if int(time.time() // 60) == minute:
+        break
+    time.sleep(61 - time.time() % 60)
+print(json.dumps({"within": codes, "over": over[0], "wait": int(over[1]), "suggest": also[0], "home": get("/")[0]}))
+"#,
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["within"], serde_json::json!([200, 200, 200, 200]), "{v}");
+    assert_eq!(v["over"], 429, "{v}");
+    let wait = v["wait"].as_i64().unwrap();
+    assert!((1..=60).contains(&wait), "{v}");
+    assert_eq!(v["suggest"], 429, "{v}");
+    assert_eq!(v["home"], 200, "{v}");
+}

@@ -181,3 +181,65 @@ print(json.dumps(r))
     );
     assert_eq!(s["receipts"], "never");
 }
+
+/// "Ask me each time": opening a letter that asked for a read receipt
+/// asks; nothing goes until the person says so; then the sender sees
+/// "read", and a second press sends nothing more.
+#[test]
+fn ask_each_time_sends_the_read_receipt_only_when_told() {
+    let p = TwoPractices::start(|data| {
+        let (rc, v) = mailbox(
+            data,
+            "reception@northside.example",
+            JANE_PW,
+            &["settings", "--receipts", "ask"],
+        );
+        assert_eq!(rc, 0, "{v}");
+    });
+    p.jane_sends(
+        "c.sendmail('jane@athen.localhost', ['reception@northside.example'], b'From: jane@athen.localhost\\r\\nTo: reception@northside.example\\r\\nSubject: Results\\r\\n\\r\\nAll normal.\\r\\n')",
+    );
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+r = {{}}
+def sent_status(j):
+    return re.findall(r'<td class="status-(\w+)">', j.get("/mail/Sent")[2])
+n = Browser()
+n.login("reception@northside.example", {JANE_PW:?})
+deadline = time.time() + 30
+while "/mail/Inbox/1" not in n.get("/mail/Inbox")[2] and time.time() < deadline:
+    time.sleep(0.3)
+s, path, page = n.get("/mail/Inbox/1")
+r["asked"] = [s, 'action="/mail/Inbox/1/receipt"' in page, "asked to be told" in page]
+j = Browser()
+j.login("jane@athen.localhost", {JANE_PW:?})
+deadline = time.time() + 30
+while sent_status(j) != ["delivered"] and time.time() < deadline:
+    time.sleep(0.3)
+time.sleep(2)
+r["before"] = sent_status(j)
+r["no csrf"] = n.post("/mail/Inbox/1/receipt", {{}})[0]
+s, path, page = n.post("/mail/Inbox/1/receipt", {{"csrf": csrf(page)}})
+r["sent"] = [s, "on its way to jane@athen.localhost" in page]
+deadline = time.time() + 30
+while sent_status(j) != ["read"] and time.time() < deadline:
+    time.sleep(0.3)
+r["after"] = sent_status(j)
+s, path, page = n.post("/mail/Inbox/1/receipt", {{"csrf": csrf(page)}})
+r["again"] = [s, "sent already" in page]
+r["no such letter"] = n.post("/mail/Inbox/99/receipt", {{"csrf": csrf(page)}})[0]
+print(json.dumps(r))
+"#
+        ),
+    );
+    assert_eq!(v["asked"], serde_json::json!([200, true, true]), "{v}");
+    assert_eq!(v["before"], serde_json::json!(["delivered"]), "{v}");
+    assert_eq!(v["no csrf"], 403, "{v}");
+    assert_eq!(v["sent"], serde_json::json!([200, true]), "{v}");
+    assert_eq!(v["after"], serde_json::json!(["read"]), "{v}");
+    assert_eq!(v["again"], serde_json::json!([200, true]), "{v}");
+    assert_eq!(v["no such letter"], 404, "{v}");
+}
