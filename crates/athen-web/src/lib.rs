@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 mod compose;
 mod directory_page;
+mod entry;
 mod forms;
 mod letter_view;
 mod mail_pages;
@@ -90,6 +91,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/tokens", post(security::new_token))
         .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
         .route("/settings/recovery-code", post(security::new_recovery_code))
+        .route("/settings/entry", get(entry::show).post(entry::save))
         .route("/settings/staff", get(staff::show).post(staff::add))
         .route("/settings/staff/{id}/remove", post(staff::remove))
         .route(

@@ -946,10 +946,15 @@ fn settings_page(
     } else {
         "<p>Only the practice's own login can change these settings; ask your practice manager.</p>\n".into()
     };
-    let staff = if may_change && c.account.kind == athen_core::account::AccountKind::Organisation {
-        "\n<p><a href=\"/settings/staff\">Staff</a> (who is listed in the directory under the practice, and their logins)</p>"
-    } else {
-        ""
+    let staff = match (may_change, c.account.kind) {
+        (true, athen_core::account::AccountKind::Organisation) => {
+            "\n<p><a href=\"/settings/entry\">Directory entry</a> (address, phone, kind of service)</p>\
+\n<p><a href=\"/settings/staff\">Staff</a> (who is listed in the directory under the practice, and their logins)</p>"
+        }
+        (true, _) => {
+            "\n<p><a href=\"/settings/entry\">Directory entry</a> (address, phone, specialty, provider number)</p>"
+        }
+        _ => "",
     };
     let body = format!(
         "<h1>Settings</h1>\n{note}{who}<p><a href=\"/settings/security\">Password, recovery code and app tokens</a> (for the downloader, Outlook, Thunderbird or a phone)</p>\n<p><a href=\"/settings/two-step\">Two-step sign-in</a> (a code from your phone as well as the password)</p>{staff}\n<form method=\"post\" action=\"/settings\">\n\

@@ -117,3 +117,84 @@ print(json.dumps(r))
     assert_eq!(v["anna again"], 401, "{v}");
     assert_eq!(v["removed"], json!([200, true, false]), "{v}");
 }
+
+/// Settings → Directory entry: the practice's own login changes what the
+/// directory shows, checked as at registration; staff logins cannot.
+#[test]
+fn a_practice_keeps_its_directory_entry_up_to_date() {
+    let p = TwoPractices::start(|data| {
+        for a in ["reception@northside.example", "jane@athen.localhost"] {
+            admin_ok(data, &["account", "confirm", a], "");
+        }
+        let staff = admin_ok(
+            data,
+            &[
+                "staff",
+                "add",
+                "reception@northside.example",
+                "--given",
+                "Anna",
+                "--family",
+                "Jones",
+            ],
+            "",
+        );
+        admin_ok(
+            data,
+            &[
+                "login",
+                "add",
+                "reception@northside.example",
+                "--staff",
+                &staff["id"].to_string(),
+                "--password-stdin",
+            ],
+            &format!("{JANE_PW}\nanna's own password\n"),
+        );
+    });
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        &format!(
+            r#"
+r = {{}}
+n = Browser()
+n.login("reception@northside.example", {JANE_PW:?})
+s, path, page = n.get("/settings")
+r["linked"] = "/settings/entry" in page
+s, path, page = n.get("/settings/entry")
+t = csrf(page)
+r["page"] = [s, "Northside Medical" in page]
+place = {{"csrf": t, "category": "general-practice", "street": "1 New Street", "suburb": "Eastwood", "state": "NSW",
+         "postcode": "2122", "phone": "02 9999 0000", "fax": "", "provider_number": ""}}
+r["no csrf"] = n.post("/settings/entry", dict(place, csrf="x"))[0]
+s, path, page = n.post("/settings/entry", dict(place, postcode="3000", phone="12"))
+r["bad"] = [s, re.findall(r'<span class="error" id="(\w+)-error">', page), 'value="Eastwood"' in page]
+s, path, page = n.post("/settings/entry", place)
+r["saved"] = [s, "Saved" in page]
+d = Browser().get("/directory?name=northside")[2]
+r["directory"] = ["Eastwood" in d, "2122" in d]
+a = Browser()
+a.login("reception+anna.jones@northside.example", "anna's own password")
+r["staff"] = [a.get("/settings/entry")[0], a.post("/settings/entry", dict(place, csrf=csrf(a.get("/mail/Inbox")[2])))[0]]
+j = Browser()
+j.login("jane@athen.localhost", {JANE_PW:?})
+s, path, page = j.get("/settings/entry")
+r["person form"] = ['name="specialty"' in page, 'name="ahpra"' in page]
+s, path, page = j.post("/settings/entry", {{"csrf": csrf(page), "title": "Dr", "specialty": "Cardiology", "street": "4 Macquarie St",
+    "suburb": "Sydney", "state": "NSW", "postcode": "2000", "phone": "02 9000 5678"}})
+r["person saved"] = [s, "Cardiology" in Browser().get("/directory?specialty=cardio")[2]]
+print(json.dumps(r))
+"#
+        ),
+    );
+    assert_eq!(v["linked"], true, "{v}");
+    assert_eq!(v["page"], json!([200, true]), "{v}");
+    assert_eq!(v["no csrf"], 403, "{v}");
+    assert_eq!(v["bad"], json!([422, ["postcode", "phone"], true]), "{v}");
+    assert_eq!(v["saved"], json!([200, true]), "{v}");
+    assert_eq!(v["directory"], json!([true, true]), "{v}");
+    assert_eq!(v["staff"], json!([403, 403]), "{v}");
+    assert_eq!(v["person form"], json!([true, true]), "{v}");
+    assert_eq!(v["person saved"], json!([200, true]), "{v}");
+}
