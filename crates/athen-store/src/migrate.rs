@@ -39,6 +39,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_two_step_sign_in.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_directory_place.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

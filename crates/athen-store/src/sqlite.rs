@@ -914,18 +914,22 @@ impl DirectoryStore for SqliteStore {
         // for staff). Place and category are the organisation's when a staff
         // entry has none of its own.
         //
-        // Each criterion is a set of entry ids found through an index (the
-        // trigram index for names and specialties, the provider-number,
-        // suburb, postcode and category indexes), so a search reads the
-        // entries it finds, not the whole directory. `+a.status` keeps the
+        // Names and specialties are sets of entry ids from the trigram
+        // index, provider numbers from theirs; place and category are
+        // columns indexed with the name, so SQLite walks them in the
+        // page's order. A search reads the entries it finds, not the
+        // whole directory. `+a.status` keeps the
         // planner from starting at the accounts instead.
+        //
+        // The page's entries are chosen first by id and name alone, and only
+        // those are read whole: sorting a few thousand candidates then
+        // carries their ids, not their details.
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT e.id AS e_id, e.account_id AS e_account_id, e.role AS e_role, e.details AS e_details, \
              o.id AS o_id, o.account_id AS o_account_id, o.role AS o_role, o.details AS o_details, \
              a.address, a.status \
-             FROM directory_entries e \
+             FROM (SELECT e.id AS hit_id FROM directory_entries e \
              JOIN accounts a ON a.id = e.account_id \
-             JOIN directory_entries o ON o.id = a.entry_id \
              WHERE 1=1",
         );
         if !query.include_unconfirmed {
@@ -971,23 +975,16 @@ impl DirectoryStore for SqliteStore {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            // COALESCE(e.suburb_key, o.suburb_key) = key OR COALESCE(e.postcode, o.postcode) = key,
-            // through the suburb and postcode indexes.
+            // The entry's own place, or its organisation's (migration
+            // 0010 keeps them in `place_*`): a postcode is four digits, a
+            // suburb never is.
             let key = search_key(place);
-            q.push(" AND e.id IN (SELECT id FROM directory_entries WHERE suburb_key = ")
-                .push_bind(key.clone())
-                .push(" OR postcode = ")
-                .push_bind(key.clone())
-                .push(
-                    " UNION ALL SELECT s.id FROM directory_entries org \
-                     JOIN directory_entries s ON s.account_id = org.account_id \
-                     WHERE org.role <> 'staff' AND s.role = 'staff' AND \
-                     ((s.suburb_key IS NULL AND org.suburb_key = ",
-                )
-                .push_bind(key.clone())
-                .push(") OR (s.postcode IS NULL AND org.postcode = ")
-                .push_bind(key)
-                .push(")))");
+            let column = if !key.is_empty() && key.chars().all(|c| c.is_ascii_digit()) {
+                "place_postcode"
+            } else {
+                "place_suburb"
+            };
+            q.push(format!(" AND e.{column} = ")).push_bind(key);
         }
         if let Some(s) = query
             .specialty
@@ -998,15 +995,7 @@ impl DirectoryStore for SqliteStore {
             contains(&mut q, "specialty_key", &search_key(s));
         }
         if let Some(c) = query.category {
-            q.push(" AND e.id IN (SELECT id FROM directory_entries WHERE category = ")
-                .push_bind(c.slug())
-                .push(
-                    " UNION ALL SELECT s.id FROM directory_entries org \
-                     JOIN directory_entries s ON s.account_id = org.account_id \
-                     WHERE org.role <> 'staff' AND s.role = 'staff' AND s.category IS NULL AND org.category = ",
-                )
-                .push_bind(c.slug())
-                .push(")");
+            q.push(" AND e.place_category = ").push_bind(c.slug());
         }
         let limit = if query.limit == 0 {
             50
@@ -1014,7 +1003,13 @@ impl DirectoryStore for SqliteStore {
             query.limit.min(500)
         };
         q.push(" ORDER BY e.name_key, e.id LIMIT ")
-            .push_bind(i64::from(limit));
+            .push_bind(i64::from(limit))
+            .push(
+                ") hit JOIN directory_entries e ON e.id = hit.hit_id \
+                 JOIN accounts a ON a.id = e.account_id \
+                 JOIN directory_entries o ON o.id = a.entry_id \
+                 ORDER BY e.name_key, e.id",
+            );
         let rows = q.build().fetch_all(&self.read).await.map_err(db_err)?;
         rows.iter()
             .map(|r| {

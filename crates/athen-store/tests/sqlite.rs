@@ -436,3 +436,82 @@ async fn search_follows_edits_and_removals() {
     s.remove_entry(staff).await.unwrap();
     assert_eq!(find(Some("okafor"), None).await, 0);
 }
+
+/// Staff without a place or kind of service of their own are found by
+/// their organisation's, and follow it when it moves; their own stays.
+#[tokio::test]
+async fn staff_are_found_by_their_organisations_place_and_follow_it() {
+    use athen_core::directory::Category;
+    use athen_core::identifiers::State;
+    let (_d, s) = open().await;
+    let mut org = new_account("clinic@x.test", 0);
+    org.kind = AccountKind::Organisation;
+    org.details = EntryDetails {
+        organisation_name: Some("Clinic".into()),
+        suburb: Some("Carlton".into()),
+        postcode: Some("3053".into()),
+        state: Some(State::Vic),
+        category: Some(Category::GeneralPractice),
+        ..Default::default()
+    };
+    let c = s.create_account(org).await.unwrap();
+    let a = s.account(c.account_id).await.unwrap().unwrap();
+    change_status(&s, &ManualClock::new(0), &a, StatusAction::Confirm, "t", "")
+        .await
+        .unwrap();
+    let person = |family: &str, suburb: Option<&str>| EntryDetails {
+        family_name: Some(family.into()),
+        suburb: suburb.map(String::from),
+        ..Default::default()
+    };
+    s.add_entry(a.id, EntryRole::Staff, person("Okafor", None))
+        .await
+        .unwrap();
+    s.add_entry(a.id, EntryRole::Staff, person("Lee", Some("Fitzroy")))
+        .await
+        .unwrap();
+    let names = |place: Option<&str>, category: Option<Category>| {
+        let q = DirectoryQuery {
+            place: place.map(String::from),
+            category,
+            ..Default::default()
+        };
+        let s = &s;
+        async move {
+            s.search(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.entry.details.display_name())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names(Some("carlton"), None).await, ["Clinic", "Okafor"]);
+    assert_eq!(names(Some("3053"), None).await, ["Clinic", "Lee", "Okafor"]);
+    assert_eq!(names(Some("Fitzroy"), None).await, ["Lee"]);
+    assert_eq!(
+        names(None, Some(Category::GeneralPractice)).await,
+        ["Clinic", "Lee", "Okafor"]
+    );
+    // The clinic moves: Okafor goes with it, Lee keeps Fitzroy.
+    s.update_entry(
+        a.entry_id,
+        EntryDetails {
+            organisation_name: Some("Clinic".into()),
+            suburb: Some("Brunswick".into()),
+            postcode: Some("3056".into()),
+            state: Some(State::Vic),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(names(Some("carlton"), None).await, Vec::<String>::new());
+    assert_eq!(names(Some("brunswick"), None).await, ["Clinic", "Okafor"]);
+    assert_eq!(names(Some("Fitzroy"), None).await, ["Lee"]);
+    assert_eq!(names(Some("3056"), None).await, ["Clinic", "Lee", "Okafor"]);
+    assert_eq!(
+        names(None, Some(Category::GeneralPractice)).await,
+        Vec::<String>::new()
+    );
+}
