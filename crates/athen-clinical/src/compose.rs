@@ -405,6 +405,14 @@ suburb=\"Northside\";\r\n\tstate=\"NSW\";\r\n\tpostcode=\"2000\";\r\n\tmedicare=
             prop_assert_eq!(back, vec![("first".to_string(), a), ("second".to_string(), b)]);
         }
 
+        /// A header from the network, whatever it holds, is read without
+        /// a panic (drafts and X-Athen-Patient come in mail).
+        #[test]
+        fn any_parameter_header_is_read_without_panic(h in "\\PC{0,200}", raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = crate::extract::parameters(&h);
+            let _ = crate::extract::parameters(&String::from_utf8_lossy(&raw));
+        }
+
         #[test]
         fn any_valid_patient_reads_back(
             family in "[A-Z][a-z]{1,12}(-[A-Z][a-z]{1,8})?",
