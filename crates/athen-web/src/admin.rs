@@ -34,7 +34,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use zeroize::Zeroize;
 
 const ADMIN_COOKIE: &str = "__Host-athen_admin";
 const ADMIN_LOGIN_COOKIE: &str = "__Host-athen_admin_login";
@@ -228,39 +227,7 @@ fn login_form(csrf: &str, error: Option<&str>) -> String {
 
 /// `GET /admin/login`
 pub(crate) async fn login_page() -> Response {
-    let csrf = match codes::new_bootstrap_token() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "no randomness for a form token");
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "",
-            );
-        }
-    };
-    let mut res = (StatusCode::OK, Html(login_form(&csrf, None))).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(ADMIN_LOGIN_COOKIE, &csrf, None),
-    );
-    res
-}
-
-#[derive(Deserialize)]
-pub(crate) struct LoginForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    password: String,
-}
-
-impl Drop for LoginForm {
-    fn drop(&mut self) {
-        self.password.zeroize();
-    }
+    crate::forms::page_with_form_token(ADMIN_LOGIN_COOKIE, |csrf| login_form(csrf, None))
 }
 
 /// `POST /admin/login`: a new operator session.
@@ -268,7 +235,7 @@ pub(crate) async fn login_submit(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::api::PeerAddr>>,
-    Form(f): Form<LoginForm>,
+    Form(f): Form<crate::mail_pages::LoginForm>,
 ) -> Response {
     let admin = match services(&state).await {
         Ok(a) => a,

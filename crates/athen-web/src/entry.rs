@@ -260,12 +260,7 @@ fn page(
         fields(&PLACE_FIELDS[2..]),
         escape(&e.details.display_name()),
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (status, Html(signed_in_layout(c, "Directory entry", &body))).into_response()
+    crate::mail_pages::form_page(c, "Directory entry", &body, errors)
 }
 
 /// `GET /settings/entry`

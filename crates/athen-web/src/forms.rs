@@ -295,3 +295,16 @@ impl Select<'_> {
         )
     }
 }
+
+/// A page with a sign-in form: a new random CSRF token, set in the
+/// `cookie` (double submit) and given to `page` to put in the form.
+pub(crate) fn page_with_form_token(cookie: &str, page: impl FnOnce(&str) -> String) -> Response {
+    let token = match athen_vault::codes::new_bootstrap_token() {
+        Ok(t) => t,
+        Err(e) => return server_error("form token", e),
+    };
+    let mut res = (StatusCode::OK, Html(page(&token))).into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(cookie, &token, None));
+    res
+}

@@ -126,26 +126,18 @@ pub(crate) async fn login_page(State(state): State<Arc<WebState>>, headers: Head
     if signed_in(&state, &headers).await.is_ok() {
         return see_other("/mail/Inbox");
     }
-    let csrf = match athen_vault::codes::new_bootstrap_token() {
-        Ok(t) => t,
-        Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
-    };
-    let mut res = (StatusCode::OK, Html(login_form(&csrf, "", None))).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, &csrf, None),
-    );
-    res
+    crate::forms::page_with_form_token(LOGIN_CSRF_COOKIE, |csrf| login_form(csrf, "", None))
 }
 
+/// A sign-in form (the practices' and the administrator's).
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
-    login: String,
+    pub(crate) login: String,
     #[serde(default)]
-    password: String,
+    pub(crate) password: String,
 }
 
 impl Drop for LoginForm {
@@ -288,6 +280,22 @@ pub(crate) fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
             escape(&c.session.login_name),
         ),
     )
+}
+
+/// A signed-in page with a form: 200, or 422 when the form came back with
+/// problems.
+pub(crate) fn form_page(
+    c: &Caller,
+    title: &str,
+    body: &str,
+    errors: &crate::forms::FormErrors,
+) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (status, Html(signed_in_layout(c, title, body))).into_response()
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@
 use crate::WebState;
 use crate::api::{self, ApiError, Caller, MailServices};
 use crate::forms::{Field, FormErrors};
-use crate::mail_pages::{CsrfForm, error_page, signed_in, signed_in_form, signed_in_layout};
+use crate::mail_pages::{CsrfForm, error_page, signed_in, signed_in_form};
 use crate::pages::escape;
 use athen_core::CredentialId;
 use athen_core::account::CredentialKind;
@@ -21,7 +21,7 @@ use athen_vault::auth::FirstStep;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -119,16 +119,7 @@ may have been seen or is lost; the old one then stops working.</p>\n\
         )
         .render("", errors),
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (
-        status,
-        Html(signed_in_layout(c, "Sign-in and app tokens", &body)),
-    )
-        .into_response()
+    crate::mail_pages::form_page(c, "Sign-in and app tokens", &body, errors)
 }
 
 /// `GET /settings/security`

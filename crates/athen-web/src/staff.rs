@@ -151,6 +151,21 @@ async fn owner(mail: &MailServices, c: &Caller) -> Result<(), Response> {
     }
 }
 
+/// The signed-in caller (with the form's CSRF token checked, for a post),
+/// if it is an organisation's own login.
+async fn signed_in_owner<'a>(
+    state: &'a WebState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<(&'a MailServices, Caller), Response> {
+    let (mail, c) = match csrf {
+        Some(csrf) => signed_in_form(state, headers, csrf).await?,
+        None => signed_in(state, headers).await?,
+    };
+    owner(mail, &c).await?;
+    Ok((mail, c))
+}
+
 async fn staff_and_logins(
     mail: &MailServices,
     c: &Caller,
@@ -240,23 +255,15 @@ names who read or sent it.</p>\n{table}\n\
         errors.summary(),
         escape(&c.account.name),
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (status, Html(signed_in_layout(c, "Staff", &body))).into_response()
+    crate::mail_pages::form_page(c, "Staff", &body, errors)
 }
 
 /// `GET /settings/staff`
 pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, None).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     page(mail, &c, &StaffForm::default(), &FormErrors::default(), "").await
 }
 
@@ -266,13 +273,10 @@ pub(crate) async fn add(
     headers: HeaderMap,
     Form(f): Form<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     let details = match f.entry().validate(EntryRole::Staff) {
         Ok(d) => d,
         Err(problems) => {
@@ -329,13 +333,10 @@ pub(crate) async fn remove(
     Path(id): Path<i64>,
     Form(f): Form<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     let e = match staff_entry(mail, &c, id).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -401,16 +402,7 @@ Give them the password in person; they can change it in Settings.</p>\n\
         )
         .render("", errors),
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (
-        status,
-        Html(signed_in_layout(c, "A login for staff", &body)),
-    )
-        .into_response()
+    crate::mail_pages::form_page(c, "A login for staff", &body, errors)
 }
 
 /// `GET /settings/staff/{id}/login`
@@ -419,13 +411,10 @@ pub(crate) async fn login_page(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, None).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     match staff_entry(mail, &c, id).await {
         Ok(e) => login_form(&c, &e, &StaffForm::default(), &FormErrors::default()),
         Err(res) => res,
@@ -441,13 +430,10 @@ pub(crate) async fn give_login(
     Path(id): Path<i64>,
     Form(f): Form<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     let e = match staff_entry(mail, &c, id).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -524,13 +510,10 @@ pub(crate) async fn login_off(
     Path(id): Path<i64>,
     Form(f): Form<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = owner(mail, &c).await {
-        return res;
-    }
     let login = match mail.store.login(LoginId(id)).await {
         Ok(Some(l)) if l.account_id == c.account.id && l.staff_entry_id.is_some() => l,
         Ok(_) => {

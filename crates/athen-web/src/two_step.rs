@@ -13,7 +13,7 @@
 use crate::WebState;
 use crate::api::{self, Caller, MailServices};
 use crate::forms::{Field, FormErrors, cookie, same, set_cookie};
-use crate::mail_pages::{error_page, forbidden, signed_in, signed_in_form, signed_in_layout};
+use crate::mail_pages::{error_page, forbidden, signed_in, signed_in_form};
 use crate::pages::{escape, layout};
 use athen_core::clock::UnixTime;
 use athen_vault::VaultError;
@@ -245,12 +245,7 @@ alone does not open your mail.</p>\n\
 With two-step sign-in on, the password alone no longer works in them.</p>\n<p><a href=\"/settings\">Back to Settings</a></p>",
         errors.summary()
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (status, Html(signed_in_layout(c, "Two-step sign-in", &body))).into_response()
+    crate::mail_pages::form_page(c, "Two-step sign-in", &body, errors)
 }
 
 /// `GET /settings/two-step`
@@ -364,16 +359,7 @@ fn setup_page(c: &Caller, key: &TotpKey, errors: &FormErrors) -> Response {
         )
         .render("", errors),
     );
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (
-        status,
-        Html(signed_in_layout(c, "Set up two-step sign-in", &body)),
-    )
-        .into_response()
+    crate::mail_pages::form_page(c, "Set up two-step sign-in", &body, errors)
 }
 
 /// `POST /settings/two-step/start`: after the password, a new key.

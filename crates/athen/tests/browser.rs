@@ -24,19 +24,7 @@ fn a_practice_joins_and_writes_to_another_in_a_real_browser() {
         );
         assert_eq!(rc, 0, "{v}");
         admin_ok(data, &["account", "confirm", "jane@athen.localhost"], "");
-        admin_ok(
-            data,
-            &[
-                "operator",
-                "create",
-                "--login",
-                "ops",
-                "--name",
-                "Olive Operator",
-                "--password-stdin",
-            ],
-            "operator passphrase 1\n",
-        );
+        create_operator(data, "ops", "Olive Operator", "operator passphrase 1");
     });
     let shots = match std::env::var_os("ATHEN_SCREENSHOTS") {
         Some(d) => std::path::PathBuf::from(d),

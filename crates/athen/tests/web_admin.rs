@@ -14,19 +14,7 @@ use serde_json::json;
 #[test]
 fn the_administrator_confirms_posts_letters_and_watches_the_server() {
     let p = TwoPractices::start(|data| {
-        admin_ok(
-            data,
-            &[
-                "operator",
-                "create",
-                "--login",
-                "ops",
-                "--name",
-                "Olive Operator",
-                "--password-stdin",
-            ],
-            "operator passphrase 1\n",
-        );
+        create_operator(data, "ops", "Olive Operator", "operator passphrase 1");
     });
     p.jane_sends(
         "c.sendmail('jane@athen.localhost', ['someone@elsewhere.test'], b'From: jane@athen.localhost\\r\\nTo: someone@elsewhere.test\\r\\nSubject: Private matter\\r\\n\\r\\nSECRET-BODY\\r\\n')",

@@ -103,31 +103,12 @@ print(json.dumps(r))
 #[test]
 fn the_practice_chooses_its_files_and_receipts_and_staff_may_only_look() {
     let p = TwoPractices::start(|data| {
-        let staff = admin_ok(
+        add_staff_with_login(
             data,
-            &[
-                "staff",
-                "add",
-                "reception@northside.example",
-                "--given",
-                "Anna",
-                "--family",
-                "Jones",
-            ],
-            "",
-        );
-        let id = staff["id"].to_string();
-        admin_ok(
-            data,
-            &[
-                "login",
-                "add",
-                "reception@northside.example",
-                "--staff",
-                &id,
-                "--password-stdin",
-            ],
-            &format!("{JANE_PW}\nanna's own password\n"),
+            "reception@northside.example",
+            JANE_PW,
+            ("Anna", "Jones"),
+            "anna's own password",
         );
     });
     let v = browse(

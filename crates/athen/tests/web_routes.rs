@@ -128,30 +128,12 @@ fn every_route_says_who_may_use_it() {
         );
     }
     let p = TwoPractices::start(|data| {
-        let staff = admin_ok(
+        add_staff_with_login(
             data,
-            &[
-                "staff",
-                "add",
-                "reception@northside.example",
-                "--given",
-                "Anna",
-                "--family",
-                "Jones",
-            ],
-            "",
-        );
-        admin_ok(
-            data,
-            &[
-                "login",
-                "add",
-                "reception@northside.example",
-                "--staff",
-                &staff["id"].to_string(),
-                "--password-stdin",
-            ],
-            &format!("{JANE_PW}\nanna's own password\n"),
+            "reception@northside.example",
+            JANE_PW,
+            ("Anna", "Jones"),
+            "anna's own password",
         );
     });
     // Northside has a letter; Jane has none.

@@ -126,30 +126,12 @@ fn a_practice_keeps_its_directory_entry_up_to_date() {
         for a in ["reception@northside.example", "jane@athen.localhost"] {
             admin_ok(data, &["account", "confirm", a], "");
         }
-        let staff = admin_ok(
+        add_staff_with_login(
             data,
-            &[
-                "staff",
-                "add",
-                "reception@northside.example",
-                "--given",
-                "Anna",
-                "--family",
-                "Jones",
-            ],
-            "",
-        );
-        admin_ok(
-            data,
-            &[
-                "login",
-                "add",
-                "reception@northside.example",
-                "--staff",
-                &staff["id"].to_string(),
-                "--password-stdin",
-            ],
-            &format!("{JANE_PW}\nanna's own password\n"),
+            "reception@northside.example",
+            JANE_PW,
+            ("Anna", "Jones"),
+            "anna's own password",
         );
     });
     let v = browse(

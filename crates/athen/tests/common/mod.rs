@@ -134,6 +134,52 @@ pub fn create_organisation(
     admin_ok(dir, &args, &format!("{password}\n"))
 }
 
+/// Lists a staff member under an organisation and gives them a login
+/// (`athen admin staff add`, `login add`); returns the login name.
+pub fn add_staff_with_login(
+    dir: &Path,
+    org: &str,
+    org_password: &str,
+    (given, family): (&str, &str),
+    password: &str,
+) -> String {
+    let staff = admin_ok(
+        dir,
+        &["staff", "add", org, "--given", given, "--family", family],
+        "",
+    );
+    let login = admin_ok(
+        dir,
+        &[
+            "login",
+            "add",
+            org,
+            "--staff",
+            &staff["id"].to_string(),
+            "--password-stdin",
+        ],
+        &format!("{org_password}\n{password}\n"),
+    );
+    login["name"].as_str().unwrap().to_string()
+}
+
+/// An administrator (`athen admin operator create`).
+pub fn create_operator(dir: &Path, login: &str, name: &str, password: &str) {
+    admin_ok(
+        dir,
+        &[
+            "operator",
+            "create",
+            "--login",
+            login,
+            "--name",
+            name,
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+}
+
 pub fn deliver(dir: &Path, to: &str, message: &str) -> Value {
     admin_ok(dir, &["deliver", "--to", to], message)
 }
