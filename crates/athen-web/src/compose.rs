@@ -811,8 +811,12 @@ async fn drop_draft(mail: &MailServices, c: &Caller, at: &str) -> Result<(), api
     else {
         return Ok(());
     };
-    let m = api::message_at(mail, c, SpecialFolder::Drafts.name(), uid).await?;
-    crate::mail_pages::delete_for_good(mail, c, &m).await
+    match api::message_at(mail, c, SpecialFolder::Drafts.name(), uid).await {
+        Ok(m) => crate::mail_pages::delete_for_good(mail, c, &m).await,
+        // Gone already (the form was sent twice): nothing left to do.
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The RFC 5322 message: our Message-ID and Date (not the machine's name),
