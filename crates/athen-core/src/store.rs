@@ -58,6 +58,9 @@ pub struct AccountFilter {
 pub trait AccountStore: Send + Sync {
     async fn create_account(&self, new: NewAccount) -> StoreResult<CreatedAccount>;
     async fn account(&self, id: AccountId) -> StoreResult<Option<Account>>;
+    /// The account of a login that is still on (not disabled): what every
+    /// request of a session checks, in one lookup.
+    async fn account_of_live_login(&self, login: LoginId) -> StoreResult<Option<Account>>;
     async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>>;
     /// Whether any account has an address in this domain (so the domain is
     /// one this server receives mail for).

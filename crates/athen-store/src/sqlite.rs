@@ -528,6 +528,24 @@ impl AccountStore for SqliteStore {
         .transpose()
     }
 
+    async fn account_of_live_login(&self, login: LoginId) -> StoreResult<Option<Account>> {
+        let columns: String = ACCOUNT_COLUMNS
+            .split(',')
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {columns} FROM logins l JOIN accounts a ON a.id = l.account_id \
+             WHERE l.id = $1 AND l.disabled_at IS NULL"
+        )))
+        .bind(login.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .map(|r| account_from_row(&r))
+        .transpose()
+    }
+
     async fn account_by_address(&self, address: &str) -> StoreResult<Option<Account>> {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = $1"

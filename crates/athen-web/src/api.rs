@@ -159,24 +159,16 @@ pub(crate) async fn session_of(
     let Some((session, secret)) = mail.sessions.get(&token) else {
         return Ok(None);
     };
-    let account = mail
-        .store
-        .account(session.account_id)
-        .await?
-        .filter(|a| a.status.may_log_in() && a.mailbox_id == session.mailbox_id);
-    // A staff login turned off (here or on the command line) ends its
-    // sessions at their next request.
-    if account.is_some() {
-        let live = mail
-            .store
-            .login(session.login_id)
-            .await?
-            .is_some_and(|l| l.disabled_at.is_none());
-        if !live {
-            mail.sessions.close_login(session.login_id);
-            return Ok(None);
-        }
-    }
+    // One lookup: the account, through the session's login, which must
+    // still be on (a staff login turned off, here or on the command line,
+    // ends its sessions at their next request).
+    let Some(account) = mail.store.account_of_live_login(session.login_id).await? else {
+        mail.sessions.close_login(session.login_id);
+        return Ok(None);
+    };
+    let account = Some(account).filter(|a| {
+        a.id == session.account_id && a.status.may_log_in() && a.mailbox_id == session.mailbox_id
+    });
     Ok(account.map(|account| Caller {
         token,
         session,
