@@ -363,22 +363,17 @@ pub(crate) async fn dashboard(State(state): State<Arc<WebState>>, headers: Heade
     };
     let s = admin.store.as_ref();
     let counts = async {
-        let mut by_status = Vec::new();
-        for status in [
+        // One read of the accounts, counted by status.
+        let all = s.list_accounts(&AccountFilter::default()).await?;
+        let by_status: Vec<(AccountStatus, usize)> = [
             AccountStatus::Provisional,
             AccountStatus::Confirmed,
             AccountStatus::Suspended,
             AccountStatus::Closed,
-        ] {
-            let n = s
-                .list_accounts(&AccountFilter {
-                    status: Some(status),
-                    ..AccountFilter::default()
-                })
-                .await?
-                .len();
-            by_status.push((status, n));
-        }
+        ]
+        .into_iter()
+        .map(|st| (st, all.iter().filter(|a| a.status == st).count()))
+        .collect();
         let letters = s.welcome_letters(true).await?;
         let queue = s.queued_messages().await?;
         Ok::<_, athen_core::StoreError>((by_status, letters, queue))

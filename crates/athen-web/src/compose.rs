@@ -386,6 +386,16 @@ fn sender_files(parsed: &mail_parser::Message<'_>) -> Vec<(usize, String, Vec<u8
         .collect()
 }
 
+/// The sender's files of the stored letter `at` come with `l`, all ticked.
+fn carry_all(l: &mut Letter, at: &str, parsed: &mail_parser::Message<'_>) {
+    l.carry = at.to_string();
+    l.carried = sender_files(parsed)
+        .into_iter()
+        .map(|(n, name, data)| (n, name, data.len()))
+        .collect();
+    l.keep = l.carried.iter().map(|(n, _, _)| *n).collect();
+}
+
 /// Fills `l` to pass a stored letter on: "Fwd:" subject (the patient stays
 /// in it), the original's header lines and text, and its files.
 async fn pass_on(
@@ -408,12 +418,7 @@ async fn pass_on(
         meta.to.join(", "),
         parsed.body_text(0).unwrap_or_default(),
     );
-    l.carry = at.to_string();
-    l.carried = sender_files(&parsed)
-        .into_iter()
-        .map(|(n, name, data)| (n, name, data.len()))
-        .collect();
-    l.keep = l.carried.iter().map(|(n, _, _)| *n).collect();
+    carry_all(l, at, &parsed);
     Ok(())
 }
 
@@ -458,13 +463,8 @@ async fn go_on_with(
         }
     }
     *l.body = parsed.body_text(0).unwrap_or_default().into_owned();
-    l.carry = at.to_string();
     l.draft = at.to_string();
-    l.carried = sender_files(&parsed)
-        .into_iter()
-        .map(|(n, name, data)| (n, name, data.len()))
-        .collect();
-    l.keep = l.carried.iter().map(|(n, _, _)| *n).collect();
+    carry_all(l, at, &parsed);
     Ok(())
 }
 
