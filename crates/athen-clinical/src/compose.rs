@@ -420,6 +420,11 @@ suburb=\"Northside\";\r\n\tstate=\"NSW\";\r\n\tpostcode=\"2000\";\r\n\tmedicare=
             sex in prop::sample::select(vec!["M", "F", "O", "U"]),
             day in 1u8..=28, month in 1u8..=12, year in 1902u16..=2025,
         ) {
+            // A given name that is a title ("Dr Qwhff") is read as the
+            // title, as the reader must for "Dr Jane Citizen".
+            prop_assume!(!given.split(' ').any(|w| crate::extract::TITLES
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(w))));
             let p = PatientInput {
                 family_name: family,
                 given_names: given,

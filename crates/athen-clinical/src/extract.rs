@@ -194,7 +194,8 @@ fn author_from_letter(lines: &[String], c: &mut Collector) -> Option<Found<Party
     ))
 }
 
-const TITLES: [&str; 11] = [
+/// Words read as a title before a name ("Dr Jane Citizen").
+pub(crate) const TITLES: [&str; 11] = [
     "Mr",
     "Mrs",
     "Ms",
