@@ -83,7 +83,9 @@ fn place(e: &DirectoryEntry) -> String {
     .join(", ")
 }
 
+/// One result as a list item, written into one string (a page has 50).
 fn hit_html(h: &DirectoryHit) -> String {
+    use std::fmt::Write;
     let d = &h.entry.details;
     let mut about = Vec::new();
     if let Some(p) = &d.position {
@@ -105,38 +107,42 @@ fn hit_html(h: &DirectoryHit) -> String {
     } else {
         place(&h.entry)
     };
-    let mut lines = vec![format!(
-        "<h2>{}</h2>",
+    let mut out = String::with_capacity(512);
+    let _ = write!(
+        out,
+        "<li class=\"entry\"><h2>{}</h2>",
         escape(&h.entry.details.display_name())
-    )];
+    );
     if !about.is_empty() {
-        lines.push(format!("<p>{}</p>", about.join(" · ")));
+        let _ = write!(out, "\n<p>{}</p>", about.join(" · "));
     }
     if !here.is_empty() {
-        lines.push(format!("<p>{}</p>", escape(&here)));
+        let _ = write!(out, "\n<p>{}</p>", escape(&here));
     }
     if !d.provider_numbers.is_empty() {
-        lines.push(format!(
-            "<p>Provider number{}: {}</p>",
+        let _ = write!(
+            out,
+            "\n<p>Provider number{}: {}</p>",
             if d.provider_numbers.len() == 1 {
                 ""
             } else {
                 "s"
             },
             escape(&d.provider_numbers.join(", "))
-        ));
+        );
     }
     for (label, v) in [("Phone", &d.phone), ("Fax", &d.fax)] {
         if let Some(v) = v {
-            lines.push(format!("<p>{label}: {}</p>", escape(v)));
+            let _ = write!(out, "\n<p>{label}: {}</p>", escape(v));
         }
     }
-    lines.push(format!(
-        "<p>Write to: <strong>{0}</strong> · <a href=\"/compose?to={1}\">Write a letter</a></p>",
+    let _ = write!(
+        out,
+        "\n<p>Write to: <strong>{0}</strong> · <a href=\"/compose?to={1}\">Write a letter</a></p></li>",
         escape(&h.address),
         escape(&percent(&h.address))
-    ));
-    format!("<li class=\"entry\">{}</li>", lines.join("\n"))
+    );
+    out
 }
 
 /// `GET /directory?name=&provider=&place=&specialty=&category=`
@@ -260,14 +266,19 @@ receive letters through ATHEN. Search by any of these; each result says the addr
 
 /// `application/x-www-form-urlencoded` escaping of a query value.
 fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'@' => {
-                (b as char).to_string()
+                out.push(b as char)
             }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]
