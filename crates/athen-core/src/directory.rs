@@ -300,13 +300,14 @@ impl EntryInput {
 /// A directory search. Every given criterion must match.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DirectoryQuery {
-    /// Part of a person's or organisation's name, case-insensitive.
+    /// The beginnings of words of a person's or organisation's name, in
+    /// any order, case and accents ignored ("jan cit" finds Dr Jane Citizen).
     pub name: Option<String>,
     /// A provider number (exact, any format that normalises to it).
     pub provider_number: Option<String>,
     /// A suburb name (case-insensitive) or a postcode.
     pub place: Option<String>,
-    /// Part of a specialty, case-insensitive.
+    /// The beginnings of words of a specialty ("cardio", "paed").
     pub specialty: Option<String>,
     pub category: Option<Category>,
     /// Include accounts that are not confirmed (administrators only).
@@ -326,13 +327,41 @@ pub struct DirectoryHit {
     pub account_status: crate::account::AccountStatus,
 }
 
-/// Lower-cased, accent-folded text used to search names; stored beside the
-/// entry so that every back-end can search with a plain `LIKE`.
+/// Lower-cased, accent-folded text: what names are searched and sorted by.
 pub fn search_key(s: &str) -> String {
     s.chars()
         .flat_map(char::to_lowercase)
         .map(fold_accent)
         .collect()
+}
+
+/// The words a directory search looks at, or looks for: runs of letters
+/// and digits of [`search_key`] (so "Dr Jürgen Müller-Lüdenscheidt" has
+/// the words dr, jurgen, muller and ludenscheidt). A name written with an
+/// apostrophe or hyphen is also one word without it ("O'Brien" is o,
+/// brien and obrien), so a search finds it however it is typed. Each word
+/// once, in order of appearance.
+pub fn search_words(s: &str) -> Vec<String> {
+    let key = search_key(s);
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |w: String| {
+        if !w.is_empty() && !out.contains(&w) {
+            out.push(w);
+        }
+    };
+    for token in key.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-')) {
+        let parts: Vec<&str> = token
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.len() > 1 {
+            push(parts.concat());
+        }
+        for part in parts {
+            push(part.to_string());
+        }
+    }
+    out
 }
 
 /// The mailbox name made from a provider's name ("Northside Medical
@@ -496,5 +525,21 @@ mod tests {
         assert_eq!(search_key("Müller"), "muller");
         assert_eq!(search_key("Nguyễn"), "nguyen");
         assert_eq!(search_key("O'Brien"), "o'brien");
+    }
+
+    #[test]
+    fn search_words_are_runs_of_letters_with_joined_names_too() {
+        assert_eq!(
+            search_words("Dr Jürgen  Müller"),
+            ["dr", "jurgen", "muller"]
+        );
+        assert_eq!(search_words("O'Brien"), ["obrien", "o", "brien"]);
+        assert_eq!(
+            search_words("Smith-Jones, smith"),
+            ["smithjones", "smith", "jones"]
+        );
+        assert_eq!(search_words("p__ 50%"), ["p", "50"]);
+        assert!(search_words(" %_' - ").is_empty());
+        assert_eq!(search_words("王 小明"), ["王", "小明"]);
     }
 }

@@ -80,12 +80,11 @@ pub async fn raw_message(
     Ok(decrypt_stored(secret, "body", &message.blob_key, &data)?)
 }
 
-/// The words of `text`, in lower case: runs of letters and digits, so
-/// that "jane@athen.localhost" is the words jane, athen and localhost.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+/// The words of `text`, as the directory finds them: runs of letters and
+/// digits, case and accents ignored, so that "jane@athen.localhost" is the
+/// words jane, athen and localhost, and Müller is found by "muller".
+fn words(text: &str) -> impl Iterator<Item = String> {
+    athen_core::directory::search_words(text).into_iter()
 }
 
 /// What a mailbox search looks at: subject (with the patient it names in

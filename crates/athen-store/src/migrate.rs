@@ -43,6 +43,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_directory_place.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_directory_words.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
@@ -70,6 +74,10 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
         }
         let mut tx = pool.begin().await.map_err(io)?;
         sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(io)?;
+        if *version == 11 {
+            // Words are split in Rust, as the store splits them later.
+            crate::sqlite::index_every_entry(&mut tx).await?;
+        }
         sqlx::query(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))",
         )
@@ -81,4 +89,71 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
         tracing::info!(version, "applied database migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    /// A database made before 0011 gets the words of the entries it has.
+    #[tokio::test]
+    async fn the_words_index_is_filled_for_entries_already_there() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (version, sql) in SQLITE_MIGRATIONS.iter().filter(|m| m.0 <= 10) {
+            sqlx::raw_sql(*sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_migrations VALUES ($1, 0)")
+                .bind(version)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            r#"INSERT INTO accounts (id, kind, status, address, name, created_at, status_changed_at)
+               VALUES (1, 'individual', 'confirmed', 'sean@x.test', 'Sean', 0, 0);
+               INSERT INTO directory_entries (id, account_id, role, details, name_key, specialty_key)
+               VALUES (7, 1, 'individual',
+                 '{"title":"Dr","given_name":"Seán","family_name":"O''Brien","specialty":"Sports medicine","provider_numbers":[]}',
+                 'dr sean o''brien', 'sports medicine');"#,
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        run(&pool).await.unwrap();
+        let words: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT field, word, whole FROM directory_words WHERE entry_id = 7 ORDER BY field, word",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let words: Vec<(&str, &str, &str)> = words
+            .iter()
+            .map(|(f, w, x)| (f.as_str(), w.as_str(), x.as_str()))
+            .collect();
+        // Beginnings of up to six letters, beside the whole word.
+        for key in [
+            ("name", "dr", "dr"),
+            ("name", "sea", "sean"),
+            ("name", "o", "o"),
+            ("name", "o", "obrien"),
+            ("name", "obrien", "obrien"),
+            ("name", "bri", "brien"),
+            ("specialty", "sports", "sports"),
+            ("specialty", "medici", "medicine"),
+        ] {
+            assert!(words.contains(&key), "{key:?} in {words:?}");
+        }
+        assert!(!words.iter().any(|w| w.1 == "medicin"));
+        assert_eq!(words.len(), 30);
+    }
 }

@@ -22,7 +22,7 @@ use athen_core::store::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::path::Path;
 use std::time::Duration;
 
@@ -306,19 +306,109 @@ struct EntryKeys {
     category: Option<String>,
 }
 
-fn entry_keys(d: &EntryDetails) -> EntryKeys {
+/// The name an entry is searched and sorted by: its display name and
+/// position ("Anna Müller Practice Manager").
+fn searched_name(d: &EntryDetails) -> String {
     let mut name = d.display_name();
     if let Some(p) = &d.position {
         name.push(' ');
         name.push_str(p);
     }
+    name
+}
+
+fn entry_keys(d: &EntryDetails) -> EntryKeys {
     EntryKeys {
-        name: search_key(&name),
+        name: search_key(&searched_name(d)),
         suburb: d.suburb.as_deref().map(search_key),
         postcode: d.postcode.clone(),
         specialty: d.specialty.as_deref().map(search_key),
         category: d.category.map(|c| c.slug().to_string()),
     }
+}
+
+/// The longest beginning of a word kept as a key (migration 0011).
+const WORD_EDGE: usize = 6;
+
+/// The keys a word is found by: its beginnings of up to [`WORD_EDGE`]
+/// letters.
+fn word_keys(word: &str) -> impl Iterator<Item = &str> + '_ {
+    word.char_indices()
+        .map(|(i, c)| &word[..i + c.len_utf8()])
+        .take(WORD_EDGE)
+}
+
+/// The key a search for `word` reads: its first [`WORD_EDGE`] letters.
+fn search_key_of(word: &str) -> &str {
+    word_keys(word).last().unwrap_or(word)
+}
+
+/// Writes the keys an entry is found by (migration 0011) in place of
+/// those it had: from the words of its name and of its specialty.
+async fn index_entry_words(
+    conn: &mut SqliteConnection,
+    id: i64,
+    account: i64,
+    d: &EntryDetails,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM directory_words WHERE entry_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut words = Vec::new();
+    for (field, text) in [
+        ("name", Some(searched_name(d))),
+        ("specialty", d.specialty.clone()),
+    ] {
+        for word in text.as_deref().map(search_words).unwrap_or_default() {
+            words.extend(word_keys(&word).map(|k| (field, k.to_string(), word.clone())));
+        }
+    }
+    if words.is_empty() {
+        return Ok(());
+    }
+    let name_key = search_key(&searched_name(d));
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO directory_words (field, word, whole, entry_id, name_key, account_id) ",
+    );
+    q.push_values(words, |mut row, (field, word, whole)| {
+        row.push_bind(field)
+            .push_bind(word)
+            .push_bind(whole)
+            .push_bind(id)
+            .push_bind(name_key.clone())
+            .push_bind(account);
+    });
+    q.build().execute(&mut *conn).await.map_err(db_err)?;
+    // The place as the entry's triggers (migration 0010) have set it.
+    sqlx::query(
+        "UPDATE directory_words SET (place_suburb, place_postcode, place_category) = \
+         (SELECT place_suburb, place_postcode, place_category FROM directory_entries WHERE id = $1) \
+         WHERE entry_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Indexes the words of every entry: migration 0011, in its transaction.
+pub(crate) async fn index_every_entry(
+    tx: &mut Transaction<'static, Sqlite>,
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, account_id, details FROM directory_entries")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    for (id, account, json) in rows {
+        let details: EntryDetails =
+            serde_json::from_str(&json).map_err(|e| decode_err("directory entry details", e))?;
+        index_entry_words(tx, id, account, &details).await?;
+    }
+    Ok(())
 }
 
 async fn insert_entry(
@@ -344,6 +434,7 @@ async fn insert_entry(
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
+    index_entry_words(tx, id, account.0, details).await?;
     for p in &details.provider_numbers {
         sqlx::query("INSERT INTO provider_numbers (entry_id, number) VALUES ($1, $2)")
             .bind(id)
@@ -437,11 +528,6 @@ fn like_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// A `LIKE` pattern matching `s` anywhere.
-fn like_contains(s: &str) -> String {
-    format!("%{}%", like_escape(s))
 }
 
 #[async_trait]
@@ -851,9 +937,9 @@ impl DirectoryStore for SqliteStore {
         let keys = entry_keys(&details);
         let json = serde_json::to_string(&details).map_err(|e| StoreError::Io(e.to_string()))?;
         let mut tx = self.tx().await?;
-        let n = sqlx::query(
+        let account: Option<i64> = sqlx::query_scalar(
             "UPDATE directory_entries SET details = $1, name_key = $2, suburb_key = $3, postcode = $4, \
-             specialty_key = $5, category = $6 WHERE id = $7",
+             specialty_key = $5, category = $6 WHERE id = $7 RETURNING account_id",
         )
         .bind(json)
         .bind(keys.name)
@@ -862,13 +948,13 @@ impl DirectoryStore for SqliteStore {
         .bind(keys.specialty)
         .bind(keys.category)
         .bind(id.0)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(db_err)?
-        .rows_affected();
-        if n == 0 {
+        .map_err(db_err)?;
+        let Some(account) = account else {
             return Err(StoreError::NotFound(format!("directory entry {id}")));
-        }
+        };
+        index_entry_words(&mut tx, id.0, account, &details).await?;
         sqlx::query("DELETE FROM provider_numbers WHERE entry_id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -930,103 +1016,135 @@ impl DirectoryStore for SqliteStore {
     async fn search(&self, query: &DirectoryQuery) -> StoreResult<Vec<DirectoryHit>> {
         // e: the matching entry; o: the account's own entry (the organisation,
         // for staff). Place and category are the organisation's when a staff
-        // entry has none of its own.
+        // entry has none of its own (migration 0010 keeps them in `place_*`).
         //
-        // Names and specialties are sets of entry ids from the trigram
-        // index, provider numbers from theirs; place and category are
-        // columns indexed with the name, so SQLite walks them in the
-        // page's order. A search reads the entries it finds, not the
-        // whole directory. `+a.status` keeps the
-        // planner from starting at the accounts instead.
+        // Each word typed must begin a word of the name or specialty
+        // (migration 0011): its first six letters are one key of the words
+        // index; a longer word must also begin the whole word in the row
+        // (from it up to the last string it begins: no word has U+10FFFF,
+        // the greatest code point). The first word's rows drive the
+        // search: they carry the entry's name, account and place, so the
+        // candidates are checked without being read, in name order, and
+        // the walk stops at the page's end; the other words and provider
+        // numbers are sets of entry ids. Without a word, the entries are
+        // walked in name order through the place or category index.
+        // `+a.status` keeps the planner from starting at the accounts.
         //
         // The page's entries are chosen first by id and name alone, and only
-        // those are read whole: sorting a few thousand candidates then
-        // carries their ids, not their details.
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT e.id AS e_id, e.account_id AS e_account_id, e.role AS e_role, e.details AS e_details, \
-             o.id AS o_id, o.account_id AS o_account_id, o.role AS o_role, o.details AS o_details, \
-             a.address, a.status \
-             FROM (SELECT e.id AS hit_id FROM directory_entries e \
-             JOIN accounts a ON a.id = e.account_id \
-             WHERE 1=1",
-        );
-        if !query.include_unconfirmed {
-            q.push(" AND +a.status = 'confirmed'");
-        }
-        // A word of three letters or more is found in the trigram index;
-        // shorter ones (which no trigram holds) by LIKE on what the other
-        // criteria left.
-        let contains = |q: &mut QueryBuilder<Sqlite>, column: &str, word: &str| {
-            if word.chars().count() >= 3 {
-                q.push(
-                    " AND e.id IN (SELECT rowid FROM directory_text WHERE directory_text MATCH ",
-                )
-                .push_bind(format!("{column} : \"{}\"", word.replace('"', "\"\"")))
-                .push(")");
-            } else {
-                q.push(format!(" AND e.{column} LIKE "))
-                    .push_bind(like_contains(word))
-                    .push(" ESCAPE '\\'");
-            }
+        // those are read whole.
+        let typed = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(search_words)
         };
-        if let Some(name) = query
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            // Every word must appear, in any order: "citizen jane" finds "Dr Jane Citizen".
-            for word in search_key(name).split_whitespace().take(8) {
-                contains(&mut q, "name_key", word);
+        let mut words: Vec<(&str, String)> = Vec::new();
+        for (field, text) in [("name", &query.name), ("specialty", &query.specialty)] {
+            if let Some(w) = typed(text) {
+                if w.is_empty() {
+                    // Typed, but nothing to look for ("%%"): nothing is found.
+                    return Ok(Vec::new());
+                }
+                // Every word must appear, in any order: "citizen jane"
+                // finds "Dr Jane Citizen".
+                words.extend(w.into_iter().take(8).map(|w| (field, w)));
             }
         }
-        if let Some(p) = &query.provider_number {
-            let p = athen_core::identifiers::provider_number(p)
-                .unwrap_or_else(|_| p.trim().to_ascii_uppercase());
-            q.push(" AND e.id IN (SELECT entry_id FROM provider_numbers WHERE number = ")
-                .push_bind(p)
-                .push(")");
-        }
-        if let Some(place) = query
+        let place = query
             .place
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-        {
-            // The entry's own place, or its organisation's (migration
-            // 0010 keeps them in `place_*`): a postcode is four digits, a
-            // suburb never is.
-            let key = search_key(place);
-            let column = if !key.is_empty() && key.chars().all(|c| c.is_ascii_digit()) {
+            .map(search_key);
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT e.id AS e_id, e.account_id AS e_account_id, e.role AS e_role, e.details AS e_details, \
+             o.id AS o_id, o.account_id AS o_account_id, o.role AS o_role, o.details AS o_details, \
+             a.address, a.status FROM (",
+        );
+        // A word is found through its first WORD_EDGE letters; a longer one
+        // must also begin the whole word.
+        let word_key = |q: &mut QueryBuilder<Sqlite>, alias: &str, field: &str, word: &str| {
+            q.push(format!(" AND {alias}.field = "))
+                .push_bind(field.to_string())
+                .push(format!(" AND {alias}.word = "))
+                .push_bind(search_key_of(word).to_string());
+            if word.chars().count() > WORD_EDGE {
+                q.push(format!(" AND {alias}.whole >= "))
+                    .push_bind(word.to_string())
+                    .push(format!(" AND {alias}.whole < "))
+                    .push_bind(format!("{word}\u{10FFFF}"));
+            }
+        };
+        let mut words = words.into_iter();
+        // A postcode is four digits, a suburb never is.
+        let place = place.map(|key| {
+            let column = if key.chars().all(|c| c.is_ascii_digit()) {
                 "place_postcode"
             } else {
                 "place_suburb"
             };
-            q.push(format!(" AND e.{column} = ")).push_bind(key);
+            (column, key)
+        });
+        let (t, id, name) = if let Some((field, word)) = words.next() {
+            q.push(
+                "SELECT w.entry_id AS hit_id, w.name_key AS hit_name FROM directory_words w \
+                 JOIN accounts a ON a.id = w.account_id WHERE 1=1",
+            );
+            word_key(&mut q, "w", field, &word);
+            ("w", "w.entry_id", "w.name_key")
+        } else {
+            q.push(
+                "SELECT e.id AS hit_id, e.name_key AS hit_name FROM directory_entries e \
+                 JOIN accounts a ON a.id = e.account_id WHERE 1=1",
+            );
+            ("e", "e.id", "e.name_key")
+        };
+        if !query.include_unconfirmed {
+            q.push(" AND +a.status = 'confirmed'");
         }
-        if let Some(s) = query
-            .specialty
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            contains(&mut q, "specialty_key", &search_key(s));
+        for (field, word) in words {
+            q.push(format!(
+                " AND {id} IN (SELECT x.entry_id FROM directory_words x WHERE 1=1"
+            ));
+            word_key(&mut q, "x", field, &word);
+            q.push(")");
+        }
+        if let Some(p) = &query.provider_number {
+            let p = athen_core::identifiers::provider_number(p)
+                .unwrap_or_else(|_| p.trim().to_ascii_uppercase());
+            q.push(format!(
+                " AND {id} IN (SELECT entry_id FROM provider_numbers WHERE number = "
+            ))
+            .push_bind(p)
+            .push(")");
+        }
+        if let Some((column, key)) = place {
+            q.push(format!(" AND {t}.{column} = ")).push_bind(key);
         }
         if let Some(c) = query.category {
-            q.push(" AND e.place_category = ").push_bind(c.slug());
+            q.push(format!(" AND {t}.place_category = "))
+                .push_bind(c.slug());
         }
         let limit = if query.limit == 0 {
             50
         } else {
             query.limit.min(500)
         };
-        q.push(" ORDER BY e.name_key, e.id LIMIT ")
-            .push_bind(i64::from(limit))
+        // The limit is written into the SQL, not bound: SQLite plans with
+        // the value of a bound LIMIT, so it would prepare the statement
+        // again each time it is bound (SQLITE_STMTSTATUS_REPREPARE).
+        if t == "w" {
+            // Two words of one entry can share a key ("Lee Leeson"):
+            // GROUP BY keeps one row, walking the key's rows in the index's
+            // (name) order without sorting them.
+            q.push(format!(" GROUP BY {name}, {id}"));
+        }
+        q.push(format!(" ORDER BY {name}, {id} LIMIT {limit}"))
             .push(
                 ") hit JOIN directory_entries e ON e.id = hit.hit_id \
                  JOIN accounts a ON a.id = e.account_id \
                  JOIN directory_entries o ON o.id = a.entry_id \
-                 ORDER BY e.name_key, e.id",
+                 ORDER BY hit.hit_name, hit.hit_id",
             );
         let rows = q.build().fetch_all(&self.read).await.map_err(db_err)?;
         rows.iter()
@@ -1498,14 +1616,14 @@ impl MailboxStore for SqliteStore {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 \
              AND (received_at, arrival, uid) < ($3, $4, $5) \
-             ORDER BY received_at DESC, arrival DESC, uid DESC LIMIT $6"
+             ORDER BY received_at DESC, arrival DESC, uid DESC LIMIT {limit}"
         )))
+        // The limit is in the SQL, not bound, as in `search`.
         .bind(mailbox.0)
         .bind(folder.0)
         .bind(at)
         .bind(arrival)
         .bind(i64::from(uid))
-        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?
@@ -1851,5 +1969,27 @@ impl OperatorStore for SqliteStore {
             .rows_affected();
         tx.commit().await.map_err(db_err)?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_found_by_their_first_six_letters() {
+        fn keys(w: &str) -> Vec<&str> {
+            word_keys(w).collect()
+        }
+        assert_eq!(keys("lee"), ["l", "le", "lee"]);
+        assert_eq!(
+            keys("nguyen12"),
+            ["n", "ng", "ngu", "nguy", "nguye", "nguyen"]
+        );
+        assert_eq!(search_key_of("nguyen12"), "nguyen");
+        assert_eq!(search_key_of("lee"), "lee");
+        // Letters, not bytes.
+        assert_eq!(keys("小明"), ["小", "小明"]);
+        assert!(keys("").is_empty());
     }
 }

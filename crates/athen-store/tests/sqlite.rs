@@ -283,15 +283,28 @@ async fn search_is_limited_and_ordered() {
     sorted.sort();
     assert_eq!(names, sorted);
     assert_eq!(hits[0].entry.role, EntryRole::Individual);
-    assert!(
-        s.search(&DirectoryQuery {
-            name: Some("p__".into()),
+    // Punctuation separates words and is never a wildcard: "p__" is
+    // the word "p"; "%_" has no word, and finds nothing.
+    let found = |name: &str| {
+        let q = DirectoryQuery {
+            name: Some(name.into()),
+            limit: 10,
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .is_empty()
-    );
+        };
+        let s = &s;
+        async move {
+            s.search(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.entry.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("p__").await, found("p").await);
+    assert!(found("%_").await.is_empty());
+    assert_eq!(found("P1").await.len(), 10, "p10 to p19 begin with it");
+    assert!(found("00").await.is_empty(), "not the middle of a word");
 }
 
 #[tokio::test]
@@ -420,6 +433,8 @@ async fn search_follows_edits_and_removals() {
     assert_eq!(find(Some("ZHOU"), None).await, 1);
     assert_eq!(find(Some("li zhou"), None).await, 1, "a two-letter word");
     assert_eq!(find(None, Some("cardio")).await, 1);
+    assert_eq!(find(None, Some("Cardiolog")).await, 1, "longer than a key");
+    assert_eq!(find(None, Some("cardiologist")).await, 0);
     assert_eq!(find(None, Some("derm")).await, 0);
     let staff = s
         .add_entry(
@@ -435,6 +450,22 @@ async fn search_follows_edits_and_removals() {
     assert_eq!(find(Some("okafor"), None).await, 1);
     s.remove_entry(staff).await.unwrap();
     assert_eq!(find(Some("okafor"), None).await, 0);
+    // A word typed that begins two of a name's words finds it once.
+    let twice = s
+        .add_entry(
+            a.id,
+            EntryRole::Staff,
+            EntryDetails {
+                family_name: Some("Ng Nguyen".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(find(Some("ng"), None).await, 1);
+    assert_eq!(find(Some("nguyen ng"), None).await, 1);
+    s.remove_entry(twice).await.unwrap();
+    assert_eq!(find(Some("ng"), None).await, 0);
 }
 
 /// Staff without a place or kind of service of their own are found by
@@ -470,8 +501,9 @@ async fn staff_are_found_by_their_organisations_place_and_follow_it() {
     s.add_entry(a.id, EntryRole::Staff, person("Lee", Some("Fitzroy")))
         .await
         .unwrap();
-    let names = |place: Option<&str>, category: Option<Category>| {
+    let names = |name: Option<&str>, place: Option<&str>, category: Option<Category>| {
         let q = DirectoryQuery {
+            name: name.map(String::from),
             place: place.map(String::from),
             category,
             ..Default::default()
@@ -486,12 +518,28 @@ async fn staff_are_found_by_their_organisations_place_and_follow_it() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(names(Some("carlton"), None).await, ["Clinic", "Okafor"]);
-    assert_eq!(names(Some("3053"), None).await, ["Clinic", "Lee", "Okafor"]);
-    assert_eq!(names(Some("Fitzroy"), None).await, ["Lee"]);
     assert_eq!(
-        names(None, Some(Category::GeneralPractice)).await,
+        names(None, Some("carlton"), None).await,
+        ["Clinic", "Okafor"]
+    );
+    assert_eq!(
+        names(None, Some("3053"), None).await,
         ["Clinic", "Lee", "Okafor"]
+    );
+    assert_eq!(names(None, Some("Fitzroy"), None).await, ["Lee"]);
+    assert_eq!(
+        names(None, None, Some(Category::GeneralPractice)).await,
+        ["Clinic", "Lee", "Okafor"]
+    );
+    // A word with a place: the words index carries the place too.
+    assert_eq!(names(Some("oka"), Some("carlton"), None).await, ["Okafor"]);
+    assert_eq!(
+        names(Some("lee"), Some("carlton"), None).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(Some("o"), None, Some(Category::GeneralPractice)).await,
+        ["Okafor"]
     );
     // The clinic moves: Okafor goes with it, Lee keeps Fitzroy.
     s.update_entry(
@@ -506,12 +554,34 @@ async fn staff_are_found_by_their_organisations_place_and_follow_it() {
     )
     .await
     .unwrap();
-    assert_eq!(names(Some("carlton"), None).await, Vec::<String>::new());
-    assert_eq!(names(Some("brunswick"), None).await, ["Clinic", "Okafor"]);
-    assert_eq!(names(Some("Fitzroy"), None).await, ["Lee"]);
-    assert_eq!(names(Some("3056"), None).await, ["Clinic", "Lee", "Okafor"]);
     assert_eq!(
-        names(None, Some(Category::GeneralPractice)).await,
+        names(None, Some("carlton"), None).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(None, Some("brunswick"), None).await,
+        ["Clinic", "Okafor"]
+    );
+    assert_eq!(names(None, Some("Fitzroy"), None).await, ["Lee"]);
+    assert_eq!(
+        names(None, Some("3056"), None).await,
+        ["Clinic", "Lee", "Okafor"]
+    );
+    assert_eq!(
+        names(None, None, Some(Category::GeneralPractice)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(Some("oka"), Some("carlton"), None).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(names(Some("oka"), Some("3056"), None).await, ["Okafor"]);
+    assert_eq!(
+        names(Some("clinic"), Some("brunswick"), None).await,
+        ["Clinic"]
+    );
+    assert_eq!(
+        names(Some("o"), None, Some(Category::GeneralPractice)).await,
         Vec::<String>::new()
     );
 }

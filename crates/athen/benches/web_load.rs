@@ -361,6 +361,18 @@ fn main() {
         seconds,
     );
     wrk(
+        &format!("directory search by a common beginning over {entries} entries (\"sm\")"),
+        &format!("{base}/directory?name=sm"),
+        None,
+        seconds,
+    );
+    wrk(
+        &format!("directory search by specialty over {entries} entries (\"cardiology\")"),
+        &format!("{base}/directory?specialty=cardiology"),
+        None,
+        seconds,
+    );
+    wrk(
         &format!("directory search by provider number over {entries} entries"),
         &format!("{base}/directory?provider={}", provider_number(4242)),
         None,
