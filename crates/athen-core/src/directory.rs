@@ -342,6 +342,18 @@ pub fn search_key(s: &str) -> String {
 /// brien and obrien), so a search finds it however it is typed. Each word
 /// once, in order of appearance.
 pub fn search_words(s: &str) -> Vec<String> {
+    words_of(s, true)
+}
+
+/// The words to look for in what someone typed into a search: as
+/// [`search_words`], but a name with an apostrophe or hyphen is only the
+/// joined word, so "o'brien" finds O'Brien and Obrien alike (both have the
+/// word obrien), and "smith-jones" needs Smith-Jones, not any Smith.
+pub fn typed_words(s: &str) -> Vec<String> {
+    words_of(s, false)
+}
+
+fn words_of(s: &str, with_parts: bool) -> Vec<String> {
     let key = search_key(s);
     let mut out: Vec<String> = Vec::new();
     let mut push = |w: String| {
@@ -356,6 +368,9 @@ pub fn search_words(s: &str) -> Vec<String> {
             .collect();
         if parts.len() > 1 {
             push(parts.concat());
+            if !with_parts {
+                continue;
+            }
         }
         for part in parts {
             push(part.to_string());
@@ -541,5 +556,7 @@ mod tests {
         assert_eq!(search_words("p__ 50%"), ["p", "50"]);
         assert!(search_words(" %_' - ").is_empty());
         assert_eq!(search_words("王 小明"), ["王", "小明"]);
+        assert_eq!(typed_words("O'Brien smith-"), ["obrien", "smith"]);
+        assert_eq!(typed_words("jan cit"), ["jan", "cit"]);
     }
 }

@@ -1036,7 +1036,7 @@ impl DirectoryStore for SqliteStore {
             s.as_deref()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(search_words)
+                .map(typed_words)
         };
         let mut words: Vec<(&str, String)> = Vec::new();
         for (field, text) in [("name", &query.name), ("specialty", &query.specialty)] {
@@ -1130,15 +1130,15 @@ impl DirectoryStore for SqliteStore {
         } else {
             query.limit.min(500)
         };
-        // The limit is written into the SQL, not bound: SQLite plans with
-        // the value of a bound LIMIT, so it would prepare the statement
-        // again each time it is bound (SQLITE_STMTSTATUS_REPREPARE).
         if t == "w" {
             // Two words of one entry can share a key ("Lee Leeson"):
             // GROUP BY keeps one row, walking the key's rows in the index's
             // (name) order without sorting them.
             q.push(format!(" GROUP BY {name}, {id}"));
         }
+        // The limit is written into the SQL, not bound: SQLite plans with
+        // the value of a bound LIMIT, so it would prepare the statement
+        // again each time it is bound (SQLITE_STMTSTATUS_REPREPARE).
         q.push(format!(" ORDER BY {name}, {id} LIMIT {limit}"))
             .push(
                 ") hit JOIN directory_entries e ON e.id = hit.hit_id \

@@ -436,32 +436,26 @@ async fn search_follows_edits_and_removals() {
     assert_eq!(find(None, Some("Cardiolog")).await, 1, "longer than a key");
     assert_eq!(find(None, Some("cardiologist")).await, 0);
     assert_eq!(find(None, Some("derm")).await, 0);
-    let staff = s
-        .add_entry(
-            a.id,
-            EntryRole::Staff,
-            EntryDetails {
-                family_name: Some("Okafor".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let add_staff = |family: &str| {
+        let details = EntryDetails {
+            family_name: Some(family.into()),
+            ..Default::default()
+        };
+        let s = &s;
+        async move { s.add_entry(a.id, EntryRole::Staff, details).await.unwrap() }
+    };
+    let staff = add_staff("Okafor").await;
     assert_eq!(find(Some("okafor"), None).await, 1);
     s.remove_entry(staff).await.unwrap();
     assert_eq!(find(Some("okafor"), None).await, 0);
+    // An apostrophe or hyphen typed or not.
+    let irish = add_staff("O'Brien-Kelly").await;
+    for typed in ["o'brien", "OBRIEN", "brien kel", "o'brien-kelly"] {
+        assert_eq!(find(Some(typed), None).await, 1, "{typed}");
+    }
+    s.remove_entry(irish).await.unwrap();
     // A word typed that begins two of a name's words finds it once.
-    let twice = s
-        .add_entry(
-            a.id,
-            EntryRole::Staff,
-            EntryDetails {
-                family_name: Some("Ng Nguyen".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let twice = add_staff("Ng Nguyen").await;
     assert_eq!(find(Some("ng"), None).await, 1);
     assert_eq!(find(Some("nguyen ng"), None).await, 1);
     s.remove_entry(twice).await.unwrap();
