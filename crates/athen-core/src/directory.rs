@@ -336,8 +336,8 @@ pub fn search_key(s: &str) -> String {
 }
 
 /// The words a directory search looks at, or looks for: runs of letters
-/// and digits of [`search_key`] (so "Dr Jürgen Müller-Lüdenscheidt" has
-/// the words dr, jurgen, muller and ludenscheidt). A name written with an
+/// and digits of [`search_key`] (so "Dr Jürgen Müller" has the words dr,
+/// jurgen and muller). A name written with an
 /// apostrophe or hyphen is also one word without it ("O'Brien" is o,
 /// brien and obrien), so a search finds it however it is typed. Each word
 /// once, in order of appearance.

@@ -116,7 +116,7 @@ pub async fn search(
     query: &str,
     limit: usize,
 ) -> Result<Vec<(Folder, ListedMessage)>, MailError> {
-    let wanted: Vec<String> = words(query).collect();
+    let wanted = athen_core::directory::typed_words(query);
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
