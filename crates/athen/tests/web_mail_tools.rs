@@ -63,7 +63,7 @@ letter = page.split('class="letter"', 1)[1].split("</div>", 1)[0]
 r["html"] = [s, "John went <b>home</b> today." in letter,
              '<a href="https://example.org/results" rel="noopener noreferrer nofollow">Results</a>' in letter,
              [bad for bad in ["<script", "onclick", "<img", "tracker", "javascript"] if bad in page]]
-r["search"] = {{q: search(n, q) for q in ["smith", "CITIZEN", "mary citizen", "jane discharge", "nguyen", "", "smi 1960", "jane@athen.localhost"]}}
+r["search"] = {{q: search(n, q) for q in ["smith", "CITIZEN", "mary citizen", "jane discharge", "nguyen", "", "smi 1960", "jane@athen.localhost", "DISCHÄRGE"]}}
 r["search in folder"] = re.findall(r'</a></td><td>(\w+)</td>', n.get("/search?q=smith")[2])
 # Passing the discharge summary on to Jane: its file comes, the HL7 file made here does not.
 s, path, page = n.get("/compose?forward=Inbox/" + uid["Discharge summary"])
@@ -135,6 +135,7 @@ print(json.dumps(r))
             "": [[], false],
             "smi 1960": [["[SMITH, John (M) DOB:01/02/1960] Discharge summary"], false],
             "jane@athen.localhost": [["[CITIZEN, Mary (F) DOB:03/04/1970] Referral", "[SMITH, John (M) DOB:01/02/1960] Discharge summary"], false],
+            "DISCHÄRGE": [["[SMITH, John (M) DOB:01/02/1960] Discharge summary"], false],
         }),
         "{v}"
     );
