@@ -394,9 +394,9 @@ async fn concurrent_spool_writes_are_group_committed_and_fail_alone() {
     assert_eq!(ids.len(), 180, "every message has its own entry");
 }
 
-/// The trigram index follows every change of an entry: a new name is
-/// found and the old one is not, a removed entry is gone, and short words
-/// (which no trigram holds) still match.
+/// The words index follows every change of an entry: a new name is
+/// found and the old one is not, a removed entry is gone; short words,
+/// words longer than a key, punctuation and shared keys are found right.
 #[tokio::test]
 async fn search_follows_edits_and_removals() {
     let (_d, s) = open().await;
