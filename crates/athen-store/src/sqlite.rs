@@ -356,9 +356,10 @@ async fn index_entry_words(
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
+    let name = searched_name(d);
     let mut words = Vec::new();
     for (field, text) in [
-        ("name", Some(searched_name(d))),
+        ("name", Some(name.clone())),
         ("specialty", d.specialty.clone()),
     ] {
         for word in text.as_deref().map(search_words).unwrap_or_default() {
@@ -368,7 +369,7 @@ async fn index_entry_words(
     if words.is_empty() {
         return Ok(());
     }
-    let name_key = search_key(&searched_name(d));
+    let name_key = search_key(&name);
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO directory_words (field, word, whole, entry_id, name_key, account_id) ",
     );
@@ -615,14 +616,11 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account_of_live_login(&self, login: LoginId) -> StoreResult<Option<Account>> {
-        let columns: String = ACCOUNT_COLUMNS
-            .split(',')
-            .map(|c| format!("a.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // One query for every signed-in request: the account through its
+        // login, only while the login is on.
         sqlx::query(AssertSqlSafe(format!(
-            "SELECT {columns} FROM logins l JOIN accounts a ON a.id = l.account_id \
-             WHERE l.id = $1 AND l.disabled_at IS NULL"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = \
+             (SELECT account_id FROM logins WHERE id = $1 AND disabled_at IS NULL)"
         )))
         .bind(login.0)
         .fetch_optional(&self.read)
