@@ -152,6 +152,57 @@ pub struct NewStoredMessage {
     pub flags: u32,
     pub blob_key: String,
     pub sealed_meta: Vec<u8>,
+    /// The message carries a file made for the clinical system, which the
+    /// practice's downloader is to fetch ([`ImportState`]).
+    pub import_file: bool,
+}
+
+/// How far the practice's downloader has taken a message's import file
+/// (../shared/reference/athen-original.md "Downloader state machine").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportState {
+    /// Made at unspool; not fetched yet.
+    Waiting,
+    /// Written into the clinical system's import folder.
+    Downloaded,
+    /// Taken out of the import folder by the clinical system.
+    Imported,
+    /// The downloader could not deliver it (the trail says why); it is
+    /// offered again.
+    Failed,
+}
+
+impl ImportState {
+    pub const ALL: [ImportState; 4] = [
+        Self::Waiting,
+        Self::Downloaded,
+        Self::Imported,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Downloaded => "downloaded",
+            Self::Imported => "imported",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ImportState> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A message with an import file, and where the downloader is with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportFileRow {
+    pub message: StoredMessage,
+    pub state: ImportState,
+    /// How many times the downloader reported it could not deliver it.
+    pub failures: u32,
+    pub changed_at: UnixTime,
 }
 
 /// IMAP system flags (RFC 9051 §2.3.2) as bits.

@@ -13,7 +13,8 @@ use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetail
 use crate::error::StoreError;
 use crate::ids::*;
 use crate::mailbox::{
-    Folder, Mailbox, MailboxSettings, NewStoredMessage, SpoolEntry, StoredMessage,
+    Folder, ImportFileRow, ImportState, Mailbox, MailboxSettings, NewStoredMessage, SpoolEntry,
+    StoredMessage,
 };
 use crate::queue::{AttemptOutcome, CachedPolicy, NewQueuedMessage, QueuedMessage};
 use async_trait::async_trait;
@@ -225,6 +226,36 @@ pub trait MailboxStore: Send + Sync {
     /// Adds patients to the register. `State` (and nothing added) if a key
     /// or number is taken already (another unspool got there first).
     async fn add_patients(&self, mailbox: MailboxId, new: &[(PatientKey, u32)]) -> StoreResult<()>;
+    /// Messages with an import file in any of `states`, oldest filed
+    /// first, after message `after`, at most `limit`, leaving out those in
+    /// folder `except` (the Trash).
+    async fn import_files(
+        &self,
+        mailbox: MailboxId,
+        states: &[ImportState],
+        except: Option<FolderId>,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImportFileRow>>;
+    /// One message's import file, if it has one.
+    async fn import_file(
+        &self,
+        mailbox: MailboxId,
+        message: MessageId,
+    ) -> StoreResult<Option<ImportFileRow>>;
+    /// Moves an import file from state `from` to `to` (counting a failure
+    /// when `to` is `Failed`), and, in the same transaction, its message
+    /// from folder `refile.0` to `refile.1` if it is still in the first.
+    /// `None` if it was not in state `from` (another report came first).
+    async fn set_import_state(
+        &self,
+        mailbox: MailboxId,
+        message: MessageId,
+        from: ImportState,
+        to: ImportState,
+        refile: Option<(FolderId, FolderId)>,
+        at: UnixTime,
+    ) -> StoreResult<Option<ImportFileRow>>;
     /// The owner's choices (defaults when never set).
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings>;
     async fn set_settings(&self, mailbox: MailboxId, settings: &MailboxSettings)

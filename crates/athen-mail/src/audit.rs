@@ -59,6 +59,9 @@ pub enum EventKind {
     Downloaded,
     /// Taken in by the recipient's clinical system.
     Imported,
+    /// The downloader could not deliver the import file (`detail`: why);
+    /// it is offered again. Not a failure of the letter.
+    ImportFailed,
     /// Converted for the clinical system (`detail`: the format), or not
     /// (`detail`: "not possible, because …").
     Converted,
@@ -79,7 +82,8 @@ impl EventKind {
             | EventKind::Deleted
             | EventKind::ReceiptSent
             | EventKind::Downloaded
-            | EventKind::Imported => 3,
+            | EventKind::Imported
+            | EventKind::ImportFailed => 3,
         }
     }
 
@@ -99,6 +103,7 @@ impl EventKind {
             EventKind::ReceiptSent => "receipt_sent",
             EventKind::Downloaded => "downloaded",
             EventKind::Imported => "imported",
+            EventKind::ImportFailed => "import_failed",
             EventKind::Converted => "converted",
         }
     }

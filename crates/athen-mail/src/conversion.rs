@@ -78,8 +78,13 @@ impl ConversionSetup {
 
 /// What was done with one message.
 pub enum Converted {
-    /// The message with the import file attached, and the trail event.
-    Attached { raw: Vec<u8>, event: TrailEvent },
+    /// The message with the import file attached, the file as the
+    /// downloader is told of it, and the trail event.
+    Attached {
+        raw: Vec<u8>,
+        file: crate::meta::ImportFile,
+        event: TrailEvent,
+    },
     /// Nothing could be made; the message goes unchanged.
     NotPossible { event: TrailEvent },
 }
@@ -280,8 +285,16 @@ pub fn convert_message(
         Ok((format, output, _refused)) => {
             runs.record(sender, &initials, run);
             let raw = attach(raw, &output, &format.name());
+            let file = crate::meta::ImportFile {
+                name: output.file_name.clone(),
+                format: format.name(),
+                content_type: output.mime_type.to_string(),
+                size: output.bytes.len() as u64,
+                sha256: crate::import::sha256_hex(&output.bytes),
+            };
             Converted::Attached {
                 raw,
+                file,
                 event: TrailEvent {
                     detail: Some(format.name()),
                     file: Some(output.file_name),

@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod conversion;
+pub mod import;
 pub mod live;
 pub mod mdn;
 pub mod meta;

@@ -47,21 +47,8 @@ pub fn request(raw: &[u8]) -> Result<MdnRequest, NoReceipt> {
         .header("Disposition-Notification-To")
         .and_then(first_address)
         .ok_or(NoReceipt::NotAsked)?;
-    let text = |name: &str| {
-        msg.header(name)
-            .and_then(|h| h.as_text())
-            .map(|s| s.trim().to_ascii_lowercase())
-    };
-    let automatic = text("Auto-Submitted").is_some_and(|v| v != "no")
-        || msg.content_type().is_some_and(|c| {
-            c.ctype().eq_ignore_ascii_case("multipart")
-                && c.subtype()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        })
-        || text("Precedence").is_some_and(|p| ["bulk", "list", "junk"].contains(&p.as_str()))
-        || msg.header("List-Id").is_some();
-    let return_path = msg.header("Return-Path").and_then(first_address);
-    if automatic || return_path.as_deref() == Some("") {
+    let return_path = return_path(&msg);
+    if is_automatic(&msg) || return_path.as_deref() == Some("") {
         return Err(NoReceipt::AutomaticMail);
     }
     if return_path.as_deref() != Some(dnt.as_str()) {
@@ -76,6 +63,30 @@ pub fn request(raw: &[u8]) -> Result<MdnRequest, NoReceipt> {
             .map(|s| s.trim().to_string()),
         subject: msg.subject().map(str::to_string),
     })
+}
+
+/// Whether a message is automatic mail: a report, an auto-reply, list or
+/// bulk mail (RFC 3834 §2, RFC 8098 §2.1), never to be answered.
+pub(crate) fn is_automatic(msg: &mail_parser::Message<'_>) -> bool {
+    let text = |name: &str| {
+        msg.header(name)
+            .and_then(|h| h.as_text())
+            .map(|s| s.trim().to_ascii_lowercase())
+    };
+    text("Auto-Submitted").is_some_and(|v| v != "no")
+        || msg.content_type().is_some_and(|c| {
+            c.ctype().eq_ignore_ascii_case("multipart")
+                && c.subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
+        || text("Precedence").is_some_and(|p| ["bulk", "list", "junk"].contains(&p.as_str()))
+        || msg.header("List-Id").is_some()
+}
+
+/// The envelope sender the receiving server wrote as Return-Path (RFC
+/// 5321 §4.4), lower case; `Some("")` for a bounce's null path.
+pub(crate) fn return_path(msg: &mail_parser::Message<'_>) -> Option<String> {
+    msg.header("Return-Path").and_then(first_address)
 }
 
 fn first_address(h: &HeaderValue<'_>) -> Option<String> {

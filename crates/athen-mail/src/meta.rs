@@ -14,6 +14,24 @@ pub struct MessageMeta {
     /// True when the message could not be parsed as MIME; it is still kept
     /// whole, exactly as received.
     pub unparsed: bool,
+    /// The file made for the clinical system and attached at unspool, for
+    /// the downloader (letters filed before version 0.1's migration 12
+    /// have none here, even if converted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_file: Option<ImportFile>,
+}
+
+/// A file made for the clinical system, as the downloader is told of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFile {
+    /// The 8.3 name it is written under (`NMC00001.HL7`).
+    pub name: String,
+    /// The delivery format that made it (`HL7 REF`, `PIT`…).
+    pub format: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of its bytes, lower-case hex.
+    pub sha256: String,
 }
 
 fn addresses(a: Option<&Address>) -> Vec<String> {
@@ -42,6 +60,7 @@ pub fn extract(raw: &[u8]) -> MessageMeta {
             date: m.date().map(|d| d.to_rfc3339()),
             message_id: m.message_id().map(str::to_string),
             unparsed: false,
+            import_file: None,
         },
         None => MessageMeta {
             unparsed: true,

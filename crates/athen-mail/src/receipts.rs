@@ -29,6 +29,33 @@ pub struct DsnRecipient {
     /// Diagnostic-Code, without its type ("550 5.1.1 no such user").
     pub diagnostic: Option<String>,
     pub remote_mta: Option<String>,
+    /// What an ATHEN server's downloader notice says
+    /// (`X-Athen-Import: downloaded; file=NAME`, see [`crate::import`]).
+    pub import: Option<ImportNotice>,
+}
+
+/// A receiving ATHEN's word on the clinical system: the letter's import
+/// file was downloaded (with action `relayed`) or imported (`delivered`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportNotice {
+    pub imported: bool,
+    pub file: Option<String>,
+}
+
+/// `downloaded; file=NMC00001.HL7` → the notice; anything else → none.
+fn import_notice(value: &str) -> Option<ImportNotice> {
+    let mut parts = value.split(';').map(str::trim);
+    let imported = match parts.next()?.to_ascii_lowercase().as_str() {
+        "downloaded" => false,
+        "imported" => true,
+        _ => return None,
+    };
+    let file = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("file"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty());
+    Some(ImportNotice { imported, file })
 }
 
 /// RFC 8098 §3.2.6 disposition type.
@@ -136,6 +163,7 @@ pub fn parse(raw: &[u8]) -> Option<Receipt> {
                     status: get(f, "status"),
                     diagnostic: get(f, "diagnostic-code").map(|v| after_type(&v)),
                     remote_mta: get(f, "remote-mta").map(|v| after_type(&v)),
+                    import: get(f, "x-athen-import").and_then(|v| import_notice(&v)),
                 })
             })
             .collect();
@@ -263,6 +291,29 @@ impl Receipt {
             Receipt::Delivery { recipients, .. } => recipients
                 .iter()
                 .map(|r| {
+                    // The recipient's downloader, as its server tells it
+                    // (the action must agree with the notice).
+                    match (&r.import, r.action) {
+                        (Some(n), DsnAction::Relayed) if !n.imported => {
+                            return TrailEvent {
+                                kind: Some(EventKind::Downloaded),
+                                correspondent: r.recipient.clone(),
+                                detail: Some("downloaded into the recipient's clinical system import folder, awaiting import".into()),
+                                file: n.file.clone(),
+                                ..base.clone()
+                            };
+                        }
+                        (Some(n), DsnAction::Delivered) if n.imported => {
+                            return TrailEvent {
+                                kind: Some(EventKind::Imported),
+                                correspondent: r.recipient.clone(),
+                                detail: Some("processed by the recipient's clinical system".into()),
+                                file: n.file.clone(),
+                                ..base.clone()
+                            };
+                        }
+                        _ => {}
+                    }
                     let kind = match r.action {
                         DsnAction::Failed => EventKind::Failed,
                         DsnAction::Delayed => EventKind::Delayed,
@@ -341,6 +392,7 @@ From: Jane <jane@athen.localhost>\r\nMessage-ID: <orig-1@athen.localhost>\r\nSub
                     status: Some("5.1.1".into()),
                     diagnostic: Some("user unknown".into()),
                     remote_mta: Some("mx.example".into()),
+                    import: None,
                 }],
             }
         );

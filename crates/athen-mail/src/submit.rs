@@ -196,6 +196,7 @@ pub async fn store_in_folder(
             flags: message_flags,
             sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
             blob_key: key,
+            import_file: false,
         })
         .await?)
 }

@@ -280,7 +280,7 @@ impl<'a> Unspooler<'a> {
             }
         }
         // The list fields; conversion changes no header they come from.
-        let meta = meta::extract(&raw);
+        let mut meta = meta::extract(&raw);
         let mut converted = None;
         let mut raw = raw;
         if receipt_events.is_none() && !setup.formats.is_empty() {
@@ -331,9 +331,11 @@ impl<'a> Unspooler<'a> {
                 match outcome {
                     Converted::Attached {
                         raw: with_file,
+                        file,
                         event,
                     } => {
                         raw = zeroize::Zeroizing::new(with_file);
+                        meta.import_file = Some(file);
                         report.converted += 1;
                         converted = Some(event);
                     }
@@ -384,6 +386,7 @@ impl<'a> Unspooler<'a> {
                     flags: 0,
                     sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
                     blob_key: key.clone(),
+                    import_file: meta.import_file.is_some(),
                 },
                 &times,
                 &seal,

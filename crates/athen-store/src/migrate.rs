@@ -47,6 +47,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_directory_words.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_import_files.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

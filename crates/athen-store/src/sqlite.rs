@@ -1479,6 +1479,7 @@ async fn insert_message(
     arrival: i64,
 ) -> Result<StoredMessage, StoreError> {
     let uid = take_uid(tx, msg.mailbox_id, msg.folder_id).await?;
+    let import_file = msg.import_file;
     let row = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta, arrival) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
@@ -1495,7 +1496,37 @@ async fn insert_message(
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
-    message_from_row(&row)
+    let m = message_from_row(&row)?;
+    if import_file {
+        sqlx::query(
+            "INSERT INTO import_files (message_id, mailbox_id, state, changed_at) VALUES ($1, $2, 'waiting', $3)",
+        )
+        .bind(m.id.0)
+        .bind(m.mailbox_id.0)
+        .bind(m.received_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(m)
+}
+
+/// The message columns of [`MESSAGE_COLUMNS`] named by table, and an
+/// import file's, for a join of the two.
+const IMPORT_FILE_COLUMNS: &str = "messages.id, messages.mailbox_id, messages.folder_id, messages.uid, \
+     messages.size, messages.received_at, messages.arrival, messages.flags, messages.blob_key, \
+     messages.sealed_meta, import_files.state, import_files.failures, import_files.changed_at";
+
+fn import_file_from_row(r: &SqliteRow) -> Result<ImportFileRow, StoreError> {
+    let state: String = r.try_get("state").map_err(db_err)?;
+    Ok(ImportFileRow {
+        message: message_from_row(r)?,
+        state: ImportState::parse(&state)
+            .ok_or_else(|| StoreError::State(format!("unknown import state {state:?}")))?,
+        failures: u32::try_from(r.try_get::<i64, _>("failures").map_err(db_err)?)
+            .map_err(|e| decode_err("failures", e))?,
+        changed_at: r.try_get("changed_at").map_err(db_err)?,
+    })
 }
 
 #[async_trait]
@@ -1728,6 +1759,118 @@ impl MailboxStore for SqliteStore {
             }
         }
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn import_files(
+        &self,
+        mailbox: MailboxId,
+        states: &[ImportState],
+        except: Option<FolderId>,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImportFileRow>> {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The states come from the enum, never from the request, and the
+        // limit is a number: both are written into the SQL, so the
+        // statement is prepared once per shape (see `search`).
+        let states: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {IMPORT_FILE_COLUMNS} FROM import_files JOIN messages ON messages.id = import_files.message_id \
+             WHERE import_files.mailbox_id = $1 AND import_files.state IN ({}) \
+             AND import_files.message_id > $2 AND messages.folder_id != $3 \
+             ORDER BY import_files.message_id LIMIT {limit}",
+            states.join(", ")
+        )))
+        .bind(mailbox.0)
+        .bind(after.map_or(0, |m| m.0))
+        .bind(except.map_or(0, |f| f.0))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(import_file_from_row)
+        .collect()
+    }
+
+    async fn import_file(
+        &self,
+        mailbox: MailboxId,
+        message: MessageId,
+    ) -> StoreResult<Option<ImportFileRow>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {IMPORT_FILE_COLUMNS} FROM import_files JOIN messages ON messages.id = import_files.message_id \
+             WHERE import_files.mailbox_id = $1 AND import_files.message_id = $2"
+        )))
+        .bind(mailbox.0)
+        .bind(message.0)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(import_file_from_row)
+        .transpose()
+    }
+
+    async fn set_import_state(
+        &self,
+        mailbox: MailboxId,
+        message: MessageId,
+        from: ImportState,
+        to: ImportState,
+        refile: Option<(FolderId, FolderId)>,
+        at: UnixTime,
+    ) -> StoreResult<Option<ImportFileRow>> {
+        let mut tx = self.tx().await?;
+        let changed = sqlx::query(
+            "UPDATE import_files SET state = $1, changed_at = $2, \
+             failures = failures + CASE WHEN $1 = 'failed' THEN 1 ELSE 0 END \
+             WHERE mailbox_id = $3 AND message_id = $4 AND state = $5",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(mailbox.0)
+        .bind(message.0)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        if let Some((was_in, to_folder)) = refile {
+            let in_folder: Option<i64> = sqlx::query_scalar(
+                "SELECT folder_id FROM messages WHERE id = $1 AND mailbox_id = $2",
+            )
+            .bind(message.0)
+            .bind(mailbox.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if in_folder == Some(was_in.0) {
+                let uid = take_uid(&mut tx, mailbox, to_folder).await?;
+                sqlx::query("UPDATE messages SET folder_id = $1, uid = $2 WHERE id = $3")
+                    .bind(to_folder.0)
+                    .bind(uid)
+                    .bind(message.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {IMPORT_FILE_COLUMNS} FROM import_files JOIN messages ON messages.id = import_files.message_id \
+             WHERE import_files.message_id = $1"
+        )))
+        .bind(message.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let row = import_file_from_row(&row)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(row))
     }
 
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings> {

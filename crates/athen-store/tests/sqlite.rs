@@ -132,6 +132,7 @@ async fn unspool_moves_exactly_once_with_ascending_uids() {
         flags: 0,
         blob_key: key.into(),
         sealed_meta: vec![9],
+        import_file: false,
     };
     // Each move brings its audit entry, in the same transaction.
     let seal = |_: usize, seq: u64, _: &athen_core::audit::ChainHash| Ok(vec![seq as u8]);
@@ -577,5 +578,108 @@ async fn staff_are_found_by_their_organisations_place_and_follow_it() {
     assert_eq!(
         names(Some("o"), None, Some(Category::GeneralPractice)).await,
         Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn import_files_move_by_state_and_go_with_their_message() {
+    use athen_core::mailbox::ImportState::*;
+    let (_d, s) = open().await;
+    let c = s.create_account(new_account("a@x.test", 0)).await.unwrap();
+    let other = s.create_account(new_account("b@x.test", 0)).await.unwrap();
+    let folders = s.folders(c.mailbox_id).await.unwrap();
+    let id_of = |name: &str| folders.iter().find(|f| f.name == name).unwrap().id;
+    let (inbox, downloaded, trash) = (id_of("Inbox"), id_of("Downloaded"), id_of("Trash"));
+    let add = |key: &str, import_file: bool| NewStoredMessage {
+        mailbox_id: c.mailbox_id,
+        folder_id: inbox,
+        size: 10,
+        received_at: 5,
+        flags: 0,
+        blob_key: key.into(),
+        sealed_meta: vec![9],
+        import_file,
+    };
+    let one = s.add_message(add("mail/1/a", true)).await.unwrap();
+    let _plain = s.add_message(add("mail/1/b", false)).await.unwrap();
+    let two = s.add_message(add("mail/1/c", true)).await.unwrap();
+    let ids = |rows: Vec<athen_core::mailbox::ImportFileRow>| -> Vec<i64> {
+        rows.iter().map(|r| r.message.id.0).collect()
+    };
+    let waiting = s
+        .import_files(c.mailbox_id, &[Waiting, Failed], Some(trash), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting.clone()), [one.id.0, two.id.0]);
+    assert_eq!((waiting[0].state, waiting[0].failures), (Waiting, 0));
+    // Paged by id; another mailbox sees none of them.
+    let page = s
+        .import_files(c.mailbox_id, &[Waiting], None, Some(one.id), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(page), [two.id.0]);
+    assert!(
+        s.import_files(other.mailbox_id, &[Waiting], None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.import_file(other.mailbox_id, one.id).await.unwrap(), None);
+
+    // Downloaded: moved from the Inbox to Downloaded with a new UID, in
+    // the same step; a second change from "waiting" finds nothing to do.
+    let done = s
+        .set_import_state(
+            c.mailbox_id,
+            one.id,
+            Waiting,
+            Downloaded,
+            Some((inbox, downloaded)),
+            7,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((done.state, done.changed_at), (Downloaded, 7));
+    assert_eq!(done.message.folder_id, downloaded);
+    assert_eq!(
+        s.set_import_state(
+            c.mailbox_id,
+            one.id,
+            Waiting,
+            Downloaded,
+            Some((inbox, downloaded)),
+            8
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    // Failures are counted; a letter in the Trash is not offered.
+    for n in 1..=2 {
+        let from = if n == 1 { Waiting } else { Failed };
+        let f = s
+            .set_import_state(c.mailbox_id, two.id, from, Failed, None, 9)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.failures, n);
+        assert_eq!(f.message.folder_id, inbox);
+    }
+    s.move_message(c.mailbox_id, two.id, trash).await.unwrap();
+    assert!(
+        s.import_files(c.mailbox_id, &[Failed], Some(trash), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Deleted for good, the file goes with it.
+    s.delete_message(c.mailbox_id, two.id).await.unwrap();
+    assert_eq!(s.import_file(c.mailbox_id, two.id).await.unwrap(), None);
+    assert!(
+        s.set_import_state(c.mailbox_id, two.id, Failed, Failed, None, 9)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

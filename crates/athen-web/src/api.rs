@@ -177,7 +177,7 @@ pub(crate) async fn session_of(
     }))
 }
 
-async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
+pub(crate) async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 mod compose;
 mod directory_page;
+mod downloads;
 mod entry;
 mod forms;
 mod letter_view;
@@ -138,6 +139,9 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/api/v1/folders/{folder}/messages/{uid}/audit",
             get(api::message_audit),
         )
+        .route("/api/v1/downloads", get(downloads::list))
+        .route("/api/v1/downloads/{id}", get(downloads::fetch))
+        .route("/api/v1/downloads/{id}/report", post(downloads::report))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(security_headers))

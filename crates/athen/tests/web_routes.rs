@@ -88,6 +88,9 @@ const ROUTES: &[(&str, &str, Who)] = &[
         "/api/v1/folders/{folder}/messages/{uid}/audit",
         Who::Api,
     ),
+    ("GET", "/api/v1/downloads", Who::Api),
+    ("GET", "/api/v1/downloads/{id}", Who::Api),
+    ("POST", "/api/v1/downloads/{id}/report", Who::Api),
 ];
 
 /// The route patterns in the router's source.
