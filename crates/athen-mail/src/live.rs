@@ -105,8 +105,10 @@ impl LiveMail {
             let mut held = lock(&w.secret);
             if held.strong_count() == 0 {
                 // Locked meanwhile, and its worker not yet gone: it takes
-                // the new unlock and looks at once.
+                // the new unlock and looks at once. What it counted before
+                // is old news until then (mail may have come while locked).
                 *held = Arc::downgrade(secret);
+                w.state.send_modify(|s| s.first_page_ready = false);
                 w.wake.notify_one();
             }
             return w.state.subscribe();

@@ -9,40 +9,8 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 
-/// A small client for the API: `api(method, path, body=None, token=None)`
-/// returns (status, headers with lower-case names, parsed JSON or bytes).
-const API: &str = r#"
-import os, ssl, json, sys, time, threading, smtplib, urllib.request, urllib.error
-ctx = ssl.create_default_context(cafile=os.environ["CA"])
-base = "https://localhost:%s" % os.environ["PORT"]
-def api(method, path, body=None, token=None, raw=None):
-    headers = {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if raw is not None:
-        data = raw
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        r = urllib.request.urlopen(req, context=ctx, timeout=60)
-        status, h, out = r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        status, h, out = e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-    if h.get("content-type", "").startswith("application/json"):
-        out = json.loads(out)
-    return status, h, out
-def login(who, pw):
-    s, h, v = api("POST", "/api/v1/session", {"login": who, "password": pw})
-    assert s == 201, (s, v)
-    return v["token"]
-"#;
-
 fn api_script(port: u16, ca: &Path, code: &str) -> Value {
-    let out = python(port, ca, &format!("{API}\n{code}"));
+    let out = python(port, ca, &format!("{API_CLIENT}\n{code}"));
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 

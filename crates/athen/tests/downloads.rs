@@ -9,94 +9,16 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const API: &str = r#"
-import os, ssl, json, sys, time, hashlib, base64, smtplib, urllib.request, urllib.error
-ctx = ssl.create_default_context(cafile=os.environ["CA"])
-base = "https://localhost:%s" % os.environ["PORT"]
-def api(method, path, body=None, token=None):
-    headers = {}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        r = urllib.request.urlopen(req, context=ctx, timeout=60)
-        status, h, out = r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        status, h, out = e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
-    if h.get("content-type", "").startswith("application/json"):
-        out = json.loads(out)
-    return status, h, out
-def login(who, pw):
-    s, h, v = api("POST", "/api/v1/session", {"login": who, "password": pw})
-    assert s == 201, (s, v)
-    return v["token"]
-def settled(t):
-    for _ in range(100):
-        s, _, m = api("GET", "/api/v1/mailbox", token=t)
-        if m["unspool"]["waiting"] == 0 and m["unspool"]["first_page_ready"]:
-            return m
-        time.sleep(0.1)
-    raise Exception("unspool did not finish")
-def send(subject):
-    c = smtplib.SMTP("localhost", int(os.environ["SUBMISSION"]), timeout=30)
-    c.starttls(context=ctx)
-    c.login("jane@athen.localhost", os.environ["PW"])
-    c.sendmail("jane@athen.localhost", ["reception@northside.example"],
-        ("From: Dr Peter Smith <jane@athen.localhost>\r\nTo: reception@northside.example\r\n"
-         "Subject: " + subject + "\r\nMessage-ID: <" + subject.split()[-1] + "@athen.localhost>\r\n"
-         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-         "Dear Dr Jones,\r\n\r\nThank you for seeing this patient.\r\n\r\nYours sincerely,\r\n\r\nDr Peter Smith\r\n").encode())
-    c.quit()
-"#;
-
-fn run(p: &TwoPractices, code: &str) -> Value {
-    let script = format!("{API}\n{code}");
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .env("PORT", p.server.port.to_string())
-        .env("CA", &p.ca)
-        .env(
-            "SUBMISSION",
-            p.server.port_of("Submission port:").to_string(),
-        )
-        .env("PW", JANE_PW)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn northside_takes_hl7(data: &std::path::Path) {
-    let (rc, v) = mailbox(
-        data,
-        "reception@northside.example",
-        JANE_PW,
-        &["settings", "--delivery-formats", "hl7-oru"],
-    );
-    assert_eq!(rc, 0, "{v}");
-}
-
 #[test]
 fn a_file_is_listed_fetched_with_its_checksum_and_followed_to_import() {
     let p = TwoPractices::start(northside_takes_hl7);
     let dir = p._dir.path();
-    let v = run(
-        &p,
+    let v = p.api_run(
         &format!(
             r#"
-send("[CITIZEN, John (M) DOB:01/02/1960] Referral QZONE")
-send("[CITIZEN, Mary (F) DOB:03/04/1970] Referral QZTWO")
-send("Practice meeting QZMEET")
+send_letter("[CITIZEN, John (M) DOB:01/02/1960] Referral QZONE", "QZONE")
+send_letter("[CITIZEN, Mary (F) DOB:03/04/1970] Referral QZTWO", "QZTWO")
+send_letter("Practice meeting QZMEET", "QZMEET")
 t = login("reception@northside.example", os.environ["PW"])
 settled(t)
 out = {{}}

@@ -367,6 +367,94 @@ impl Drop for Server {
     }
 }
 
+/// A small client for the API: `api(method, path, body=None, token=None)`
+/// returns (status, headers with lower-case names, parsed JSON or bytes).
+pub const API_CLIENT: &str = r#"
+import os, ssl, json, sys, time, threading, smtplib, hashlib, base64, urllib.request, urllib.parse, urllib.error
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+base = "https://localhost:%s" % os.environ["PORT"]
+def api(method, path, body=None, token=None, raw=None):
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if raw is not None:
+        data = raw
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        r = urllib.request.urlopen(req, context=ctx, timeout=60)
+        status, h, out = r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        status, h, out = e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+    if h.get("content-type", "").startswith("application/json"):
+        out = json.loads(out)
+    return status, h, out
+def login(who, pw):
+    s, h, v = api("POST", "/api/v1/session", {"login": who, "password": pw})
+    assert s == 201, (s, v)
+    return v["token"]
+def settled(t):
+    """Waits until the mailbox has filed what waited in its spool."""
+    for _ in range(300):
+        s, _, m = api("GET", "/api/v1/mailbox", token=t)
+        if m["unspool"]["waiting"] == 0 and m["unspool"]["first_page_ready"]:
+            return m
+        time.sleep(0.1)
+    raise Exception("unspool did not finish")
+def send_letter(subject, tag):
+    """Jane sends Northside a letter (SUBMISSION and PW set by api_run)."""
+    c = smtplib.SMTP("localhost", int(os.environ["SUBMISSION"]), timeout=30)
+    c.starttls(context=ctx)
+    c.login("jane@athen.localhost", os.environ["PW"])
+    c.sendmail("jane@athen.localhost", ["reception@northside.example"],
+        ("From: Dr Peter Smith <jane@athen.localhost>\r\nTo: reception@northside.example\r\n"
+         "Subject: " + subject + "\r\nMessage-ID: <" + tag + "@athen.localhost>\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+         "Dear Dr Jones,\r\n\r\nThank you for seeing this patient.\r\n\r\nYours sincerely,\r\n\r\nDr Peter Smith\r\n").encode())
+    c.quit()
+"#;
+
+/// Northside's letters are converted to HL7 (set before the server starts).
+pub fn northside_takes_hl7(data: &Path) {
+    let (rc, v) = mailbox(
+        data,
+        "reception@northside.example",
+        JANE_PW,
+        &["settings", "--delivery-formats", "hl7-oru"],
+    );
+    assert_eq!(rc, 0, "{v}");
+}
+
+impl TwoPractices {
+    /// Runs `code` after [`API_CLIENT`] with the server's ports and Jane's
+    /// password set, and parses what it prints as JSON.
+    pub fn api_run(&self, code: &str) -> Value {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!("{API_CLIENT}\n{code}"))
+            .env("PORT", self.server.port.to_string())
+            .env("CA", &self.ca)
+            .env(
+                "SUBMISSION",
+                self.server.port_of("Submission port:").to_string(),
+            )
+            .env("PW", JANE_PW)
+            .output()
+            .expect("python3 is installed by the test command");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "python failed: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
 /// Runs a Python snippet with `PORT` and `CA` set; returns stdout.
 pub fn python(port: u16, ca: &Path, code: &str) -> String {
     let out = Command::new("python3")
