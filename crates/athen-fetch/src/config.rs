@@ -72,8 +72,9 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        // The text holds the token: wiped when read.
         let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+            Ok(t) => zeroize::Zeroizing::new(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ConfigError::Missing(path.to_path_buf()));
             }

@@ -386,6 +386,10 @@ fn print_summary(
         }
     );
     println!(
+        "  Certificate SHA-256: {} (athen-fetch setup shows it too)",
+        tls.fingerprint
+    );
+    println!(
         "  SMTP (MX):        {smtp} (STARTTLS required; mail for this server's accounts only)"
     );
     println!("  SMTP port:        {}", smtp.port());

@@ -13,6 +13,9 @@ pub struct TlsSetup {
     pub config: Arc<ServerConfig>,
     pub certificate: PathBuf,
     pub self_signed: bool,
+    /// SHA-256 of the server's own certificate (DER), lower-case hex: what
+    /// `athen-fetch setup` shows before it pins a self-signed certificate.
+    pub fingerprint: String,
 }
 
 /// Loads the configured certificate, or makes (first time) and loads the
@@ -45,6 +48,13 @@ pub fn server_config(
             cert_path.display()
         );
     }
+    let fingerprint: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(chain[0].as_ref())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .with_context(|| format!("cannot read private key {}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -64,6 +74,7 @@ pub fn server_config(
         config: Arc::new(config),
         certificate: cert_path,
         self_signed,
+        fingerprint,
     })
 }
 

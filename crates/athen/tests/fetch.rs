@@ -201,7 +201,21 @@ print("{}")"#,
     // said so; the settings are the user's own.
     let s = pr.setup(&pr.import);
     assert_eq!(s.code, 0, "{}{}", s.stdout, s.stderr);
-    assert!(s.stderr.contains("SHA-256 fingerprint is"), "{}", s.stderr);
+    // The fingerprint shown is the one the server printed at its start.
+    let printed =
+        pr.p.server
+            .summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Certificate SHA-256:"))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the server prints its certificate's fingerprint")
+            .to_string();
+    assert!(
+        s.stderr
+            .contains(&format!("SHA-256 fingerprint is {printed}.")),
+        "{}",
+        s.stderr
+    );
     assert!(
         s.stdout.contains("only the certificate pinned at setup"),
         "{}",
@@ -335,10 +349,16 @@ print(json.dumps(api("GET", "/api/v1/folders/Sent/messages/%d/audit" % uid, toke
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let busy = wait_for("the running copy to hold the lock", || {
-        let f = pr.once();
-        (f.code == 3).then_some(f)
+    // Its first cycle done (it writes last-cycle.json), it holds the lock
+    // while it waits for the next.
+    let last = pr.config.with_file_name("last-cycle.json");
+    let before = std::fs::metadata(&last).unwrap().modified().unwrap();
+    wait_for("the running copy's first cycle", || {
+        assert!(running.try_wait().unwrap().is_none(), "run stopped");
+        (std::fs::metadata(&last).unwrap().modified().unwrap() > before).then_some(())
     });
+    let busy = pr.once();
+    assert_eq!(busy.code, 3, "{}", busy.stderr);
     assert!(
         busy.stderr.contains("another athen-fetch is running"),
         "{}",
