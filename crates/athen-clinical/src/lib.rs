@@ -11,4 +11,5 @@ pub mod document;
 pub mod extract;
 pub mod patient;
 pub mod read;
+pub mod upload;
 pub mod write;

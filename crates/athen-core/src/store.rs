@@ -256,6 +256,11 @@ pub trait MailboxStore: Send + Sync {
         refile: Option<(FolderId, FolderId)>,
         at: UnixTime,
     ) -> StoreResult<Option<ImportFileRow>>;
+    /// When the upload with this key (see migration 13) was sent, if it was.
+    async fn upload_sent(&self, mailbox: MailboxId, key: &[u8]) -> StoreResult<Option<UnixTime>>;
+    /// Records that the upload with this key was sent (once; again is no
+    /// change).
+    async fn record_upload(&self, mailbox: MailboxId, key: &[u8], at: UnixTime) -> StoreResult<()>;
     /// The owner's choices (defaults when never set).
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings>;
     async fn set_settings(&self, mailbox: MailboxId, settings: &MailboxSettings)

@@ -326,6 +326,13 @@ async fn tls_connect(
     })
 }
 
+/// What a request carries.
+enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    File { bytes: Bytes, key: &'a str },
+}
+
 /// A connection to one ATHEN server, logged in or not.
 pub struct Client {
     address: ServerAddress,
@@ -359,7 +366,7 @@ impl Answer {
             })
     }
 
-    fn into_error(self) -> ClientError {
+    pub fn into_error(self) -> ClientError {
         let message = self.error_text();
         match self.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ClientError::Refused(message),
@@ -410,7 +417,7 @@ impl Client {
         Ok(self.sender.as_mut().expect("just set"))
     }
 
-    fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Request<Full<Bytes>> {
+    fn request(&self, method: Method, path: &str, body: &Body<'_>) -> Request<Full<Bytes>> {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -423,11 +430,17 @@ impl Client {
             b = b.header(header::AUTHORIZATION, format!("Bearer {}", token.as_str()));
         }
         let body = match body {
-            Some(v) => {
+            Body::Empty => Bytes::new(),
+            Body::Json(v) => {
                 b = b.header(header::CONTENT_TYPE, "application/json");
                 Bytes::from(v.to_string())
             }
-            None => Bytes::new(),
+            Body::File { bytes, key } => {
+                b = b
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header("idempotency-key", *key);
+                bytes.clone()
+            }
         };
         b.body(Full::new(body)).expect("a request of valid parts")
     }
@@ -439,7 +452,7 @@ impl Client {
         &mut self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: &Body<'_>,
         limit: u64,
         sink: &mut dyn FnMut(StatusCode, &[u8]) -> std::io::Result<()>,
     ) -> Result<(StatusCode, hyper::HeaderMap), ClientError> {
@@ -507,6 +520,28 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ClientError> {
+        let body = body.map_or(Body::Empty, Body::Json);
+        self.call_with(method, path, &body).await
+    }
+
+    /// Sends a file as the body, with the key that makes sending it again
+    /// harmless (`Idempotency-Key`); the answer is read whole.
+    pub async fn send_file(
+        &mut self,
+        path: &str,
+        bytes: Bytes,
+        key: &str,
+    ) -> Result<Answer, ClientError> {
+        self.call_with(Method::POST, path, &Body::File { bytes, key })
+            .await
+    }
+
+    async fn call_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &Body<'_>,
+    ) -> Result<Answer, ClientError> {
         let mut buf = Vec::new();
         let (status, headers) = self
             .exchange(method, path, body, 16 << 20, &mut |_, d| {
@@ -543,15 +578,21 @@ impl Client {
     ) -> Result<hyper::HeaderMap, ClientError> {
         let mut error_body = Vec::new();
         let (status, headers) = self
-            .exchange(Method::GET, path, None, MAX_DOWNLOAD, &mut |status, d| {
-                // Only a 200's body goes to the sink; an error's is read.
-                if status == StatusCode::OK {
-                    sink(d)
-                } else {
-                    error_body.extend_from_slice(d);
-                    Ok(())
-                }
-            })
+            .exchange(
+                Method::GET,
+                path,
+                &Body::Empty,
+                MAX_DOWNLOAD,
+                &mut |status, d| {
+                    // Only a 200's body goes to the sink; an error's is read.
+                    if status == StatusCode::OK {
+                        sink(d)
+                    } else {
+                        error_body.extend_from_slice(d);
+                        Ok(())
+                    }
+                },
+            )
             .await?;
         if status != StatusCode::OK {
             return Err(Answer {

@@ -43,6 +43,10 @@ pub struct Config {
     pub token: String,
     /// Where the clinical system picks up files.
     pub import_folder: PathBuf,
+    /// Where the clinical system leaves files to send (PIT, HL7, RTF,
+    /// DOCX), if the practice uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_folder: Option<PathBuf>,
     /// How often `run` looks for new letters.
     #[serde(default = "default_interval")]
     pub interval_minutes: u64,
@@ -183,6 +187,7 @@ mod tests {
             login: "reception@northside.example".into(),
             token: "athen-token".into(),
             import_folder: "/tmp/in".into(),
+            upload_folder: None,
             interval_minutes: 15,
             trust,
         }

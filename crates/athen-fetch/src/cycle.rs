@@ -23,6 +23,23 @@ use std::time::Duration;
 const SETTLE_WAIT: Duration = Duration::from_secs(120);
 /// Files listed per request.
 const PAGE: u32 = 200;
+/// How old a file of the upload folder must be to be sent (younger, it
+/// may still be being written).
+const UPLOAD_SETTLE: Duration = Duration::from_secs(2);
+
+/// A file name in a URL's query: everything but unreserved characters
+/// percent-encoded (RFC 3986 §2.3).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
 
 /// What a cycle did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +52,13 @@ pub struct Outcome {
     pub failed: Vec<String>,
     /// This downloader's files still in the import folder.
     pub awaiting_import: usize,
+    /// Files of the upload folder sent.
+    #[serde(default)]
+    pub sent: usize,
+    /// Files of the upload folder that cannot be sent ("NAME: reason"),
+    /// moved to its Errors folder.
+    #[serde(default)]
+    pub not_sent: Vec<String>,
 }
 
 /// Why a cycle stopped before its end.
@@ -84,6 +108,7 @@ pub async fn run(
         client: &mut client,
         journal: &mut journal,
         import: &import,
+        upload: config.upload_folder.as_deref(),
         progress,
         outcome: Outcome::default(),
     };
@@ -97,6 +122,7 @@ struct Cycle<'a> {
     client: &'a mut Client,
     journal: &'a mut Journal,
     import: &'a Path,
+    upload: Option<&'a Path>,
     progress: &'a mut Progress,
     outcome: Outcome,
 }
@@ -145,6 +171,93 @@ impl Cycle<'_> {
         self.fetch_waiting().await?;
         self.report_imports().await?;
         self.outcome.awaiting_import = self.journal.pending().count();
+        if let Some(folder) = self.upload {
+            self.send_uploads(folder).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the files the clinical system left in the upload folder, each
+    /// to the addressee it names (the server reads it and finds them in the
+    /// directory). A file sent moves to `Sent`; one that cannot be sent to
+    /// `Errors`, with a `.txt` beside it saying why. A file younger than a
+    /// few seconds may still be being written: it waits for the next cycle.
+    async fn send_uploads(&mut self, folder: &Path) -> Result<(), CycleError> {
+        if !folder.is_dir() {
+            return Err(CycleError::Local(format!(
+                "the upload folder {} does not exist; nothing was sent",
+                folder.display()
+            )));
+        }
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .map_err(|e| CycleError::local("the upload folder", e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= UPLOAD_SETTLE)
+            })
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.') && files::upload_kind(n))
+            .collect();
+        names.sort();
+        for name in names {
+            let path = folder.join(&name);
+            let bytes =
+                std::fs::read(&path).map_err(|e| CycleError::local("the upload folder", e))?;
+            // The same file under the same name is one upload, however
+            // often it is tried (the server keeps the key).
+            let key = {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(&bytes);
+                files::hex(&h.finalize())
+            };
+            let answer = self
+                .client
+                .send_file(
+                    &format!("/api/v1/outbox?name={}", percent_encode(&name)),
+                    bytes.into(),
+                    &key,
+                )
+                .await?;
+            match answer.status.as_u16() {
+                200 | 201 => {
+                    let to = answer.json()["to"].as_str().unwrap_or("").to_string();
+                    files::move_into(&path, &folder.join("Sent"))
+                        .map_err(|e| CycleError::local("the upload folder's Sent folder", e))?;
+                    self.outcome.sent += 1;
+                    if to.is_empty() {
+                        self.progress.log(&format!("{name} was sent already"));
+                    } else {
+                        self.progress.log(&format!("sent {name} to {to}"));
+                    }
+                }
+                400 | 413 | 415 | 422 => {
+                    let why = answer.error_text();
+                    let errors = folder.join("Errors");
+                    let moved = files::move_into(&path, &errors)
+                        .map_err(|e| CycleError::local("the upload folder's Errors folder", e))?;
+                    let note = format!(
+                        "{} could not be sent by athen-fetch on {}:\r\n{why}\r\n",
+                        name,
+                        crate::progress::timestamp()
+                    );
+                    let mut note_name = moved.file_name().unwrap_or_default().to_os_string();
+                    note_name.push(".txt");
+                    std::fs::write(errors.join(note_name), note)
+                        .map_err(|e| CycleError::local("the upload folder's Errors folder", e))?;
+                    self.progress.log(&format!("could not send {name}: {why}"));
+                    self.outcome.not_sent.push(format!("{name}: {why}"));
+                }
+                _ => return Err(CycleError::Client(answer.into_error())),
+            }
+        }
         Ok(())
     }
 

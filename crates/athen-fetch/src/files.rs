@@ -146,6 +146,41 @@ impl Staged {
     }
 }
 
+/// Whether a file of the upload folder is of a kind that is sent (PIT,
+/// HL7, RTF, DOCX; the server reads it).
+pub fn upload_kind(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        matches!(
+            ext.to_ascii_lowercase().as_str(),
+            "pit" | "hl7" | "oru" | "ref" | "rtf" | "docx"
+        )
+    })
+}
+
+/// Moves a file into `dir` (made if missing) under its own name, or with
+/// `-2`, `-3`… before its extension if that is taken. Returns where it went.
+pub fn move_into(file: &Path, dir: &Path) -> io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let name = file
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file"))?
+        .to_string_lossy()
+        .into_owned();
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (name.clone(), String::new()),
+    };
+    let mut target = dir.join(&name);
+    let mut n = 2;
+    while target.exists() {
+        target = dir.join(format!("{stem}-{n}{ext}"));
+        n += 1;
+    }
+    fs::rename(file, &target)?;
+    sync_dir(dir)?;
+    Ok(target)
+}
+
 /// What [`Staged::publish`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Published {

@@ -52,6 +52,10 @@ enum Command {
         /// The clinical system's import folder.
         #[arg(long)]
         import_folder: Option<PathBuf>,
+        /// A folder whose PIT, HL7, RTF and DOCX files are sent to the
+        /// addressee each names (optional).
+        #[arg(long)]
+        upload_folder: Option<PathBuf>,
         /// Minutes between cycles of `run`.
         #[arg(long, default_value_t = 15)]
         interval: u64,
@@ -169,6 +173,7 @@ async fn main_async(cli: Cli) -> Result<(), Failure> {
             login,
             token_stdin,
             import_folder,
+            upload_folder,
             interval,
             trust_on_first_use,
             pin,
@@ -178,6 +183,7 @@ async fn main_async(cli: Cli) -> Result<(), Failure> {
                 login,
                 token_stdin,
                 import_folder,
+                upload_folder,
                 interval,
                 trust_on_first_use,
                 pin,
@@ -251,23 +257,33 @@ fn finish_cycle(
     }
     let outcome = result?;
     progress.log(&format!(
-        "cycle done: {} downloaded, {} imported, {} could not be delivered, {} waiting in the import folder",
+        "cycle done: {} downloaded, {} imported, {} could not be delivered, {} waiting in the import folder; {} sent, {} could not be sent",
         outcome.downloaded,
         outcome.imported,
         outcome.failed.len(),
-        outcome.awaiting_import
+        outcome.awaiting_import,
+        outcome.sent,
+        outcome.not_sent.len()
     ));
-    if outcome.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure {
+    if !outcome.failed.is_empty() {
+        return Err(Failure {
             code: 1,
             message: format!(
                 "{} file(s) could not be delivered; they are tried again",
                 outcome.failed.len()
             ),
-        })
+        });
     }
+    if !outcome.not_sent.is_empty() {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{} file(s) could not be sent; they are in the Errors folder, each with a note saying why",
+                outcome.not_sent.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn status(path: &Path) -> Result<(), Failure> {
@@ -278,6 +294,9 @@ fn status(path: &Path) -> Result<(), Failure> {
     let _ = writeln!(out, "Login:          {}", config.login);
     let _ = writeln!(out, "Trusts:         {}", config.trust.describe());
     let _ = writeln!(out, "Import folder:  {}", config.import_folder.display());
+    if let Some(u) = &config.upload_folder {
+        let _ = writeln!(out, "Upload folder:  {}", u.display());
+    }
     let _ = writeln!(
         out,
         "Every:          {} minutes (run)",
@@ -327,6 +346,7 @@ struct SetupAnswers {
     login: Option<String>,
     token_stdin: bool,
     import_folder: Option<PathBuf>,
+    upload_folder: Option<PathBuf>,
     interval: u64,
     trust_on_first_use: bool,
     pin: Option<String>,
@@ -389,6 +409,14 @@ async fn setup(path: &Path, a: SetupAnswers) -> Result<(), Failure> {
             import_folder.display()
         )));
     }
+    if let Some(u) = &a.upload_folder
+        && !u.is_dir()
+    {
+        return Err(Failure::settings(format!(
+            "the upload folder {} does not exist",
+            u.display()
+        )));
+    }
     // The system's roots first; a pin only when asked for, or agreed to.
     let trust = match a.pin {
         Some(pin) => Trust::Pinned {
@@ -424,6 +452,7 @@ async fn setup(path: &Path, a: SetupAnswers) -> Result<(), Failure> {
         login,
         token: token.to_string(),
         import_folder,
+        upload_folder: a.upload_folder,
         interval_minutes: a.interval,
         trust,
     };
@@ -436,6 +465,9 @@ async fn setup(path: &Path, a: SetupAnswers) -> Result<(), Failure> {
     println!("Settings saved in {}.", path.display());
     println!("The server is trusted by {}.", config.trust.describe());
     println!("Files go into {}.", config.import_folder.display());
+    if let Some(u) = &config.upload_folder {
+        println!("Files left in {} are sent.", u.display());
+    }
     Ok(())
 }
 

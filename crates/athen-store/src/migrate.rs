@@ -51,6 +51,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_import_files.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_sent_uploads.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -1873,6 +1873,29 @@ impl MailboxStore for SqliteStore {
         Ok(Some(row))
     }
 
+    async fn upload_sent(&self, mailbox: MailboxId, key: &[u8]) -> StoreResult<Option<UnixTime>> {
+        sqlx::query_scalar("SELECT sent_at FROM sent_uploads WHERE mailbox_id = $1 AND key = $2")
+            .bind(mailbox.0)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn record_upload(&self, mailbox: MailboxId, key: &[u8], at: UnixTime) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sent_uploads (mailbox_id, key, sent_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox_id, key) DO NOTHING",
+        )
+        .bind(mailbox.0)
+        .bind(key)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn settings(&self, mailbox: MailboxId) -> StoreResult<MailboxSettings> {
         let row = sqlx::query(
             "SELECT delivery_formats, receipt_policy FROM mailbox_settings WHERE mailbox_id = $1",

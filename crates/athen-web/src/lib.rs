@@ -14,6 +14,7 @@ mod entry;
 mod forms;
 mod letter_view;
 mod mail_pages;
+mod outbox;
 mod pages;
 pub mod rate;
 pub mod register;
@@ -142,6 +143,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/api/v1/downloads", get(downloads::list))
         .route("/api/v1/downloads/{id}", get(downloads::fetch))
         .route("/api/v1/downloads/{id}/report", post(downloads::report))
+        .route(
+            "/api/v1/outbox",
+            post(outbox::send).layer(DefaultBodyLimit::max(outbox::MAX_UPLOAD)),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(security_headers))

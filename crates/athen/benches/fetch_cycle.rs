@@ -15,30 +15,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-/// `athen-fetch` built in release beside the server.
-fn fetch_bin() -> PathBuf {
-    let bin = Path::new(BIN).with_file_name(format!("athen-fetch{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut c = Command::new(cargo);
-    c.args([
-        "build",
-        "-q",
-        "--release",
-        "-p",
-        "athen-fetch",
-        "--bin",
-        "athen-fetch",
-    ]);
-    assert!(
-        c.status().unwrap().success(),
-        "cargo build --release -p athen-fetch"
-    );
-    bin
-}
 
 /// Runs the downloader under Python's `resource`, which reports the
 /// child's peak resident set: (exit code, seconds, peak KiB, stderr).
@@ -53,19 +31,7 @@ print(json.dumps({"code": p.returncode, "seconds": took, "peak_kib": peak, "stde
 "#;
     let mut cmd = Command::new("python3");
     cmd.arg("-c").arg(code).arg(fetch_bin()).args(args);
-    let mut child = cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(&mut cmd, stdin);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     (
         v["code"].as_i64().unwrap() as i32,
@@ -82,7 +48,7 @@ fn main() {
         .unwrap_or(1000);
     let token = std::cell::RefCell::new(String::new());
     let p = TwoPractices::start(|data| {
-        northside_takes_hl7(data);
+        takes_hl7(data, "reception@northside.example");
         let t = admin_ok(
             data,
             &[

@@ -16,13 +16,7 @@ use std::process::Command;
 #[test]
 fn a_practice_joins_and_writes_to_another_in_a_real_browser() {
     let p = TwoPractices::start(|data| {
-        let (rc, v) = mailbox(
-            data,
-            "jane@athen.localhost",
-            JANE_PW,
-            &["settings", "--delivery-formats", "hl7-oru"],
-        );
-        assert_eq!(rc, 0, "{v}");
+        takes_hl7(data, "jane@athen.localhost");
         admin_ok(data, &["account", "confirm", "jane@athen.localhost"], "");
         create_operator(data, "ops", "Olive Operator", "operator passphrase 1");
     });

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[test]
 fn a_file_is_listed_fetched_with_its_checksum_and_followed_to_import() {
-    let p = TwoPractices::start(northside_takes_hl7);
+    let p = TwoPractices::start(|d| takes_hl7(d, "reception@northside.example"));
     let dir = p._dir.path();
     let v = p.api_run(
         &format!(

@@ -15,29 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `athen-fetch` binary, built beside the server (the workspace's
-/// test run builds both). When its sources are newer than it (a run of
-/// this crate alone after a change to the downloader), it is built first.
-fn fetch_bin() -> PathBuf {
-    let bin = Path::new(BIN).with_file_name(format!("athen-fetch{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../athen-fetch/src");
-    let newest_source = std::fs::read_dir(&src)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
-        .max();
-    if built.is_none() || newest_source > built {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut c = Command::new(cargo);
-        c.args(["build", "-q", "-p", "athen-fetch", "--bin", "athen-fetch"]);
-        if BIN.contains("/release/") {
-            c.arg("--release");
-        }
-        assert!(c.status().unwrap().success(), "cargo build -p athen-fetch");
-    }
-    bin
-}
-
 struct Fetched {
     code: i32,
     stdout: String,
@@ -45,24 +22,12 @@ struct Fetched {
 }
 
 fn fetch(config: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Fetched {
-    let mut child = Command::new(fetch_bin())
-        .arg("--config")
+    let mut c = Command::new(fetch_bin());
+    c.arg("--config")
         .arg(config)
         .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .envs(env.iter().copied());
+    let out = output_with_stdin(&mut c, stdin);
     let f = Fetched {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -100,10 +65,17 @@ struct Practice {
 
 impl Practice {
     fn start() -> Practice {
+        Self::start_and(|_| {})
+    }
+
+    /// As [`start`](Self::start), with `more` done on the data directory
+    /// before the server starts.
+    fn start_and(more: impl FnOnce(&Path)) -> Practice {
         let token = std::cell::RefCell::new(String::new());
         let p = TwoPractices::start(|data| {
-            northside_takes_hl7(data);
+            takes_hl7(data, "reception@northside.example");
             *token.borrow_mut() = issue_token(data);
+            more(data);
         });
         let import = p._dir.path().join("import");
         std::fs::create_dir(&import).unwrap();
@@ -120,22 +92,39 @@ impl Practice {
         format!("https://localhost:{}", self.p.server.port)
     }
 
+    /// `athen-fetch setup` for Northside against `url`, the token given
+    /// as `token`, with `extra` options.
+    fn setup_with(
+        &self,
+        config: &Path,
+        url: &str,
+        import: &Path,
+        token: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Fetched {
+        let mut args = vec![
+            "setup",
+            "--server",
+            url,
+            "--login",
+            "reception@northside.example",
+            "--token-stdin",
+            "--import-folder",
+            import.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        fetch(config, &args, &format!("{token}\n"), env)
+    }
+
     /// `athen-fetch setup`, pinning the server's certificate.
     fn setup(&self, import: &Path) -> Fetched {
-        fetch(
+        self.setup_with(
             &self.config,
-            &[
-                "setup",
-                "--server",
-                &self.url(),
-                "--login",
-                "reception@northside.example",
-                "--token-stdin",
-                "--import-folder",
-                import.to_str().unwrap(),
-                "--trust-on-first-use",
-            ],
-            &format!("{}\n", self.token),
+            &self.url(),
+            import,
+            &self.token,
+            &["--trust-on-first-use"],
             &[],
         )
     }
@@ -230,19 +219,12 @@ print("{}")"#,
     // The same server trusted by the system's roots (here: its own
     // certificate as the only root, as SSL_CERT_FILE says).
     let other = pr.p._dir.path().join("system/config.toml");
-    let s = fetch(
+    let s = pr.setup_with(
         &other,
-        &[
-            "setup",
-            "--server",
-            &pr.url(),
-            "--login",
-            "reception@northside.example",
-            "--token-stdin",
-            "--import-folder",
-            pr.import.to_str().unwrap(),
-        ],
-        &format!("{}\n", pr.token),
+        &pr.url(),
+        &pr.import,
+        &pr.token,
+        &[],
         &[("SSL_CERT_FILE", pr.p.ca.to_str().unwrap())],
     );
     assert_eq!(s.code, 0, "{}{}", s.stdout, s.stderr);
@@ -253,20 +235,12 @@ print("{}")"#,
         s.stdout
     );
     // A mistyped token saves nothing.
-    let bad = fetch(
+    let bad = pr.setup_with(
         &pr.p._dir.path().join("bad/config.toml"),
-        &[
-            "setup",
-            "--server",
-            &pr.url(),
-            "--login",
-            "reception@northside.example",
-            "--token-stdin",
-            "--import-folder",
-            pr.import.to_str().unwrap(),
-            "--trust-on-first-use",
-        ],
-        "athen_not-a-token\n",
+        &pr.url(),
+        &pr.import,
+        "athen_not-a-token",
+        &["--trust-on-first-use"],
         &[],
     );
     assert_eq!(bad.code, 2, "{}", bad.stderr);
@@ -373,31 +347,6 @@ print(json.dumps(api("GET", "/api/v1/folders/Sent/messages/%d/audit" % uid, toke
     );
 }
 
-/// `localserve` on a data directory with a fixed HTTPS port (so a
-/// downloader's settings still name it after a restart).
-fn serve_on(data: &Path, port: u16) -> Server {
-    let port = port.to_string();
-    let dns = Dns::empty();
-    let address = dns.address();
-    let mut s = Server::start_with(&[
-        "localserve",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--https-port",
-        &port,
-        "--smtp-port",
-        "0",
-        "--submission-port",
-        "0",
-        "--submissions-port",
-        "0",
-        "--dns-server",
-        &address,
-    ]);
-    s.dns = Some(dns);
-    s
-}
-
 #[test]
 fn the_server_killed_mid_cycle_loses_nothing_and_duplicates_nothing() {
     let mut pr = Practice::start();
@@ -408,7 +357,7 @@ fn the_server_killed_mid_cycle_loses_nothing_and_duplicates_nothing() {
     assert_eq!(pr.setup(&pr.import).code, 0);
     let _ = pr.p.server.child.kill();
     let _ = pr.p.server.child.wait();
-    pr.p.server = serve_on(&pr.p.data, port);
+    pr.p.server = Server::start_on(&pr.p.data, Dns::empty(), port, &[]);
 
     let child = Command::new(fetch_bin())
         .arg("--config")
@@ -447,7 +396,7 @@ fn the_server_killed_mid_cycle_loses_nothing_and_duplicates_nothing() {
     let taken = before.iter().next_back().unwrap().clone();
     std::fs::remove_file(pr.import.join(&taken)).unwrap();
 
-    pr.p.server = serve_on(&pr.p.data, port);
+    pr.p.server = Server::start_on(&pr.p.data, Dns::empty(), port, &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let f = pr.once();
@@ -612,20 +561,12 @@ fn a_corrupted_download_is_never_written_and_a_changed_certificate_is_refused() 
 
     // Set up through the proxy (its certificate pinned), as a practice
     // behind a bad middlebox would be.
-    let s = fetch(
+    let s = pr.setup_with(
         &pr.config,
-        &[
-            "setup",
-            "--server",
-            &format!("https://localhost:{proxy_port}"),
-            "--login",
-            "reception@northside.example",
-            "--token-stdin",
-            "--import-folder",
-            pr.import.to_str().unwrap(),
-            "--trust-on-first-use",
-        ],
-        &format!("{}\n", pr.token),
+        &format!("https://localhost:{proxy_port}"),
+        &pr.import,
+        &pr.token,
+        &["--trust-on-first-use"],
         &[],
     );
     assert_eq!(s.code, 0, "{}", s.stderr);
@@ -691,4 +632,178 @@ fn a_revoked_token_stops_the_downloader_with_a_clear_message() {
     );
     assert_eq!(none.code, 2, "{}", none.stderr);
     assert!(none.stderr.contains("athen-fetch setup"), "{}", none.stderr);
+}
+
+/// A PIT file addressed to provider `provider` about John Citizen (PIT
+/// v07: the addressee's provider number at columns 61–68 of line 123).
+fn pit_file(provider: &str) -> String {
+    let mut s = String::from(
+        "001 Northside Medical                                           07 01/07/1996\r\n",
+    );
+    s += "100 Start Patient  :      CITIZEN,John\r\n";
+    s += &format!("{:<37}{:<29}M\r\n", "104 Birthdate      :", "01/02/1960");
+    s += &format!(
+        "{:<60}{provider}\r\n",
+        "123 Addressee      :      Dr Priya Sharma"
+    );
+    s += "205 Name of Test   :      LETTER\r\n";
+    s += "301 Dear Dr Sharma, thank you for seeing John.\r\n999\r\n";
+    s
+}
+
+#[test]
+fn files_left_in_the_upload_folder_reach_the_provider_they_name_once() {
+    let pr = Practice::start_and(|data| {
+        admin_ok(
+            data,
+            &[
+                "account",
+                "create",
+                "--kind",
+                "individual",
+                "--name",
+                "Dr Priya Sharma",
+                "--address",
+                "priya@athen.localhost",
+                "--provider-number",
+                "2426621B",
+                "--password-stdin",
+            ],
+            &format!("{JANE_PW}\n"),
+        );
+        admin_ok(data, &["account", "confirm", "priya@athen.localhost"], "");
+    });
+    let upload = pr.p._dir.path().join("upload");
+    std::fs::create_dir(&upload).unwrap();
+    let s = pr.setup_with(
+        &pr.config,
+        &pr.url(),
+        &pr.import,
+        &pr.token,
+        &[
+            "--trust-on-first-use",
+            "--upload-folder",
+            upload.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    std::fs::write(upload.join("REF00001.PIT"), pit_file("2426621B")).unwrap();
+    std::fs::write(
+        upload.join("LETTER.HL7"),
+        "MSH|^~\\&|MD|Northside||Sharma|20261201||REF^I12^REF_I12|7|P|2.4\r\
+PRD|RP|Sharma^Priya^^^Dr^^L|||||2426621B^AUSHICPR^UPIN\r\
+PID|1||42^^^MD^MR||CITIZEN^John||19600201|M\r",
+    )
+    .unwrap();
+    std::fs::write(
+        upload.join("Referral.rtf"),
+        "{\\rtf1\\ansi Northside Medical\\par\\par Dr Priya Sharma\\par Provider No: 2426621B\\par\\par \
+Re: John CITIZEN, DOB: 01/02/1960\\par\\par Dear Dr Sharma,\\par Thank you for seeing John.\\par\\par \
+Yours sincerely,\\par Dr Peter Smith\\par Provider No: 0302523B\\par}",
+    )
+    .unwrap();
+    // A provider number that is right but nobody's in the directory.
+    std::fs::write(upload.join("NOBODY.PIT"), pit_file("049960CT")).unwrap();
+    std::fs::write(upload.join("notes.txt"), "not for sending").unwrap();
+    // Files younger than two seconds may be half written: made older.
+    let age = |dir: &Path| {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                assert!(
+                    Command::new("touch")
+                        .args(["-d", "-1 minute"])
+                        .arg(&p)
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+        }
+    };
+    age(&upload);
+
+    let f = pr.once();
+    assert_eq!(f.code, 1, "one file could not be sent: {}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("sent REF00001.PIT to priya@athen.localhost"),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr.contains("3 sent, 1 could not be sent"),
+        "{}",
+        f.stderr
+    );
+    assert_eq!(
+        files_in(&upload.join("Sent")),
+        ["LETTER.HL7", "REF00001.PIT", "Referral.rtf"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        files_in(&upload.join("Errors")),
+        ["NOBODY.PIT", "NOBODY.PIT.txt"].map(String::from).into()
+    );
+    let note = std::fs::read_to_string(upload.join("Errors/NOBODY.PIT.txt")).unwrap();
+    assert!(
+        note.contains("no one with provider number 049960CT is in the ATHEN directory"),
+        "{note}"
+    );
+    assert_eq!(
+        files_in(&upload),
+        ["notes.txt"].map(String::from).into(),
+        "other files are left alone"
+    );
+
+    // Sent again after a crash (the file back in the folder): not twice.
+    std::fs::copy(
+        upload.join("Sent/REF00001.PIT"),
+        upload.join("REF00001.PIT"),
+    )
+    .unwrap();
+    age(&upload);
+    let again = pr.once();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("REF00001.PIT was sent already"),
+        "{}",
+        again.stderr
+    );
+    assert!(upload.join("Sent/REF00001-2.PIT").exists());
+
+    // Priya has three letters about John, each with its file.
+    let v = pr.p.api_run(
+        r#"
+t = login("priya@athen.localhost", os.environ["PW"])
+settled(t)
+inbox = api("GET", "/api/v1/folders/Inbox/messages", token=t)[2]["messages"]
+out = []
+for m in inbox:
+    raw = api("GET", "/api/v1/folders/Inbox/messages/%d" % m["uid"], token=t)[2]
+    import email
+    msg = email.message_from_bytes(raw)
+    out.append({"subject": m["subject"], "from": m["from"],
+                "files": sorted(p.get_filename() for p in msg.walk() if p.get_filename())})
+print(json.dumps(sorted(out, key=lambda x: x["files"])))
+"#,
+    );
+    let letters = v.as_array().unwrap();
+    assert_eq!(letters.len(), 3, "{v}");
+    for l in letters {
+        assert!(
+            l["subject"].as_str().unwrap().contains("CITIZEN, John"),
+            "the patient is in the subject: {l}"
+        );
+        assert!(
+            l["from"][0]
+                .as_str()
+                .unwrap()
+                .contains("reception@northside.example")
+        );
+    }
+    let files: Vec<&Value> = letters.iter().map(|l| &l["files"][0]).collect();
+    assert_eq!(files, ["LETTER.HL7", "REF00001.PIT", "Referral.rtf"]);
 }

@@ -13,13 +13,7 @@ use serde_json::json;
 #[test]
 fn a_letter_written_in_the_browser_reaches_the_other_practice_with_its_patient() {
     let p = TwoPractices::start(|data| {
-        let (rc, v) = mailbox(
-            data,
-            "reception@northside.example",
-            JANE_PW,
-            &["settings", "--delivery-formats", "hl7-oru"],
-        );
-        assert_eq!(rc, 0, "{v}");
+        takes_hl7(data, "reception@northside.example");
         admin_ok(
             data,
             &["account", "confirm", "reception@northside.example"],

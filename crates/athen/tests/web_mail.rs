@@ -10,13 +10,7 @@ use common::*;
 #[test]
 fn a_practice_signs_in_reads_a_letter_with_its_hl7_file_and_the_sender_sees_read() {
     let p = TwoPractices::start(|data| {
-        let (rc, v) = mailbox(
-            data,
-            "reception@northside.example",
-            JANE_PW,
-            &["settings", "--delivery-formats", "hl7-oru"],
-        );
-        assert_eq!(rc, 0, "{v}");
+        takes_hl7(data, "reception@northside.example");
     });
     p.jane_sends(
         "msg = ('From: Dr Peter Smith <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\n'

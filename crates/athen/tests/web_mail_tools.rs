@@ -12,13 +12,7 @@ use serde_json::json;
 #[test]
 fn a_practice_searches_forwards_and_keeps_drafts_and_html_is_made_safe() {
     let p = TwoPractices::start(|data| {
-        let (rc, v) = mailbox(
-            data,
-            "reception@northside.example",
-            JANE_PW,
-            &["settings", "--delivery-formats", "hl7-oru"],
-        );
-        assert_eq!(rc, 0, "{v}");
+        takes_hl7(data, "reception@northside.example");
     });
     p.jane_sends(
         r#"from email.message import EmailMessage

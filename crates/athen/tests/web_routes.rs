@@ -91,6 +91,7 @@ const ROUTES: &[(&str, &str, Who)] = &[
     ("GET", "/api/v1/downloads", Who::Api),
     ("GET", "/api/v1/downloads/{id}", Who::Api),
     ("POST", "/api/v1/downloads/{id}/report", Who::Api),
+    ("POST", "/api/v1/outbox", Who::Api),
 ];
 
 /// The route patterns in the router's source.

@@ -12,22 +12,52 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_athen");
 
 /// Runs `athen <args>` with `stdin`, returning the output.
 pub fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut c = Command::new(BIN);
+    c.args(args)
         .env_remove("ATHEN_CONFIG")
-        .env_remove("ATHEN_DATA_DIR")
+        .env_remove("ATHEN_DATA_DIR");
+    output_with_stdin(&mut c, stdin)
+}
+
+/// Runs a command with `stdin` written to it; returns its output.
+pub fn output_with_stdin(c: &mut Command, stdin: &str) -> Output {
+    let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start athen");
+        .expect("start the program");
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(stdin.as_bytes())
         .expect("write stdin");
-    child.wait_with_output().expect("athen finished")
+    child.wait_with_output().expect("the program finished")
+}
+
+/// The `athen-fetch` binary, built beside the server (the workspace's
+/// test run builds both). When its sources are newer than it (a run of
+/// this crate alone after a change to the downloader), it is built first,
+/// in the server's profile.
+pub fn fetch_bin() -> std::path::PathBuf {
+    let bin = Path::new(BIN).with_file_name(format!("athen-fetch{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../athen-fetch/src");
+    let newest_source = std::fs::read_dir(&src)
+        .expect("the downloader's sources")
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+        .max();
+    if built.is_none() || newest_source > built {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.args(["build", "-q", "-p", "athen-fetch", "--bin", "athen-fetch"]);
+        if BIN.contains("/release/") {
+            c.arg("--release");
+        }
+        assert!(c.status().unwrap().success(), "cargo build -p athen-fetch");
+    }
+    bin
 }
 
 /// Runs `athen admin --data-dir DIR --json <args>`; returns exit code and JSON.
@@ -259,12 +289,19 @@ impl Server {
 
     /// As [`start`](Self::start), with the given DNS server.
     pub fn start_with_dns(data: &Path, dns: Dns, extra: &[&str]) -> Server {
+        Self::start_on(data, dns, 0, extra)
+    }
+
+    /// As [`start_with_dns`](Self::start_with_dns), on HTTPS port
+    /// `https` (0: any), so that a restart can keep the address.
+    pub fn start_on(data: &Path, dns: Dns, https: u16, extra: &[&str]) -> Server {
+        let https = https.to_string();
         let mut args = vec![
             "localserve",
             "--data-dir",
             data.to_str().unwrap(),
             "--https-port",
-            "0",
+            &https,
             "--smtp-port",
             "0",
             "--submission-port",
@@ -418,11 +455,11 @@ def send_letter(subject, tag):
     c.quit()
 "#;
 
-/// Northside's letters are converted to HL7 (set before the server starts).
-pub fn northside_takes_hl7(data: &Path) {
+/// `address`'s letters are converted to HL7 (set before the server starts).
+pub fn takes_hl7(data: &Path, address: &str) {
     let (rc, v) = mailbox(
         data,
-        "reception@northside.example",
+        address,
         JANE_PW,
         &["settings", "--delivery-formats", "hl7-oru"],
     );
