@@ -331,12 +331,27 @@ impl Cycle<'_> {
     }
 
     async fn report_downloaded(&mut self, e: &Entry) -> Result<(), CycleError> {
-        self.report(&e.id, json!({"state": "downloaded", "sha256": e.sha256}))
-            .await?;
+        let step = match self
+            .report(&e.id, json!({"state": "downloaded", "sha256": e.sha256}))
+            .await
+        {
+            Ok(_) => Step::Reported,
+            // The letter was deleted on the server meanwhile: nothing to
+            // report any more, and nothing to wait for (the file stays in
+            // the import folder for the clinical system).
+            Err(ClientError::Server { status: 404, .. }) => {
+                self.progress.log(&format!(
+                    "{} (download {}) is no longer on the server; forgotten",
+                    e.file, e.id
+                ));
+                Step::Imported
+            }
+            Err(other) => return Err(other.into()),
+        };
         self.journal
             .record(
                 Entry {
-                    step: Step::Reported,
+                    step,
                     at: now(),
                     ..e.clone()
                 },
