@@ -222,77 +222,17 @@ fn tls_config(trust: &Trust) -> Result<(rustls::ClientConfig, Checker), ClientEr
 }
 
 /// The certificate a server presents, whatever it is (for `setup` to show
-/// and pin on first use). Nothing is sent over this connection.
+/// and pin on first use). Checked against a pin no certificate has, it is
+/// recorded and refused, so nothing is ever sent over this connection.
 pub async fn presented_certificate(address: &ServerAddress) -> Result<String, ClientError> {
-    #[derive(Debug)]
-    struct Recorder {
-        provider: Arc<CryptoProvider>,
-        seen: Mutex<Option<String>>,
-    }
-    impl ServerCertVerifier for Recorder {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(sha256_hex(end_entity));
-            // Refused, so that no request is ever sent on it.
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.provider.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.provider.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.provider
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
-    let provider = provider();
-    let recorder = Arc::new(Recorder {
-        provider: provider.clone(),
-        seen: Mutex::new(None),
-    });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Certificate(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
+    let (config, checker) = tls_config(&Trust::Pinned {
+        sha256: String::new(),
+    })?;
     let _ = tls_connect(address, config).await;
-    let seen = recorder
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+    let seen = match checker {
+        Checker::Pinned(p) => p.seen.lock().unwrap_or_else(|x| x.into_inner()).take(),
+        Checker::System => None,
+    };
     seen.ok_or_else(|| {
         ClientError::Network(format!(
             "no TLS server answered at {}",

@@ -186,7 +186,11 @@ pub async fn report(
                 row.state.as_str()
             )));
         }
-        (_, Waiting) => unreachable!("no report leads back to waiting"),
+        (_, Waiting) => {
+            return Err(ReportError::Conflict(
+                "no report leads back to waiting".into(),
+            ));
+        }
     }
     let meta = crate::read::with_meta(row.message.clone(), reporter.secret)?.meta;
     let file = meta.import_file.clone().ok_or_else(|| {
