@@ -107,6 +107,10 @@ pub struct Folder {
     pub name: String,
     pub uid_validity: u32,
     pub uid_next: u32,
+    /// The highest mod-sequence given in this folder (RFC 7162 §3): it
+    /// grows with every change to a message in it, so an unchanged value
+    /// means nothing changed.
+    pub highest_modseq: u64,
 }
 
 /// A sealed message waiting for its mailbox to be unlocked. The blob is
@@ -135,6 +139,8 @@ pub struct StoredMessage {
     pub arrival: i64,
     /// IMAP system flags as a bit set (see [`flags`]).
     pub flags: u32,
+    /// When it last changed (RFC 7162 §3: filed, moved in, flags).
+    pub modseq: u64,
     /// Where the encrypted message body is in the blob store.
     pub blob_key: String,
     /// Subject, correspondents and patient details, encrypted with the
@@ -203,6 +209,46 @@ pub struct ImportFileRow {
     /// How many times the downloader reported it could not deliver it.
     pub failures: u32,
     pub changed_at: UnixTime,
+}
+
+/// What IMAP keeps of each message of a selected folder (and what the
+/// folder's changes are told by): no sealed data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub id: MessageId,
+    pub uid: u32,
+    pub flags: u32,
+    pub modseq: u64,
+}
+
+/// A change to messages' flags (RFC 9051 §6.4.6 STORE: `+FLAGS`,
+/// `-FLAGS`, `FLAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Add(u32),
+    Remove(u32),
+    Replace(u32),
+}
+
+impl FlagChange {
+    pub fn apply(self, flags: u32) -> u32 {
+        match self {
+            FlagChange::Add(f) => flags | f,
+            FlagChange::Remove(f) => flags & !f,
+            FlagChange::Replace(f) => f,
+        }
+    }
+}
+
+/// What a flag change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagsStored {
+    /// Messages whose flags changed, as they are now (one new
+    /// mod-sequence for the whole change).
+    pub changed: Vec<IndexEntry>,
+    /// UIDs left alone because they changed after the caller's
+    /// `UNCHANGEDSINCE` (RFC 7162 §3.1.3).
+    pub modified: Vec<u32>,
 }
 
 /// IMAP system flags (RFC 9051 §2.3.2) as bits.

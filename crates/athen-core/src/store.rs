@@ -13,8 +13,8 @@ use crate::directory::{DirectoryEntry, DirectoryHit, DirectoryQuery, EntryDetail
 use crate::error::StoreError;
 use crate::ids::*;
 use crate::mailbox::{
-    Folder, ImportFileRow, ImportState, Mailbox, MailboxSettings, NewStoredMessage, SpoolEntry,
-    StoredMessage,
+    FlagChange, FlagsStored, Folder, ImportFileRow, ImportState, IndexEntry, Mailbox,
+    MailboxSettings, NewStoredMessage, SpoolEntry, StoredMessage,
 };
 use crate::queue::{AttemptOutcome, CachedPolicy, NewQueuedMessage, QueuedMessage};
 use async_trait::async_trait;
@@ -216,6 +216,62 @@ pub trait MailboxStore: Send + Sync {
     /// Removes a message for good; returns its blob key, for the caller to
     /// delete the sealed body.
     async fn delete_message(&self, mailbox: MailboxId, id: MessageId) -> StoreResult<String>;
+    /// Every message of a folder as IMAP numbers it, by UID: what SELECT
+    /// reads, without the sealed data.
+    async fn folder_index(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+    ) -> StoreResult<Vec<IndexEntry>>;
+    /// The messages of a folder whose UIDs are from `first` to `last`
+    /// (inclusive), by UID.
+    async fn messages_in_uid_range(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        first: u32,
+        last: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Changes the flags of the messages with `uids` in a folder, in one
+    /// transaction with one new mod-sequence; with `unchanged_since`,
+    /// leaves alone (and names) those changed after it (RFC 7162 §3.1.3).
+    /// UIDs that are not there are skipped.
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+        change: FlagChange,
+        unchanged_since: Option<u64>,
+    ) -> StoreResult<FlagsStored>;
+    /// Moves the messages with `uids` from one folder to another in one
+    /// transaction, in UID order; each takes the next UID there. Returns
+    /// (old UID, new UID) of those moved (UIDs not there are skipped).
+    async fn move_messages(
+        &self,
+        mailbox: MailboxId,
+        from: FolderId,
+        uids: &[u32],
+        to: FolderId,
+    ) -> StoreResult<Vec<(u32, u32)>>;
+    /// Removes the messages with `uids` from a folder for good, in one
+    /// transaction; returns each removed UID with its blob key.
+    async fn expunge(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<(u32, String)>>;
+    /// UIDs removed from (or moved out of) a folder after mod-sequence
+    /// `since`, ascending (RFC 7162 §3.2.5.1 VANISHED).
+    async fn expunged_since(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        since: u64,
+    ) -> StoreResult<Vec<u32>>;
+    /// Octets of all the messages a mailbox keeps (RFC 9208 STORAGE).
+    async fn mailbox_usage(&self, mailbox: MailboxId) -> StoreResult<u64>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<StoredMessage>>;
     async fn count_messages(&self, mailbox: MailboxId) -> StoreResult<u64>;
     /// How many messages one folder holds.

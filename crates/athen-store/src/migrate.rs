@@ -55,6 +55,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/sqlite/0013_sent_uploads.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_imap_modseq.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -292,6 +292,8 @@ fn message_from_row(r: &SqliteRow) -> Result<StoredMessage, StoreError> {
         arrival: r.try_get("arrival").map_err(db_err)?,
         flags: u32::try_from(r.try_get::<i64, _>("flags").map_err(db_err)?)
             .map_err(|e| decode_err("flags", e))?,
+        modseq: u64::try_from(r.try_get::<i64, _>("modseq").map_err(db_err)?)
+            .map_err(|e| decode_err("modseq", e))?,
         blob_key: r.try_get("blob_key").map_err(db_err)?,
         sealed_meta: r.try_get("sealed_meta").map_err(db_err)?,
     })
@@ -1429,8 +1431,7 @@ impl CredentialStore for SqliteStore {
     }
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, mailbox_id, folder_id, uid, size, received_at, arrival, flags, blob_key, sealed_meta";
+const MESSAGE_COLUMNS: &str = "id, mailbox_id, folder_id, uid, size, received_at, arrival, flags, modseq, blob_key, sealed_meta";
 
 /// Removes a spool row within `tx`; `NotFound` if it is gone already (a
 /// second attempt after a crash), so nothing is moved twice.
@@ -1454,16 +1455,18 @@ async fn delete_spool_row(
 
 /// Files a message; `arrival` orders it among messages that arrived in
 /// the same second (its spool entry's number, 0 if it was never spooled).
-/// The folder's next UID, taken in the caller's transaction: taking it and
-/// bumping uid_next together keeps UIDs strictly ascending (RFC 9051
-/// §2.3.1.1).
+/// The folder's next UID and mod-sequence, taken in the caller's
+/// transaction: taking them and bumping the folder's counters together
+/// keeps UIDs strictly ascending (RFC 9051 §2.3.1.1) and mod-sequences
+/// too (RFC 7162 §3).
 async fn take_uid(
     tx: &mut Transaction<'static, Sqlite>,
     mailbox: MailboxId,
     folder: FolderId,
-) -> Result<i64, StoreError> {
-    sqlx::query_scalar(
-        "UPDATE folders SET uid_next = uid_next + 1 WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1",
+) -> Result<(i64, i64), StoreError> {
+    sqlx::query_as(
+        "UPDATE folders SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1 \
+         WHERE id = $1 AND mailbox_id = $2 RETURNING uid_next - 1, highest_modseq",
     )
     .bind(folder.0)
     .bind(mailbox.0)
@@ -1473,16 +1476,130 @@ async fn take_uid(
     .ok_or_else(|| StoreError::NotFound(format!("folder {folder} of mailbox {mailbox}")))
 }
 
+/// The folder's next mod-sequence, for a change that files nothing new.
+async fn take_modseq(
+    tx: &mut Transaction<'static, Sqlite>,
+    mailbox: MailboxId,
+    folder: FolderId,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE folders SET highest_modseq = highest_modseq + 1 \
+         WHERE id = $1 AND mailbox_id = $2 RETURNING highest_modseq",
+    )
+    .bind(folder.0)
+    .bind(mailbox.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::NotFound(format!("folder {folder} of mailbox {mailbox}")))
+}
+
+/// Remembers that `uid` left `folder` at `modseq` (QRESYNC's VANISHED).
+async fn record_expunged(
+    tx: &mut Transaction<'static, Sqlite>,
+    folder: i64,
+    uid: i64,
+    modseq: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3)")
+        .bind(folder)
+        .bind(uid)
+        .bind(modseq)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Moves message `id` (now `uid` in `from`, which has already taken
+/// mod-sequence `left` for this change) into `to` within `tx`: it takes
+/// the next UID there (RFC 9051 §2.3.1.1), and the old UID is recorded as
+/// gone from `from`. Returns the new UID.
+async fn relocate(
+    tx: &mut Transaction<'static, Sqlite>,
+    mailbox: MailboxId,
+    (id, from, uid, left): (MessageId, FolderId, u32, i64),
+    to: FolderId,
+) -> Result<u32, StoreError> {
+    record_expunged(tx, from.0, i64::from(uid), left).await?;
+    let (new_uid, modseq) = take_uid(tx, mailbox, to).await?;
+    sqlx::query("UPDATE messages SET folder_id = $1, uid = $2, modseq = $3 WHERE id = $4 AND mailbox_id = $5")
+        .bind(to.0)
+        .bind(new_uid)
+        .bind(modseq)
+        .bind(id.0)
+        .bind(mailbox.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    u32::try_from(new_uid).map_err(|e| decode_err("uid", e))
+}
+
+/// At most this many UIDs in one `IN (...)` list (SQLite's limit on
+/// bound parameters is far above; the statement stays small).
+const UID_CHUNK: usize = 500;
+
+fn uid_list(uids: &[u32]) -> String {
+    // Numbers only: safe to put into the SQL text.
+    let mut out = String::with_capacity(uids.len() * 6);
+    for (i, u) in uids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&u.to_string());
+    }
+    out
+}
+
+fn index_from_row(r: &SqliteRow) -> Result<IndexEntry, StoreError> {
+    Ok(IndexEntry {
+        id: MessageId(r.try_get("id").map_err(db_err)?),
+        uid: u32::try_from(r.try_get::<i64, _>("uid").map_err(db_err)?)
+            .map_err(|e| decode_err("uid", e))?,
+        flags: u32::try_from(r.try_get::<i64, _>("flags").map_err(db_err)?)
+            .map_err(|e| decode_err("flags", e))?,
+        modseq: u64::try_from(r.try_get::<i64, _>("modseq").map_err(db_err)?)
+            .map_err(|e| decode_err("modseq", e))?,
+    })
+}
+
+/// The index rows of `uids` in a folder, within `tx`.
+async fn index_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    mailbox: MailboxId,
+    folder: FolderId,
+    uids: &[u32],
+) -> Result<Vec<IndexEntry>, StoreError> {
+    let mut out = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(UID_CHUNK) {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, uid, flags, modseq FROM messages WHERE mailbox_id = $1 AND folder_id = $2 \
+             AND uid IN ({}) ORDER BY uid",
+            uid_list(chunk)
+        )))
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        for r in &rows {
+            out.push(index_from_row(r)?);
+        }
+    }
+    out.sort_by_key(|e| e.uid);
+    Ok(out)
+}
+
 async fn insert_message(
     tx: &mut Transaction<'static, Sqlite>,
     msg: NewStoredMessage,
     arrival: i64,
 ) -> Result<StoredMessage, StoreError> {
-    let uid = take_uid(tx, msg.mailbox_id, msg.folder_id).await?;
+    let (uid, modseq) = take_uid(tx, msg.mailbox_id, msg.folder_id).await?;
     let import_file = msg.import_file;
     let row = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta, arrival) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MESSAGE_COLUMNS}"
+        "INSERT INTO messages (mailbox_id, folder_id, uid, size, received_at, flags, blob_key, sealed_meta, arrival, modseq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {MESSAGE_COLUMNS}"
     )))
     .bind(msg.mailbox_id.0)
     .bind(msg.folder_id.0)
@@ -1493,6 +1610,7 @@ async fn insert_message(
     .bind(&msg.blob_key)
     .bind(&msg.sealed_meta)
     .bind(arrival)
+    .bind(modseq)
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -1514,7 +1632,7 @@ async fn insert_message(
 /// The message columns of [`MESSAGE_COLUMNS`] named by table, and an
 /// import file's, for a join of the two.
 const IMPORT_FILE_COLUMNS: &str = "messages.id, messages.mailbox_id, messages.folder_id, messages.uid, \
-     messages.size, messages.received_at, messages.arrival, messages.flags, messages.blob_key, \
+     messages.size, messages.received_at, messages.arrival, messages.flags, messages.modseq, messages.blob_key, \
      messages.sealed_meta, import_files.state, import_files.failures, import_files.changed_at";
 
 fn import_file_from_row(r: &SqliteRow) -> Result<ImportFileRow, StoreError> {
@@ -1550,7 +1668,7 @@ impl MailboxStore for SqliteStore {
     }
 
     async fn folders(&self, id: MailboxId) -> StoreResult<Vec<Folder>> {
-        sqlx::query("SELECT id, mailbox_id, name, uid_validity, uid_next FROM folders WHERE mailbox_id = $1 ORDER BY id")
+        sqlx::query("SELECT id, mailbox_id, name, uid_validity, uid_next, highest_modseq FROM folders WHERE mailbox_id = $1 ORDER BY id")
             .bind(id.0)
             .fetch_all(&self.read)
             .await
@@ -1565,6 +1683,8 @@ impl MailboxStore for SqliteStore {
                         .map_err(|e| decode_err("uid_validity", e))?,
                     uid_next: u32::try_from(r.try_get::<i64, _>("uid_next").map_err(db_err)?)
                         .map_err(|e| decode_err("uid_next", e))?,
+                    highest_modseq: u64::try_from(r.try_get::<i64, _>("highest_modseq").map_err(db_err)?)
+                        .map_err(|e| decode_err("highest_modseq", e))?,
                 })
             })
             .collect()
@@ -1584,34 +1704,214 @@ impl MailboxStore for SqliteStore {
         to: FolderId,
     ) -> StoreResult<StoredMessage> {
         let mut tx = self.tx().await?;
-        let uid = take_uid(&mut tx, mailbox, to).await?;
+        let (from, old_uid): (i64, i64) =
+            sqlx::query_as("SELECT folder_id, uid FROM messages WHERE id = $1 AND mailbox_id = $2")
+                .bind(id.0)
+                .bind(mailbox.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("message {id} of mailbox {mailbox}"))
+                })?;
+        let from = FolderId(from);
+        let left = take_modseq(&mut tx, mailbox, from).await?;
+        let old_uid = u32::try_from(old_uid).map_err(|e| decode_err("uid", e))?;
+        relocate(&mut tx, mailbox, (id, from, old_uid, left), to).await?;
         let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE messages SET folder_id = $1, uid = $2 WHERE id = $3 AND mailbox_id = $4 \
-             RETURNING {MESSAGE_COLUMNS}"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
         )))
-        .bind(to.0)
-        .bind(uid)
         .bind(id.0)
-        .bind(mailbox.0)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("message {id} of mailbox {mailbox}")))?;
+        .map_err(db_err)?;
         let m = message_from_row(&row)?;
         tx.commit().await.map_err(db_err)?;
         Ok(m)
     }
 
     async fn delete_message(&self, mailbox: MailboxId, id: MessageId) -> StoreResult<String> {
-        sqlx::query_scalar(
-            "DELETE FROM messages WHERE id = $1 AND mailbox_id = $2 RETURNING blob_key",
+        let mut tx = self.tx().await?;
+        let (folder, uid, key): (i64, i64, String) = sqlx::query_as(
+            "DELETE FROM messages WHERE id = $1 AND mailbox_id = $2 RETURNING folder_id, uid, blob_key",
         )
         .bind(id.0)
         .bind(mailbox.0)
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("message {id} of mailbox {mailbox}")))
+        .ok_or_else(|| StoreError::NotFound(format!("message {id} of mailbox {mailbox}")))?;
+        let modseq = take_modseq(&mut tx, mailbox, FolderId(folder)).await?;
+        record_expunged(&mut tx, folder, uid, modseq).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(key)
+    }
+
+    async fn folder_index(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+    ) -> StoreResult<Vec<IndexEntry>> {
+        sqlx::query(
+            "SELECT id, uid, flags, modseq FROM messages WHERE mailbox_id = $1 AND folder_id = $2 ORDER BY uid",
+        )
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(index_from_row)
+        .collect()
+    }
+
+    async fn messages_in_uid_range(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        first: u32,
+        last: u32,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 \
+             AND uid BETWEEN $3 AND $4 ORDER BY uid"
+        )))
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(message_from_row)
+        .collect()
+    }
+
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+        change: FlagChange,
+        unchanged_since: Option<u64>,
+    ) -> StoreResult<FlagsStored> {
+        let mut tx = self.tx().await?;
+        let mut out = FlagsStored::default();
+        let mut to_change = Vec::new();
+        for e in index_rows(&mut tx, mailbox, folder, uids).await? {
+            if unchanged_since.is_some_and(|since| e.modseq > since) {
+                out.modified.push(e.uid);
+            } else if change.apply(e.flags) != e.flags {
+                to_change.push(e);
+            }
+        }
+        if to_change.is_empty() {
+            return Ok(out);
+        }
+        let modseq = take_modseq(&mut tx, mailbox, folder).await?;
+        for mut e in to_change {
+            e.flags = change.apply(e.flags);
+            e.modseq = modseq as u64;
+            sqlx::query("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
+                .bind(i64::from(e.flags))
+                .bind(modseq)
+                .bind(e.id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            out.changed.push(e);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn move_messages(
+        &self,
+        mailbox: MailboxId,
+        from: FolderId,
+        uids: &[u32],
+        to: FolderId,
+    ) -> StoreResult<Vec<(u32, u32)>> {
+        let mut tx = self.tx().await?;
+        let rows = index_rows(&mut tx, mailbox, from, uids).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let left = take_modseq(&mut tx, mailbox, from).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for e in rows {
+            let uid = relocate(&mut tx, mailbox, (e.id, from, e.uid, left), to).await?;
+            out.push((e.uid, uid));
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn expunge(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<(u32, String)>> {
+        let mut tx = self.tx().await?;
+        let mut removed = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(UID_CHUNK) {
+            let rows: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
+                "DELETE FROM messages WHERE mailbox_id = $1 AND folder_id = $2 AND uid IN ({}) \
+                 RETURNING uid, blob_key",
+                uid_list(chunk)
+            )))
+            .bind(mailbox.0)
+            .bind(folder.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            removed.extend(rows);
+        }
+        if removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let modseq = take_modseq(&mut tx, mailbox, folder).await?;
+        let mut out = Vec::with_capacity(removed.len());
+        for (uid, key) in removed {
+            record_expunged(&mut tx, folder.0, uid, modseq).await?;
+            out.push((u32::try_from(uid).map_err(|e| decode_err("uid", e))?, key));
+        }
+        tx.commit().await.map_err(db_err)?;
+        out.sort_by_key(|(u, _)| *u);
+        Ok(out)
+    }
+
+    async fn expunged_since(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        since: u64,
+    ) -> StoreResult<Vec<u32>> {
+        let uids: Vec<i64> = sqlx::query_scalar(
+            "SELECT e.uid FROM expunged e JOIN folders f ON f.id = e.folder_id \
+             WHERE f.mailbox_id = $1 AND e.folder_id = $2 AND e.modseq > $3 ORDER BY e.uid",
+        )
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .bind(i64::try_from(since).unwrap_or(i64::MAX))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        uids.into_iter()
+            .map(|u| u32::try_from(u).map_err(|e| decode_err("uid", e)))
+            .collect()
+    }
+
+    async fn mailbox_usage(&self, mailbox: MailboxId) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM messages WHERE mailbox_id = $1")
+                .bind(mailbox.0)
+                .fetch_one(&self.read)
+                .await
+                .map_err(db_err)?;
+        Ok(n.max(0) as u64)
     }
 
     async fn messages(
@@ -1841,23 +2141,20 @@ impl MailboxStore for SqliteStore {
             return Ok(None);
         }
         if let Some((was_in, to_folder)) = refile {
-            let in_folder: Option<i64> = sqlx::query_scalar(
-                "SELECT folder_id FROM messages WHERE id = $1 AND mailbox_id = $2",
+            let in_folder: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT folder_id, uid FROM messages WHERE id = $1 AND mailbox_id = $2",
             )
             .bind(message.0)
             .bind(mailbox.0)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-            if in_folder == Some(was_in.0) {
-                let uid = take_uid(&mut tx, mailbox, to_folder).await?;
-                sqlx::query("UPDATE messages SET folder_id = $1, uid = $2 WHERE id = $3")
-                    .bind(to_folder.0)
-                    .bind(uid)
-                    .bind(message.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+            if let Some((folder, uid)) = in_folder
+                && folder == was_in.0
+            {
+                let left = take_modseq(&mut tx, mailbox, was_in).await?;
+                let uid = u32::try_from(uid).map_err(|e| decode_err("uid", e))?;
+                relocate(&mut tx, mailbox, (message, was_in, uid, left), to_folder).await?;
             }
         }
         let row = sqlx::query(AssertSqlSafe(format!(

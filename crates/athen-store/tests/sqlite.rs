@@ -683,3 +683,118 @@ async fn import_files_move_by_state_and_go_with_their_message() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn mod_sequences_tell_every_change_and_what_went_away() {
+    use athen_core::mailbox::{FlagChange, flags};
+    let (_d, s) = open().await;
+    let c = s.create_account(new_account("a@x.test", 0)).await.unwrap();
+    let mb = c.mailbox_id;
+    let folders = s.folders(mb).await.unwrap();
+    let named = |n: &str| folders.iter().find(|f| f.name == n).unwrap().clone();
+    let (inbox, archive) = (named("Inbox"), named("Archive"));
+    assert_eq!(inbox.highest_modseq, 1);
+    let highest = |f: athen_core::FolderId| {
+        let s = &s;
+        async move {
+            s.folders(mb)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|x| x.id == f)
+                .unwrap()
+                .highest_modseq
+        }
+    };
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let m = s
+            .add_message(NewStoredMessage {
+                mailbox_id: mb,
+                folder_id: inbox.id,
+                size: 100 + i,
+                received_at: 1,
+                flags: 0,
+                blob_key: format!("mail/1/{i}"),
+                sealed_meta: vec![1],
+                import_file: false,
+            })
+            .await
+            .unwrap();
+        ids.push(m.id);
+        assert_eq!(m.modseq, 2 + i, "each filing takes the next");
+    }
+    assert_eq!(highest(inbox.id).await, 5);
+    assert_eq!(s.mailbox_usage(mb).await.unwrap(), 100 + 101 + 102 + 103);
+
+    // One change, one mod-sequence; a message already so is not changed.
+    let r = s
+        .store_flags(
+            mb,
+            inbox.id,
+            &[1, 2, 99],
+            FlagChange::Add(flags::SEEN),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.changed.iter().map(|e| e.uid).collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        r.changed
+            .iter()
+            .all(|e| e.modseq == 6 && e.flags == flags::SEEN)
+    );
+    let again = s
+        .store_flags(mb, inbox.id, &[1], FlagChange::Add(flags::SEEN), None)
+        .await
+        .unwrap();
+    assert!(again.changed.is_empty() && again.modified.is_empty());
+    assert_eq!(highest(inbox.id).await, 6, "nothing changed, nothing taken");
+    // UNCHANGEDSINCE: UID 1 changed at 6, after 5; UID 3 did not.
+    let r = s
+        .store_flags(
+            mb,
+            inbox.id,
+            &[1, 3],
+            FlagChange::Replace(flags::FLAGGED),
+            Some(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.modified, [1]);
+    assert_eq!(r.changed.len(), 1);
+    assert_eq!((r.changed[0].uid, r.changed[0].flags), (3, flags::FLAGGED));
+
+    // Moving: new UIDs in the target, the old ones recorded as gone.
+    let moved = s
+        .move_messages(mb, inbox.id, &[2, 3], archive.id)
+        .await
+        .unwrap();
+    assert_eq!(moved, [(2, 1), (3, 2)]);
+    let index = s.folder_index(mb, archive.id).await.unwrap();
+    assert_eq!(index.len(), 2);
+    assert_eq!(index[1].flags, flags::FLAGGED, "flags travel");
+    assert_eq!(s.expunged_since(mb, inbox.id, 7).await.unwrap(), [2, 3]);
+    assert!(s.expunged_since(mb, inbox.id, 8).await.unwrap().is_empty());
+
+    // Expunging: one transaction, blob keys back for the caller.
+    let gone = s.expunge(mb, inbox.id, &[1, 4, 50]).await.unwrap();
+    assert_eq!(
+        gone,
+        [(1, "mail/1/0".to_string()), (4, "mail/1/3".to_string())]
+    );
+    assert_eq!(s.expunged_since(mb, inbox.id, 8).await.unwrap(), [1, 4]);
+    assert!(s.folder_index(mb, inbox.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.messages_in_uid_range(mb, archive.id, 2, u32::MAX)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The single-message calls keep the same books.
+    let before = highest(archive.id).await;
+    s.delete_message(mb, ids[1]).await.unwrap();
+    assert!(highest(archive.id).await > before);
+    assert_eq!(s.expunged_since(mb, archive.id, before).await.unwrap(), [1]);
+}
