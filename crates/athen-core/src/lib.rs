@@ -9,6 +9,7 @@
 pub mod account;
 pub mod audit;
 pub mod clock;
+pub mod connections;
 pub mod directory;
 pub mod error;
 pub mod identifiers;

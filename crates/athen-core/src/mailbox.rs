@@ -258,4 +258,10 @@ pub mod flags {
     pub const FLAGGED: u32 = 4;
     pub const DELETED: u32 = 8;
     pub const DRAFT: u32 = 16;
+    /// Keywords kept beside them (IMAP `$MDNSent`, RFC 3503: the read
+    /// receipt is taken care of, so a mail program sends none of its own).
+    pub const MDN_SENT: u32 = 32;
+    pub const FORWARDED: u32 = 64;
+    pub const JUNK: u32 = 128;
+    pub const NOT_JUNK: u32 = 256;
 }

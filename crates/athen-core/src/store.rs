@@ -223,6 +223,15 @@ pub trait MailboxStore: Send + Sync {
         mailbox: MailboxId,
         folder: FolderId,
     ) -> StoreResult<Vec<IndexEntry>>;
+    /// The messages of a folder that changed (or arrived) after
+    /// mod-sequence `since`, by UID: what a selected folder catches up
+    /// with, without reading the rest.
+    async fn folder_changes(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        since: u64,
+    ) -> StoreResult<Vec<IndexEntry>>;
     /// The messages of a folder whose UIDs are from `first` to `last`
     /// (inclusive), by UID.
     async fn messages_in_uid_range(

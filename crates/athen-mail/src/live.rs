@@ -182,6 +182,54 @@ impl LiveMail {
         }
     }
 
+    /// What every front door does when a person reads a letter (the web
+    /// app opens it, a mail program fetches it or marks it read): the
+    /// trail's "read" entry for `reader`'s login and the read receipt by
+    /// the mailbox's policy, one letter at a time per mailbox; then the
+    /// letter is marked `\Seen` (and `$MDNSent` once its receipt is taken
+    /// care of, RFC 3503, so no mail program sends one of its own), which
+    /// every other session sees.
+    pub async fn letter_read(
+        &self,
+        queue: Option<&dyn athen_core::queue::AutomaticMail>,
+        reader: &crate::mdn::Reader<'_>,
+        message: &athen_core::mailbox::StoredMessage,
+        raw: &[u8],
+        now: athen_core::clock::UnixTime,
+    ) -> Result<crate::mdn::ReceiptOutcome, MailError> {
+        use crate::mdn::ReceiptOutcome;
+        use athen_core::mailbox::{FlagChange, ReceiptPolicy, flags};
+        let store = self.parts.store.as_ref();
+        let opening = self.opening(reader.mailbox);
+        let outcome = {
+            let _one_at_a_time = opening.lock().await;
+            crate::mdn::letter_opened(store, self.parts.blobs.as_ref(), queue, reader, raw, now)
+                .await?
+        };
+        // The worker files the receipt at once when it goes to a mailbox here.
+        self.wake(reader.mailbox);
+        let handled = matches!(
+            outcome,
+            ReceiptOutcome::Sent(_)
+                | ReceiptOutcome::Queued(_)
+                | ReceiptOutcome::AlreadySent
+                | ReceiptOutcome::Policy(ReceiptPolicy::Never)
+        );
+        let set = flags::SEEN | if handled { flags::MDN_SENT } else { 0 };
+        if message.flags & set != set {
+            store
+                .store_flags(
+                    reader.mailbox,
+                    message.folder_id,
+                    &[message.uid],
+                    FlagChange::Add(set),
+                    None,
+                )
+                .await?;
+        }
+        Ok(outcome)
+    }
+
     /// How many mailboxes have a worker.
     pub fn open_count(&self) -> usize {
         lock(&self.workers).len()

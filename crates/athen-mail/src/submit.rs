@@ -179,6 +179,21 @@ pub async fn store_in_folder(
         .ok_or_else(|| {
             StoreError::Corrupt(format!("mailbox {mailbox} has no {} folder", folder.name()))
         })?;
+    store_in(blobs, store, secret, (&target, message_flags), raw, now).await
+}
+
+/// Files a message in `folder` with `flags`, received at `at`, encrypted
+/// with the mailbox data key: what the others come to, and what IMAP
+/// APPEND and COPY do.
+pub async fn store_in(
+    blobs: &dyn BlobStore,
+    store: &dyn MailboxStore,
+    secret: &MailboxSecret,
+    (folder, message_flags): (&athen_core::mailbox::Folder, u32),
+    raw: &[u8],
+    at: UnixTime,
+) -> Result<StoredMessage, MailError> {
+    let mailbox = folder.mailbox_id;
     let key = mail_key(mailbox)?;
     let meta_json = Zeroizing::new(
         serde_json::to_vec(&meta::extract(raw))
@@ -190,9 +205,9 @@ pub async fn store_in_folder(
     Ok(store
         .add_message(NewStoredMessage {
             mailbox_id: mailbox,
-            folder_id: target.id,
+            folder_id: folder.id,
             size: raw.len() as u64,
-            received_at: now,
+            received_at: at,
             flags: message_flags,
             sealed_meta: encrypt_stored(secret, "meta", &key, &meta_json)?,
             blob_key: key,

@@ -1765,6 +1765,27 @@ impl MailboxStore for SqliteStore {
         .collect()
     }
 
+    async fn folder_changes(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        since: u64,
+    ) -> StoreResult<Vec<IndexEntry>> {
+        sqlx::query(
+            "SELECT id, uid, flags, modseq FROM messages WHERE mailbox_id = $1 AND folder_id = $2 \
+             AND modseq > $3 ORDER BY uid",
+        )
+        .bind(mailbox.0)
+        .bind(folder.0)
+        .bind(i64::try_from(since).unwrap_or(i64::MAX))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(index_from_row)
+        .collect()
+    }
+
     async fn messages_in_uid_range(
         &self,
         mailbox: MailboxId,

@@ -103,6 +103,17 @@ impl Sessions {
             || now - s.created_at >= self.limits.absolute_secs
     }
 
+    /// Whether the session of a token is still live, without marking it
+    /// used (a mail program waiting in IMAP IDLE is not using it).
+    pub fn alive(&self, token: &str) -> bool {
+        let now = self.clock.now();
+        let inner = self.lock();
+        inner
+            .sessions
+            .get(&token_hash(token))
+            .is_some_and(|s| !self.expired(s, now))
+    }
+
     /// The session for a token, if it is live; marks it used.
     pub fn get(&self, token: &str) -> Option<(Session, Arc<MailboxSecret>)> {
         let now = self.clock.now();

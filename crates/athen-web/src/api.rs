@@ -413,19 +413,10 @@ pub(crate) async fn open_letter_with(
         policy,
         hostname: &mail.hostname,
     };
-    let opening = mail.live.opening(c.session.mailbox_id);
-    let _one_at_a_time = opening.lock().await;
-    let outcome = mdn::letter_opened(
-        mail.store.as_ref(),
-        mail.blobs.as_ref(),
-        mail.queue.as_deref(),
-        &reader,
-        &raw,
-        now,
-    )
-    .await?;
-    // The worker files the receipt at once when it goes to a mailbox here.
-    mail.live.wake(c.session.mailbox_id);
+    let outcome = mail
+        .live
+        .letter_read(mail.queue.as_deref(), &reader, m, &raw, now)
+        .await?;
     Ok((raw, outcome))
 }
 

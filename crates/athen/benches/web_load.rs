@@ -321,6 +321,10 @@ fn main() {
             "0",
             "--submissions-port",
             "0",
+            "--imap-port",
+            "0",
+            "--imaps-port",
+            "0",
             "--dns-server",
             "127.0.0.1:9",
             // wrk is one address asking thousands of times a second.

@@ -186,6 +186,13 @@ pub struct LimitsSection {
     /// Directory searches (and compose suggestions) allowed from one
     /// address in a minute; 0: no limit.
     pub directory_searches_per_minute: u32,
+    /// Open IMAP connections allowed from one address at once (a phone
+    /// and a desktop program keep several each), and in all.
+    pub imap_connections_per_address: u32,
+    pub imap_connections: u32,
+    /// What one mailbox may hold, in MiB, as IMAP reports it (RFC 9208);
+    /// mail programs cannot add to a mailbox past it. 0: no limit.
+    pub mailbox_quota_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,6 +264,9 @@ impl Default for LimitsSection {
             smtp_connections: 2000,
             smtp_connections_per_minute_per_address: 600,
             directory_searches_per_minute: 120,
+            imap_connections_per_address: 50,
+            imap_connections: 4000,
+            mailbox_quota_mb: 10 * 1024,
         }
     }
 }
@@ -632,6 +642,12 @@ smtp_connections_per_minute_per_address = 600
 # Directory searches and compose suggestions from one address per minute
 # (0: no limit).
 directory_searches_per_minute = 120
+# Open IMAP connections allowed from one address at once, and in all.
+imap_connections_per_address = 50
+imap_connections = 4000
+# What one mailbox may hold, in MiB, as mail programs are told (IMAP QUOTA);
+# they cannot add letters past it (0: no limit).
+mailbox_quota_mb = 10240
 
 [smtp]
 # DNS servers for checking incoming mail's SPF, DKIM and DMARC, as "ip" or

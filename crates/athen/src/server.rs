@@ -72,6 +72,15 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
     }
     let submission_addrs: Vec<SocketAddr> =
         submission_listeners.iter().map(|(a, _, _)| *a).collect();
+    let mut imap_listeners = Vec::new();
+    for (port, implicit_tls) in [(config.listen.imap, false), (config.listen.imaps, true)] {
+        let addr = SocketAddr::new(config.listen.address, port);
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for IMAP on {addr}"))?;
+        imap_listeners.push((l.local_addr()?, l, implicit_tls));
+    }
+    let imap_addrs: Vec<SocketAddr> = imap_listeners.iter().map(|(a, _, _)| *a).collect();
 
     let mut setup_token = if data.store.count_operators().await? == 0 {
         let token = athen_vault::codes::new_bootstrap_token()?;
@@ -133,6 +142,24 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         INBOX_FIRST_PAGE,
     );
     data.store.listen_for_spool(live.clone());
+    let imap = Arc::new(athen_imap::ImapContext {
+        config: athen_imap::ImapConfig {
+            hostname: config.server.hostname.clone(),
+            max_message_bytes: usize::try_from(config.limits.max_message_bytes)
+                .unwrap_or(usize::MAX),
+            max_connections_per_address: config.limits.imap_connections_per_address as usize,
+            max_connections: config.limits.imap_connections as usize,
+            quota_bytes: config.limits.mailbox_quota_mb.saturating_mul(1024 * 1024),
+        },
+        sessions: sessions.clone(),
+        authenticator: Arc::new(data.authenticator(&config)),
+        live: live.clone(),
+        store: data.store.clone(),
+        blobs: data.blobs.clone(),
+        queue: Some(outbound.clone()),
+        clock: data.clock.clone(),
+        tls: TlsAcceptor::from(tls.config.clone()),
+    });
     let mx = Arc::new(athen_smtp::MxContext {
         outbound: Some(outbound.clone()),
         config: mx_config,
@@ -225,6 +252,14 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    for (_, l, implicit_tls) in imap_listeners {
+        smtp.push(tokio::spawn(athen_imap::listener::serve(
+            l,
+            imap.clone(),
+            implicit_tls,
+            stop_rx.clone(),
+        )));
+    }
     let housekeeping = tokio::spawn(housekeeping(
         data.store.clone(),
         data.clock.clone(),
@@ -242,6 +277,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
             https: https_addr,
             smtp: smtp_addr,
             submission: submission_addrs,
+            imap: imap_addrs,
         },
         &tls,
         setup_token.as_deref().map(|s| s.as_str()),
@@ -342,6 +378,8 @@ struct Listening {
     smtp: SocketAddr,
     /// STARTTLS, then implicit TLS.
     submission: Vec<SocketAddr>,
+    /// STARTTLS, then implicit TLS.
+    imap: Vec<SocketAddr>,
 }
 
 fn print_summary(
@@ -360,7 +398,6 @@ fn print_summary(
         config.server.hostname.clone()
     };
     let base = format!("https://{host}:{}/", https.port());
-    let l = &config.listen;
     let mode_name = match mode {
         Mode::Localserve { .. } => "localserve: for trying ATHEN on this computer",
         Mode::Serve => "serve",
@@ -418,7 +455,13 @@ fn print_summary(
             }
         ),
     }
-    println!("  Not in this version yet: IMAP ({}/{}).", l.imap, l.imaps);
+    if let [starttls, implicit] = listening.imap.as_slice() {
+        println!(
+            "  IMAP:             {starttls} (STARTTLS), {implicit} (TLS); log in with password or app token"
+        );
+        println!("  IMAP port:        {}", starttls.port());
+        println!("  IMAPS port:       {}", implicit.port());
+    }
     match setup_token {
         Some(t) => {
             println!("  First administrator: open {base}setup?token={t}");

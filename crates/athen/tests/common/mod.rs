@@ -308,6 +308,10 @@ impl Server {
             "0",
             "--submissions-port",
             "0",
+            "--imap-port",
+            "0",
+            "--imaps-port",
+            "0",
         ];
         // No DNS beyond loopback.
         let address = dns.address();
@@ -479,6 +483,8 @@ impl TwoPractices {
                 "SUBMISSION",
                 self.server.port_of("Submission port:").to_string(),
             )
+            .env("IMAP", self.server.port_of("IMAP port:").to_string())
+            .env("IMAPS", self.server.port_of("IMAPS port:").to_string())
             .env("PW", JANE_PW)
             .output()
             .expect("python3 is installed by the test command");
