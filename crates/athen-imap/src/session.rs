@@ -885,21 +885,37 @@ impl Conn {
         Ok(())
     }
 
-    /// The UIDs a set names: sequence numbers (or UIDs) of the view.
-    fn targets(&self, uid: bool, set: &SequenceSet) -> Vec<u32> {
+    /// The UIDs a set names: sequence numbers (or UIDs) of the view. A
+    /// sequence number past the last message is an error (RFC 9051 §9,
+    /// `seq-number`: the server should answer BAD); UIDs that are not
+    /// there are simply not acted on.
+    fn targets(&self, uid: bool, set: &SequenceSet) -> Result<Vec<u32>, Failure> {
         let Some(view) = &self.selected else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         if uid {
-            set.pick(&view.uids(), view.largest_uid())
-        } else {
-            let n = view.messages.len() as u32;
-            let seqs: Vec<u32> = (1..=n).collect();
-            set.pick(&seqs, n)
-                .into_iter()
-                .filter_map(|s| view.messages.get(s as usize - 1).map(|m| m.uid))
-                .collect()
+            return Ok(set.pick(&view.uids(), view.largest_uid()));
         }
+        let n = view.messages.len() as u32;
+        let past = set
+            .0
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .find_map(|x| match x {
+                crate::sequence::SeqNumber::Value(v) if *v > n => Some(*v),
+                _ => None,
+            });
+        if let Some(v) = past {
+            return Err(Failure::Bad(format!(
+                "There is no message {v}: the folder has {n}"
+            )));
+        }
+        let seqs: Vec<u32> = (1..=n).collect();
+        Ok(set
+            .pick(&seqs, n)
+            .into_iter()
+            .filter_map(|s| view.messages.get(s as usize - 1).map(|m| m.uid))
+            .collect())
     }
 
     fn deleted_uids(&self, within: Option<&SequenceSet>) -> Vec<u32> {
@@ -1031,7 +1047,7 @@ impl Conn {
         if reading && !items.items.contains(&FetchItem::Flags) {
             items.items.push(FetchItem::Flags);
         }
-        let mut targets = self.targets(uid, set);
+        let mut targets = self.targets(uid, set)?;
         if let Some((since, vanished)) = changed_since {
             if vanished {
                 let mailbox = self.mailbox()?;
@@ -1175,7 +1191,7 @@ impl Conn {
             StoreAction::Remove => FlagChange::Remove(bits),
             StoreAction::Replace => FlagChange::Replace(bits),
         };
-        let targets = self.targets(uid, set);
+        let targets = self.targets(uid, set)?;
         let mailbox = self.mailbox()?;
         let folder = self
             .selected
@@ -1381,7 +1397,7 @@ impl Conn {
             e => e,
         })?;
         self.catch_up(uid).await?;
-        let targets = self.targets(uid, set);
+        let targets = self.targets(uid, set)?;
         let mailbox = self.mailbox()?;
         let folder = self
             .selected

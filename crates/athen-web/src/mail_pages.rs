@@ -411,8 +411,14 @@ fn letter_row(
     let in_folder = in_folder
         .map(|f| format!("<td>{}</td>", escape(f)))
         .unwrap_or_default();
+    // Not yet read here or in a mail program (IMAP \Seen, shared both ways).
+    let unread = if m.message.flags & athen_core::mailbox::flags::SEEN == 0 {
+        " class=\"unread\""
+    } else {
+        ""
+    };
     format!(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td>{in_folder}<td class=\"status-{st}\">{st}</td></tr>\n",
+        "<tr{unread}><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/mail/{}/{}\">{}</a></td>{in_folder}<td class=\"status-{st}\">{st}</td></tr>\n",
         escape(rfc3339(m.message.received_at).get(..16).unwrap_or_default()),
         escape(&who.join(", ")),
         escape(&patient),
