@@ -17,6 +17,7 @@
 
 pub mod command;
 pub mod fetch;
+pub mod index_cache;
 pub mod listener;
 pub mod mime;
 pub(crate) mod reader;
@@ -45,6 +46,9 @@ pub struct ImapConfig {
     /// Open connections allowed from one address, and in all.
     pub max_connections_per_address: usize,
     pub max_connections: usize,
+    /// New connections allowed from one address in any minute; 0: no
+    /// limit.
+    pub connections_per_minute_per_address: usize,
     /// What one mailbox may hold (RFC 9208 STORAGE); 0: no limit. IMAP
     /// APPEND and COPY are refused beyond it.
     pub quota_bytes: u64,
@@ -62,4 +66,6 @@ pub struct ImapContext {
     pub queue: Option<Arc<dyn AutomaticMail>>,
     pub clock: Arc<dyn Clock>,
     pub tls: tokio_rustls::TlsAcceptor,
+    /// The folders' numbering, kept between sessions.
+    pub index: index_cache::IndexCache,
 }

@@ -9,9 +9,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// New connections one address may open in a minute.
-const PER_MINUTE: usize = 120;
-
 /// Serves one IMAP port until `stop` changes; connections in progress
 /// are given a few seconds, then ended (each ends its vault session, so
 /// their mailboxes lock).
@@ -36,8 +33,8 @@ pub async fn serve(
             },
         };
         while tasks.try_join_next().is_some() {}
-        let slot = slots
-            .rate_ok(peer.ip(), PER_MINUTE)
+        let per_minute = ctx.config.connections_per_minute_per_address;
+        let slot = (per_minute == 0 || slots.rate_ok(peer.ip(), per_minute))
             .then(|| {
                 slots.take(
                     peer.ip(),

@@ -36,11 +36,11 @@ pub struct Telling {
 impl Selected {
     pub async fn open(
         store: &dyn MailboxStore,
-        mailbox: MailboxId,
+        cache: &crate::index_cache::IndexCache,
         folder: Folder,
         read_only: bool,
     ) -> StoreResult<Selected> {
-        let messages = store.folder_index(mailbox, folder.id).await?;
+        let messages = cache.index(store, &folder).await?;
         let told = folder.highest_modseq;
         Ok(Selected {
             folder,

@@ -140,8 +140,17 @@ pub async fn serve(ctx: Arc<ImapContext>, tcp: TcpStream, peer: SocketAddr, impl
 }
 
 impl Conn {
-    fn caps(&self) -> &'static str {
-        if self.tls { CAPS_TLS } else { CAPS_PLAIN }
+    /// What this connection may do now; APPENDLIMIT (RFC 7889) is the
+    /// server's message size limit.
+    fn caps(&self) -> String {
+        if self.tls {
+            format!(
+                "{CAPS_TLS} APPENDLIMIT={}",
+                self.ctx.config.max_message_bytes
+            )
+        } else {
+            CAPS_PLAIN.to_string()
+        }
     }
 
     fn limits(&self) -> Limits {
@@ -796,7 +805,8 @@ impl Conn {
                 .await;
             }
         }
-        let view = Selected::open(self.ctx.store.as_ref(), mailbox, folder, read_only).await?;
+        let view =
+            Selected::open(self.ctx.store.as_ref(), &self.ctx.index, folder, read_only).await?;
         let mut out = String::new();
         out.push_str(&format!("* FLAGS ({FLAG_NAMES})\r\n"));
         if read_only {

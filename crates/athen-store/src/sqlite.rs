@@ -1752,17 +1752,25 @@ impl MailboxStore for SqliteStore {
         mailbox: MailboxId,
         folder: FolderId,
     ) -> StoreResult<Vec<IndexEntry>> {
-        sqlx::query(
+        // Positional columns: this is the one query over a whole folder.
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT id, uid, flags, modseq FROM messages WHERE mailbox_id = $1 AND folder_id = $2 ORDER BY uid",
         )
         .bind(mailbox.0)
         .bind(folder.0)
         .fetch_all(&self.read)
         .await
-        .map_err(db_err)?
-        .iter()
-        .map(index_from_row)
-        .collect()
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id, uid, flags, modseq)| {
+                Ok(IndexEntry {
+                    id: MessageId(id),
+                    uid: u32::try_from(uid).map_err(|e| decode_err("uid", e))?,
+                    flags: u32::try_from(flags).map_err(|e| decode_err("flags", e))?,
+                    modseq: u64::try_from(modseq).map_err(|e| decode_err("modseq", e))?,
+                })
+            })
+            .collect()
     }
 
     async fn folder_changes(

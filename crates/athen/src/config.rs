@@ -190,6 +190,9 @@ pub struct LimitsSection {
     /// and a desktop program keep several each), and in all.
     pub imap_connections_per_address: u32,
     pub imap_connections: u32,
+    /// New IMAP connections allowed from one address in any minute (0:
+    /// no limit).
+    pub imap_connections_per_minute_per_address: u32,
     /// What one mailbox may hold, in MiB, as IMAP reports it (RFC 9208);
     /// mail programs cannot add to a mailbox past it. 0: no limit.
     pub mailbox_quota_mb: u64,
@@ -266,6 +269,7 @@ impl Default for LimitsSection {
             directory_searches_per_minute: 120,
             imap_connections_per_address: 50,
             imap_connections: 4000,
+            imap_connections_per_minute_per_address: 300,
             mailbox_quota_mb: 10 * 1024,
         }
     }
@@ -645,6 +649,8 @@ directory_searches_per_minute = 120
 # Open IMAP connections allowed from one address at once, and in all.
 imap_connections_per_address = 50
 imap_connections = 4000
+# New IMAP connections allowed from one address in any minute (0: no limit).
+imap_connections_per_minute_per_address = 300
 # What one mailbox may hold, in MiB, as mail programs are told (IMAP QUOTA);
 # they cannot add letters past it (0: no limit).
 mailbox_quota_mb = 10240

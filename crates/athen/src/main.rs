@@ -124,6 +124,10 @@ struct LocalserveArgs {
     /// Directory searches allowed from one address a minute (0: no limit).
     #[arg(long, env = "ATHEN_DIRECTORY_LIMIT", default_value_t = 120)]
     directory_limit: u32,
+    /// New IMAP connections allowed from one address a minute (0: no
+    /// limit).
+    #[arg(long, env = "ATHEN_IMAP_CONNECTION_LIMIT", default_value_t = 300)]
+    imap_connection_limit: u32,
     /// Make two demo practices with letters exchanged and an administrator,
     /// and print how to sign in as each (once per data directory; the
     /// passwords are printed: for trying ATHEN only).
@@ -145,6 +149,7 @@ impl LocalserveArgs {
         c.listen.imaps = self.imaps_port;
         c.smtp.dns_servers = self.dns_server.iter().cloned().collect();
         c.limits.directory_searches_per_minute = self.directory_limit;
+        c.limits.imap_connections_per_minute_per_address = self.imap_connection_limit;
         c.check()?;
         Ok(c)
     }

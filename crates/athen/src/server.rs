@@ -149,6 +149,10 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
                 .unwrap_or(usize::MAX),
             max_connections_per_address: config.limits.imap_connections_per_address as usize,
             max_connections: config.limits.imap_connections as usize,
+            connections_per_minute_per_address: config
+                .limits
+                .imap_connections_per_minute_per_address
+                as usize,
             quota_bytes: config.limits.mailbox_quota_mb.saturating_mul(1024 * 1024),
         },
         sessions: sessions.clone(),
@@ -159,6 +163,8 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         queue: Some(outbound.clone()),
         clock: data.clock.clone(),
         tls: TlsAcceptor::from(tls.config.clone()),
+        // About 100 MB at most: four million messages' numbers.
+        index: athen_imap::index_cache::IndexCache::new(4_000_000),
     });
     let mx = Arc::new(athen_smtp::MxContext {
         outbound: Some(outbound.clone()),

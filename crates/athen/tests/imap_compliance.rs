@@ -17,7 +17,7 @@ const CASES: &[(&str, &str, &[&str], &str)] = &[
     (
         "none",
         "CAPABILITY",
-        &[r"^\* CAPABILITY IMAP4rev1 IMAP4rev2 .*AUTH=PLAIN"],
+        &[r"^\* CAPABILITY IMAP4rev1 IMAP4rev2 .*AUTH=PLAIN.* APPENDLIMIT=52428800"],
         r"^OK",
     ),
     ("none", "NOOP", &[], r"^OK"),

@@ -14,3 +14,6 @@ CREATE TABLE expunged (
     PRIMARY KEY (folder_id, uid)
 ) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged (folder_id, modseq);
+-- What SELECT reads of every message of a folder, in one index: a large
+-- folder is read without touching the rows (and their sealed data).
+CREATE INDEX messages_imap ON messages (folder_id, uid, flags, modseq, mailbox_id);
