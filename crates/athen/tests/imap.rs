@@ -203,6 +203,7 @@ print(json.dumps(out))
 #[test]
 fn real_mail_programs_and_a_staff_login() {
     let mut anna = String::new();
+    let mut token = String::new();
     let p = TwoPractices::start(|d| {
         anna = add_staff_with_login(
             d,
@@ -211,6 +212,19 @@ fn real_mail_programs_and_a_staff_login() {
             ("Anna", "Lee"),
             "anna staff password",
         );
+        let t = admin_ok(
+            d,
+            &[
+                "token",
+                "issue",
+                "reception@northside.example",
+                "--label",
+                "Thunderbird",
+                "--password-stdin",
+            ],
+            &format!("{JANE_PW}\n"),
+        );
+        token = t["token"].as_str().unwrap().to_string();
     });
     let ca = p.ca.display().to_string();
     let v = p.api_run(&format!(
@@ -220,6 +234,7 @@ from imapclient import IMAPClient
 PW = os.environ["PW"]
 ANNA = {anna:?}
 CA = {ca:?}
+TOKEN = {token:?}
 send_letter("[CITIZEN, John (M) DOB:01/02/1960] Referral QZANNA", "QZANNA")
 send_letter("[CITIZEN, Mary (F) DOB:03/04/1970] Referral QZSNAIL", "QZSNAIL")
 t = login("reception@northside.example", PW)
@@ -248,6 +263,16 @@ r = subprocess.run(["s-nail", "-n", "-N", "-#", "-S", "v15-compat", "-S", "tls-c
     "imaps://reception%40northside.example@localhost:" + os.environ["IMAPS"] + "/INBOX"],
     input=b"headers\nprint '(subject \"QZSNAIL\")'\nquit\n", capture_output=True, timeout=60)
 out["snail"] = r.stdout.decode(errors="replace")
+# An app token is a password for mail programs; a wrong one is refused.
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS"]), ssl_context=ctx)
+out["token_login"] = m.login("reception@northside.example", TOKEN)[0]
+m.logout()
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["IMAPS"]), ssl_context=ctx)
+try:
+    m.login("reception@northside.example", TOKEN[:-2] + "xx")
+    out["bad_token"] = "accepted"
+except imaplib.IMAP4.error as e:
+    out["bad_token"] = str(e)
 out["snail_err"] = r.stderr.decode(errors="replace")
 # What the practice's trail says of each.
 s, _, page = api("GET", "/api/v1/folders/Inbox/messages", token=t)

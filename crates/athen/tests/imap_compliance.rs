@@ -439,6 +439,31 @@ const CASES: &[(&str, &str, &[&str], &str)] = &[
     ("inbox", "CLOSE", &[], r"^OK CLOSE"),
     ("inbox", "IDLE", &[r"^\+ "], r"^OK IDLE terminated"),
     ("inbox", "UID FROB 1", &[], r"^BAD "),
+    // QRESYNC (RFC 7162 §3.2): what changed since mod-sequence 1, and
+    // nothing for a client whose UIDVALIDITY is not the folder's.
+    (
+        "qresync",
+        "SELECT INBOX (QRESYNC ({UIDVALIDITY} 1 1:*))",
+        &[
+            r"^\* OK \[HIGHESTMODSEQ \d+\]",
+            r"^\* 1 FETCH \(UID 1 FLAGS \(.*\) MODSEQ \(\d+\)\)",
+            r"^\* 3 FETCH \(UID 3 ",
+        ],
+        r"^OK \[READ-WRITE\]",
+    ),
+    (
+        "qresync",
+        "SELECT INBOX (QRESYNC (1 1))",
+        &[r"^\* 3 EXISTS"],
+        r"^OK \[READ-WRITE\]",
+    ),
+    (
+        "qresync-inbox",
+        "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+        &[r"^\* 1 FETCH \(UID 1 FLAGS \(.*\) MODSEQ \(\d+\)\)"],
+        r"^OK UID FETCH",
+    ),
+    ("qresync-inbox", "UID EXPUNGE 99", &[], r"^OK"),
 ];
 
 #[test]
@@ -508,7 +533,13 @@ for c in CASES:
     if c["state"] in ("auth", "inbox"):
         _, r = conn.run("LOGIN %s \"%s\"" % (USER, PW))
         assert r.startswith("OK"), r
-    if c["state"] == "inbox":
+    if c["state"].startswith("qresync"):
+        _, r = conn.run("LOGIN %s \"%s\"" % (USER, PW))
+        assert r.startswith("OK"), r
+        conn.run("ENABLE QRESYNC")
+        st, _ = conn.run("STATUS INBOX (UIDVALIDITY)")
+        c["cmd"] = c["cmd"].replace("{{UIDVALIDITY}}", re.search(r"UIDVALIDITY (\d+)", st[0]).group(1))
+    if c["state"] in ("inbox", "qresync-inbox"):
         _, r = conn.run("SELECT INBOX")
         assert r.startswith("OK"), r
     untagged, tagged = conn.run(c["cmd"].replace("{{PLAIN}}", PLAIN))
