@@ -1061,11 +1061,7 @@ impl Conn {
         if let Some((since, vanished)) = changed_since {
             if vanished {
                 let mailbox = self.mailbox()?;
-                let folder = self
-                    .selected
-                    .as_ref()
-                    .map(Selected::id)
-                    .ok_or(Failure::SessionEnded)?;
+                let folder = self.selected_id()?;
                 let largest = self.selected.as_ref().map_or(0, Selected::largest_uid);
                 let mut gone = self
                     .ctx
@@ -1203,11 +1199,7 @@ impl Conn {
         };
         let targets = self.targets(uid, set)?;
         let mailbox = self.mailbox()?;
-        let folder = self
-            .selected
-            .as_ref()
-            .map(Selected::id)
-            .ok_or(Failure::SessionEnded)?;
+        let folder = self.selected_id()?;
         let newly_seen: Vec<u32> = targets
             .iter()
             .copied()
@@ -1240,7 +1232,10 @@ impl Conn {
         let now: Vec<IndexEntry> = if newly_seen.is_empty() {
             stored.changed.clone()
         } else {
-            let mut all = self.ctx.store.folder_index(mailbox, folder).await?;
+            // Reading added $MDNSent after the change: what the targets
+            // are now (only what changed since the client last heard).
+            let since = self.selected.as_ref().map_or(0, |v| v.told_modseq);
+            let mut all = self.ctx.store.folder_changes(mailbox, folder, since).await?;
             all.retain(|e| targets.binary_search(&e.uid).is_ok());
             all
         };
@@ -1402,18 +1397,11 @@ impl Conn {
                 "[READ-ONLY] The folder was opened with EXAMINE".into(),
             ));
         }
-        let target = self.folder(name).await.map_err(|e| match e {
-            Failure::No(m) => Failure::No(m.replace("[NONEXISTENT]", "[TRYCREATE]")),
-            e => e,
-        })?;
+        let target = self.target_folder(name).await?;
         self.catch_up(uid).await?;
         let targets = self.targets(uid, set)?;
         let mailbox = self.mailbox()?;
-        let folder = self
-            .selected
-            .as_ref()
-            .map(Selected::id)
-            .ok_or(Failure::SessionEnded)?;
+        let folder = self.selected_id()?;
         let verb = if moving { "MOVE" } else { "COPY" };
         if targets.is_empty() {
             return Ok(format!(
@@ -1478,6 +1466,23 @@ impl Conn {
         Ok(format!("{code} COPY completed"))
     }
 
+    /// The selected folder's id.
+    fn selected_id(&self) -> Result<athen_core::FolderId, Failure> {
+        self.selected
+            .as_ref()
+            .map(Selected::id)
+            .ok_or(Failure::SessionEnded)
+    }
+
+    /// The folder COPY, MOVE or APPEND files into: one that is not there
+    /// is `[TRYCREATE]` (RFC 9051 §6.3.12), though creating it is refused.
+    async fn target_folder(&mut self, name: &MailboxName) -> Result<Folder, Failure> {
+        self.folder(name).await.map_err(|e| match e {
+            Failure::No(m) => Failure::No(m.replace("[NONEXISTENT]", "[TRYCREATE]")),
+            e => e,
+        })
+    }
+
     fn over_quota(&self, bytes: u64) -> bool {
         self.ctx.config.quota_bytes > 0 && bytes > self.ctx.config.quota_bytes
     }
@@ -1491,10 +1496,7 @@ impl Conn {
     ) -> Done {
         let message = Zeroizing::new(message);
         let secret = self.checked_secret().await?;
-        let target = self.folder(name).await.map_err(|e| match e {
-            Failure::No(m) => Failure::No(m.replace("[NONEXISTENT]", "[TRYCREATE]")),
-            e => e,
-        })?;
+        let target = self.target_folder(name).await?;
         if message.is_empty() {
             return Err(Failure::No(
                 "The message is empty; nothing was filed".into(),
