@@ -1235,7 +1235,11 @@ impl Conn {
             // Reading added $MDNSent after the change: what the targets
             // are now (only what changed since the client last heard).
             let since = self.selected.as_ref().map_or(0, |v| v.told_modseq);
-            let mut all = self.ctx.store.folder_changes(mailbox, folder, since).await?;
+            let mut all = self
+                .ctx
+                .store
+                .folder_changes(mailbox, folder, since)
+                .await?;
             all.retain(|e| targets.binary_search(&e.uid).is_ok());
             all
         };
