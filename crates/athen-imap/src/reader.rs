@@ -193,6 +193,11 @@ impl Wire {
         }
     }
 
+    /// How many bytes the client sent that are not read yet.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// Whether a whole line is buffered already (a client that sent DONE
     /// right behind IDLE).
     pub(crate) fn has_buffered_line(&self) -> bool {

@@ -42,6 +42,8 @@ const MAX_SMALL_LITERALS: usize = 64 * 1024;
 /// How often an idle client's folder is looked at for changes made by
 /// another process, and its session for having ended.
 const IDLE_POLL: Duration = Duration::from_secs(2);
+/// What a client may send while idling before its DONE line ends.
+const MAX_IDLE_INPUT: usize = 8 * 1024;
 /// How often a logged-in connection checks that its login may still log
 /// in (a staff login turned off from the command line).
 const ACCOUNT_RECHECK: Duration = Duration::from_secs(30);
@@ -380,7 +382,7 @@ impl Conn {
                 Ok("STATUS completed".into())
             }
             Command::Append { mailbox, flags, date, message } => self.append(&mailbox, &flags, date, message).await,
-            Command::Idle => self.idle(tag).await,
+            Command::Idle => self.idle().await,
             Command::GetQuotaRoot(m) => {
                 self.folder(&m).await?;
                 let name = self.display_name(&m);
@@ -1554,7 +1556,7 @@ impl Conn {
         ))
     }
 
-    async fn idle(&mut self, tag: &str) -> Done {
+    async fn idle(&mut self) -> Done {
         self.checked_secret().await?;
         self.wire.send(b"+ idling\r\n").await?;
         let started = Instant::now();
@@ -1574,8 +1576,18 @@ impl Conn {
                         return Err(Failure::SessionEnded);
                     }
                 }
-                _ = state.changed() => {}
+                r = state.changed() => {
+                    // The worker is gone (the mailbox locked, or it is
+                    // about to): look again later, do not spin.
+                    if r.is_err() {
+                        tokio::time::sleep(IDLE_POLL).await;
+                    }
+                }
                 _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+            if self.wire.buffered() > MAX_IDLE_INPUT && !self.wire.has_buffered_line() {
+                // Only DONE may come now; this is not it, and it is long.
+                return Err(Failure::SessionEnded);
             }
             let alive = self
                 .user
@@ -1598,10 +1610,7 @@ impl Conn {
                 self.secret()?;
                 Ok("IDLE terminated".into())
             }
-            _ => {
-                let _ = tag;
-                Err(Failure::Bad("Expected DONE to end IDLE".into()))
-            }
+            _ => Err(Failure::Bad("Expected DONE to end IDLE".into())),
         }
     }
 }
