@@ -301,19 +301,9 @@ impl<'a> Part<'a> {
                 out.push(b' ');
                 self.write_params(out, utf8);
                 out.push(b' ');
-                nstring(
-                    out,
-                    self.field("Content-ID").as_deref().map(str::as_bytes),
-                    utf8,
-                );
+                self.write_field(out, "Content-ID", utf8);
                 out.push(b' ');
-                nstring(
-                    out,
-                    self.field("Content-Description")
-                        .as_deref()
-                        .map(str::as_bytes),
-                    utf8,
-                );
+                self.write_field(out, "Content-Description", utf8);
                 out.push(b' ');
                 let cte = self
                     .field("Content-Transfer-Encoding")
@@ -335,11 +325,7 @@ impl<'a> Part<'a> {
                 }
                 if extensible {
                     out.push(b' ');
-                    nstring(
-                        out,
-                        self.field("Content-MD5").as_deref().map(str::as_bytes),
-                        utf8,
-                    );
+                    self.write_field(out, "Content-MD5", utf8);
                     self.write_extension(out, utf8);
                 }
             }
@@ -348,20 +334,17 @@ impl<'a> Part<'a> {
     }
 
     fn write_params(&self, out: &mut Vec<u8>, utf8: bool) {
-        if self.params.is_empty() {
-            out.extend_from_slice(b"NIL");
-            return;
-        }
-        out.push(b'(');
-        for (i, (k, v)) in self.params.iter().enumerate() {
-            if i > 0 {
-                out.push(b' ');
-            }
-            string(out, k.to_ascii_uppercase().as_bytes(), utf8);
-            out.push(b' ');
-            string(out, encode_word(v, utf8).as_bytes(), utf8);
-        }
-        out.push(b')');
+        write_pairs(
+            out,
+            self.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            utf8,
+        );
+    }
+
+    /// A header field's raw value, or NIL (body-fld-id, -desc, -md5,
+    /// -lang, -loc).
+    fn write_field(&self, out: &mut Vec<u8>, name: &str, utf8: bool) {
+        nstring(out, self.field(name).as_deref().map(str::as_bytes), utf8);
     }
 
     /// body-fld-dsp SP body-fld-lang SP body-fld-loc.
@@ -373,37 +356,22 @@ impl<'a> Part<'a> {
                 out.push(b'(');
                 string(out, d.c_type.to_ascii_uppercase().as_bytes(), utf8);
                 out.push(b' ');
-                let attrs: Vec<_> = d.attributes.iter().flatten().collect();
-                if attrs.is_empty() {
-                    out.extend_from_slice(b"NIL");
-                } else {
-                    out.push(b'(');
-                    for (i, a) in attrs.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b' ');
-                        }
-                        string(out, a.name.to_ascii_uppercase().as_bytes(), utf8);
-                        out.push(b' ');
-                        string(out, encode_word(&a.value, utf8).as_bytes(), utf8);
-                    }
-                    out.push(b')');
-                }
+                write_pairs(
+                    out,
+                    d.attributes
+                        .iter()
+                        .flatten()
+                        .map(|a| (a.name.as_ref(), a.value.as_ref())),
+                    utf8,
+                );
                 out.push(b')');
             }
             None => out.extend_from_slice(b"NIL"),
         }
         out.push(b' ');
-        nstring(
-            out,
-            self.field("Content-Language").as_deref().map(str::as_bytes),
-            utf8,
-        );
+        self.write_field(out, "Content-Language", utf8);
         out.push(b' ');
-        nstring(
-            out,
-            self.field("Content-Location").as_deref().map(str::as_bytes),
-            utf8,
-        );
+        self.write_field(out, "Content-Location", utf8);
     }
 
     /// ENVELOPE of this part as a message (RFC 9051 §7.5.2).
@@ -438,6 +406,28 @@ impl<'a> Part<'a> {
         nstring(out, raw("In-Reply-To").as_deref().map(str::as_bytes), utf8);
         out.push(b' ');
         nstring(out, raw("Message-ID").as_deref().map(str::as_bytes), utf8);
+        out.push(b')');
+    }
+}
+
+/// A parameter list (RFC 9051 body-fld-param): `("NAME" "value" …)` with
+/// names upper-cased and non-ASCII values as encoded words for clients
+/// without UTF-8, or NIL when there are none.
+fn write_pairs<'a>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'a str, &'a str)>, utf8: bool) {
+    let start = out.len();
+    out.push(b'(');
+    for (k, v) in pairs {
+        if out.len() > start + 1 {
+            out.push(b' ');
+        }
+        string(out, k.to_ascii_uppercase().as_bytes(), utf8);
+        out.push(b' ');
+        string(out, encode_word(v, utf8).as_bytes(), utf8);
+    }
+    if out.len() == start + 1 {
+        out.truncate(start);
+        out.extend_from_slice(b"NIL");
+    } else {
         out.push(b')');
     }
 }
