@@ -53,9 +53,13 @@ pub fn extract(
         c.read_header(h);
     }
     if let Some(s) = subject {
-        c.read_subject(s);
+        c.read_subject(&without_controls(s, false));
     }
-    let lines = body.lines();
+    let lines: Vec<String> = body
+        .lines()
+        .iter()
+        .map(|l| without_controls(l, true))
+        .collect();
     c.read_letter(&lines);
     let letter_date = letter_date(&lines, ctx);
     let recipient = ctx
@@ -212,6 +216,7 @@ pub(crate) const TITLES: [&str; 11] = [
 /// Splits "Dr Anna Müller", "MÜLLER, Anna" or "Anna MÜLLER" into title,
 /// given names and family name.
 pub fn split_person(text: &str) -> (Option<String>, Option<String>, Option<String>) {
+    let text = without_controls(text, false);
     let text = text.trim().trim_end_matches([',', '.']);
     if let Some((family, given)) = text.split_once(',') {
         let (title, given) = strip_title(given.trim());
@@ -254,6 +259,22 @@ fn strip_title(text: &str) -> (Option<String>, &str) {
         }
     }
     (None, text)
+}
+
+/// Text with every control character (CR, LF, NUL, ESC, …) turned into a
+/// space: a detail never holds one, whatever a letter or header put there.
+/// A letter's lines may keep their tabs, which separate labels from values
+/// and table cells until the line is split.
+fn without_controls(text: &str, keep_tabs: bool) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !(keep_tabs && c == '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -559,7 +580,20 @@ impl Collector {
     /// postcode=2000; medicare=2123456701; irn=1; ihi=…; dva=…; phone=…`
     fn read_header(&mut self, header: &str) {
         let source = Source::PatientHeader;
-        let fields = parameters(header);
+        // A value with a control character in it (an RFC 2231 `%0D`, say)
+        // is refused, not cleaned: a program wrote this header, and one
+        // that puts a line break in a name is not to be believed.
+        let (fields, refused): (Vec<_>, Vec<_>) = parameters(header)
+            .into_iter()
+            .partition(|(_, v)| !v.chars().any(char::is_control));
+        for (key, value) in refused {
+            self.problem(
+                &format!("patient.{}", key.to_ascii_lowercase()),
+                &without_controls(&value, false),
+                source.clone(),
+                "the value holds a control character (a line break or similar)",
+            );
+        }
         let get = |k: &str| {
             fields
                 .iter()
@@ -582,11 +616,25 @@ impl Collector {
             .filter_map(|k| get(k))
             .collect();
         if !address.is_empty() {
+            // The state is one of eight, or it is not used at all.
+            let state = match get("state").map(str::parse::<State>) {
+                None => None,
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => {
+                    self.problem(
+                        "patient.address.state",
+                        get("state").unwrap_or_default(),
+                        source.clone(),
+                        e.reason,
+                    );
+                    None
+                }
+            };
             let a = Address {
-                street: get("street").map(str::to_string),
-                suburb: get("suburb").map(str::to_string),
-                state: get("state").map(str::to_ascii_uppercase),
-                postcode: get("postcode").map(str::to_string),
+                street: get("street").and_then(non_empty),
+                suburb: get("suburb").and_then(non_empty),
+                state,
+                postcode: get("postcode").and_then(non_empty),
             };
             match check_address(a) {
                 Ok(a) => self.patient.address = Some(Found::new(a, source.clone())),
@@ -860,7 +908,7 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
     if end > 0
         && let Ok(state) = words[end - 1].trim_end_matches(',').parse::<State>()
     {
-        a.state = Some(state.code().to_string());
+        a.state = Some(state);
         end -= 1;
     }
     let front = words[..end].join(" ");
@@ -876,14 +924,12 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
 }
 
 /// The postcode must exist, and be in the state if both are given.
-fn check_address(mut a: Address) -> Result<Address, String> {
+fn check_address(a: Address) -> Result<Address, String> {
     if let Some(p) = &a.postcode {
         identifiers::postcode(p).map_err(|e| e.reason)?;
-        if let Some(s) = &a.state {
-            let state: State = s.parse().map_err(|e: athen_core::Invalid| e.reason)?;
+        if let Some(state) = a.state {
             identifiers::postcode_in_state(p, state)
                 .map_err(|_| format!("postcode {p} is not in {}", state.code()))?;
-            a.state = Some(state.code().to_string());
         }
     }
     if a.street.is_none() && a.suburb.is_none() && a.postcode.is_none() {
@@ -989,7 +1035,7 @@ Thank you for seeing John.\n\nYours sincerely,\n\nDr Peter Smith\nProvider No: 2
             }
         );
         assert_eq!(
-            p.address.as_ref().unwrap().value.state.as_deref(),
+            p.address.as_ref().unwrap().value.state.map(|s| s.code()),
             Some("VIC")
         );
         assert_eq!(p.medicare.as_ref().unwrap().value.number, "2123456701");

@@ -2,6 +2,7 @@
 //! far it can be trusted, and what failed its check.
 
 use crate::date::Date;
+pub use athen_core::identifiers::State;
 use serde::Serialize;
 
 /// Where a detail was found, in order of trust.
@@ -103,9 +104,9 @@ pub struct Address {
     pub street: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suburb: Option<String>,
-    /// NSW, VIC, QLD, SA, WA, TAS, NT or ACT.
+    /// NSW, VIC, QLD, SA, WA, TAS, NT or ACT: only ever one of these.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<State>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postcode: Option<String>,
 }

@@ -55,15 +55,21 @@ pub fn file_bytes(raw: &[u8], file: &ImportFile) -> Result<Vec<u8>, MailError> {
     let msg = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| damaged("the message cannot be parsed"))?;
-    let part = msg
+    // The sender may have attached files of the same name before ours
+    // (to make the real one fail its checksum for ever): the file is the
+    // part with that name whose bytes are the ones recorded when it was
+    // made, wherever it is.
+    let mut named = msg
         .attachments()
-        .find(|p| p.attachment_name() == Some(file.name.as_str()))
-        .ok_or_else(|| damaged("no attachment of that name"))?;
-    let bytes = part.contents().to_vec();
-    if sha256_hex(&bytes) != file.sha256 {
-        return Err(damaged("its bytes do not match its checksum"));
+        .filter(|p| p.attachment_name() == Some(file.name.as_str()))
+        .peekable();
+    if named.peek().is_none() {
+        return Err(damaged("no attachment of that name"));
     }
-    Ok(bytes)
+    named
+        .find(|p| sha256_hex(p.contents()) == file.sha256)
+        .map(|p| p.contents().to_vec())
+        .ok_or_else(|| damaged("its bytes do not match its checksum"))
 }
 
 /// What the downloader says of a file.
@@ -528,9 +534,19 @@ mod tests {
         assert!(file_bytes(&raw, &other).is_err());
         let missing = ImportFile {
             name: "DPS00002.HL7".into(),
-            ..file
+            ..file.clone()
         };
         assert!(file_bytes(&raw, &missing).is_err());
+        // A sender's own part of the same name, before ours, is passed over.
+        let forged = crate::conversion::attach(
+            b"From: a@b.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nDear colleague\r\n\
+--b\r\nContent-Type: application/hl7-v2; name=\"DPS00001.HL7\"\r\n\
+Content-Disposition: attachment; filename=\"DPS00001.HL7\"\r\n\r\nMSH|forged\r\n--b--\r\n",
+            &output,
+            "hl7-oru",
+        );
+        assert_eq!(file_bytes(&forged, &file).unwrap(), output.bytes);
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

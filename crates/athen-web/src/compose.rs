@@ -910,7 +910,10 @@ mod tests {
         let medicare = x.patient.medicare.map(|m| m.value.number);
         assert_eq!(medicare.as_deref(), Some("2123456701"));
         assert_eq!(
-            x.patient.address.and_then(|a| a.value.state).as_deref(),
+            x.patient
+                .address
+                .and_then(|a| a.value.state)
+                .map(|s| s.code()),
             Some("NSW")
         );
     }

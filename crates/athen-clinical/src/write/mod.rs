@@ -3,10 +3,13 @@
 //! says "not possible, because …"; the caller then delivers the mail as it
 //! is and records the reason.
 
+#[cfg(test)]
+mod forgery_tests;
 pub mod hl7;
 pub mod pdf;
 pub mod pit;
 pub mod rtf;
+pub mod shape;
 
 use crate::date::Date;
 use crate::document::Body;

@@ -10,13 +10,27 @@ use super::{Job, Letter, Output, ascii};
 use crate::document::{Block, Inline, Style};
 use crate::patient::Patient;
 
+mod line;
+
+use line::{Code, Line, Markup, PitText};
+
+/// A line code, checked when the program is compiled.
+macro_rules! code {
+    ($s:literal) => {
+        const { Code::new($s) }
+    };
+}
+
 /// Column of labelled values (1-based).
 const VALUE_COLUMN: usize = 27;
 /// Body text after `301 `: importers join lines of 65+ characters to the
 /// next, so real breaks stay real and long text is wrapped here.
 const BODY_WIDTH: usize = 76;
+const BODY: Code = Code::new("301");
 
 /// A PIT file for one letter; `rtf` carries the body as RTF on one line.
+/// Every value from the letter goes in as a [`PitText`]: whatever the
+/// letter says, the file has exactly the lines below.
 pub fn write(letter: Letter<'_>, job: &Job, rtf: bool) -> Result<Output, String> {
     let x = letter.extraction;
     if let Some(why) = &x.not_possible {
@@ -35,8 +49,8 @@ pub fn write(letter: Letter<'_>, job: &Job, rtf: bool) -> Result<Output, String>
         return Err(format!("the run number {} is not 1–9999", job.run_number));
     }
     let now = &job.now;
-    let run = format!("{:04}", job.run_number);
-    let mut out: Vec<String> = Vec::new();
+    let run = PitText::new(&format!("{:04}", job.run_number));
+    let mut out: Vec<Line> = Vec::new();
 
     // File header (001–099).
     let author = x.author.as_ref().map(|a| &a.value);
@@ -45,19 +59,19 @@ pub fn write(letter: Letter<'_>, job: &Job, rtf: bool) -> Result<Output, String>
         .or_else(|| author.map(|a| a.display_name()))
         .filter(|h| !h.trim().is_empty())
         .unwrap_or_else(|| "ATHEN secure messaging".into());
-    let mut l001 = format!("001 {}", fit(&ascii(&heading), 58));
-    place(&mut l001, 64, "07");
-    place(&mut l001, 67, "01/07/1996");
+    let mut l001 = Line::with(code!("001"), &PitText::fit(&heading, 58));
+    l001.place(64, &PitText::new("07"));
+    l001.place(67, &PitText::new("01/07/1996"));
     out.push(l001);
-    out.push("002".into());
-    let mut l003 = "003 Report Run Number :".to_string();
-    place(&mut l003, 24, &run);
-    place(&mut l003, 29, "Created:");
-    place(&mut l003, 40, &now.date.to_string());
-    place(&mut l003, 55, "at");
-    place(&mut l003, 61, &now.time());
+    out.push(Line::new(code!("002")));
+    let mut l003 = Line::with(code!("003"), &PitText::new("Report Run Number :"));
+    l003.place(24, &run);
+    l003.place(29, &PitText::new("Created:"));
+    l003.place(40, &PitText::new(&now.date.to_string()));
+    l003.place(55, &PitText::new("at"));
+    l003.place(61, &PitText::new(&now.time()));
     out.push(l003);
-    out.push(separator("009"));
+    out.push(separator(code!("009")));
 
     // One report (100–399).
     let given = p
@@ -66,15 +80,19 @@ pub fn write(letter: Letter<'_>, job: &Job, rtf: bool) -> Result<Output, String>
         .map(|g| g.value.as_str())
         .unwrap_or("");
     out.push(labelled(
-        "100",
+        code!("100"),
         "Start Patient",
-        &format!("{},{}", ascii(&family.value).to_uppercase(), ascii(given)),
+        &PitText::new(&format!(
+            "{},{}",
+            ascii(&family.value).to_uppercase(),
+            given
+        )),
     ));
     if let Some(a) = &p.address {
         let a = &a.value;
         let place_line = [
             a.suburb.as_deref(),
-            a.state.as_deref(),
+            a.state.map(|s| s.code()),
             a.postcode.as_deref(),
         ]
         .iter()
@@ -88,88 +106,106 @@ pub fn write(letter: Letter<'_>, job: &Job, rtf: bool) -> Result<Output, String>
             .copied()
             .collect::<Vec<_>>()
             .join(", ");
-        out.push(labelled("101", "Address", &ascii(&text)));
+        out.push(labelled(code!("101"), "Address", &PitText::new(&text)));
     }
-    let mut l104 = "104 Birthdate      :".to_string();
-    place(&mut l104, 38, &dob.value.to_string());
-    place(&mut l104, 50, &format!("Age: {}", age(dob.value, now.date)));
-    place(&mut l104, 62, "Sex:");
-    place(
-        &mut l104,
+    let mut l104 = Line::with(code!("104"), &PitText::new("Birthdate      :"));
+    l104.place(38, &PitText::new(&dob.value.to_string()));
+    l104.place(
+        50,
+        &PitText::new(&format!("Age: {}", age(dob.value, now.date))),
+    );
+    l104.place(62, &PitText::new("Sex:"));
+    l104.place(
         67,
-        p.sex.as_ref().map(|s| s.value.code()).unwrap_or("U"),
+        &PitText::new(p.sex.as_ref().map(|s| s.value.code()).unwrap_or("U")),
     );
     out.push(l104);
     if let Some(phone) = &p.phone {
-        let mut l105 = "105 Telephone      :".to_string();
-        place(&mut l105, 38, &phone.value);
+        let mut l105 = Line::with(code!("105"), &PitText::new("Telephone      :"));
+        l105.place(38, &PitText::new(&phone.value));
         out.push(l105);
     }
-    out.push(labelled("110", "Your Reference", &fit(&job.control_id, 16)));
-    out.push(labelled("111", "Lab Reference", &fit(&job.control_id, 16)));
+    let reference = PitText::fit(&job.control_id, 16);
+    out.push(labelled(code!("110"), "Your Reference", &reference));
+    out.push(labelled(code!("111"), "Lab Reference", &reference));
     if let Some(m) = &p.medicare {
         let number = format!(
             "{}{}",
             m.value.number,
             m.value.irn.map(|i| i.to_string()).unwrap_or_default()
         );
-        out.push(labelled("112", "Medicare Number", &fit(&number, 12)));
+        out.push(labelled(
+            code!("112"),
+            "Medicare Number",
+            &PitText::fit(&number, 12),
+        ));
     }
     if let Some(a) = author {
         out.push(labelled(
-            "121",
+            code!("121"),
             "Referred by....",
-            &fit(&ascii(&a.display_name()), 22),
+            &PitText::fit(&a.display_name(), 22),
         ));
     }
     let mut l123 = labelled(
-        "123",
+        code!("123"),
         "Addressee",
-        &fit(&ascii(&recipient.value.display_name()), 22),
+        &PitText::fit(&recipient.value.display_name(), 22),
     );
     if let Some(pn) = &recipient.value.provider_number {
-        place(&mut l123, 61, pn);
+        l123.place(61, &PitText::fit(pn, 16));
     }
     out.push(l123);
-    out.push(separator("129"));
-    out.push(labelled("200", "Start of Result", ""));
-    let date = x.letter_date.as_ref().map(|d| d.value).unwrap_or(now.date);
-    out.push(labelled("204", "Collected", &date.to_string()));
-    // "LETTER" files it as correspondence in Medical Director.
-    out.push(labelled("205", "Name of Test", "LETTER"));
+    out.push(separator(code!("129")));
     out.push(labelled(
-        "206",
+        code!("200"),
+        "Start of Result",
+        &PitText::default(),
+    ));
+    let date = x.letter_date.as_ref().map(|d| d.value).unwrap_or(now.date);
+    out.push(labelled(
+        code!("204"),
+        "Collected",
+        &PitText::new(&date.to_string()),
+    ));
+    // "LETTER" files it as correspondence in Medical Director.
+    out.push(labelled(
+        code!("205"),
+        "Name of Test",
+        &PitText::new("LETTER"),
+    ));
+    out.push(labelled(
+        code!("206"),
         "Reported",
-        &format!("{} {:02}:{:02}", now.date, now.hour, now.minute),
+        &PitText::new(&format!("{} {:02}:{:02}", now.date, now.hour, now.minute)),
     ));
-    out.push(labelled("207", "Confidential", "Y"));
-    out.push(labelled("208", "Test Category", "R"));
-    out.push(separator("209"));
+    out.push(labelled(code!("207"), "Confidential", &PitText::new("Y")));
+    out.push(labelled(code!("208"), "Test Category", &PitText::new("R")));
+    out.push(separator(code!("209")));
     if rtf {
-        out.push(format!("301 {}", super::rtf::body(letter.body, &heading)));
+        out.push(Line::with(
+            BODY,
+            &PitText::rtf(&super::rtf::body(letter.body, &heading)),
+        ));
     } else {
-        for line in body_lines(letter) {
-            out.push(format!("301 {line}").trim_end().to_string());
-        }
+        out.extend(body_lines(letter));
     }
-    out.push(labelled("390", "End of Report", ""));
-    out.push(separator("399"));
-    out.push(format!(
-        "999 END OF LISTING - Run Number:{run}  {}  {}",
-        now.date,
-        now.time()
+    out.push(labelled(code!("390"), "End of Report", &PitText::default()));
+    out.push(separator(code!("399")));
+    out.push(Line::with(
+        code!("999"),
+        &PitText::new(&format!(
+            "END OF LISTING - Run Number:{}  {}  {}",
+            run.as_str(),
+            now.date,
+            now.time()
+        )),
     ));
-
-    let mut bytes = Vec::new();
-    for line in &out {
-        debug_assert!(rtf || line.len() <= 80, "{line}");
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-    }
+    debug_assert!(rtf || out.iter().all(|l| l.len() <= 80));
     Ok(Output {
         file_name: format!("{}{:05}.PIT", job.sender_initials, job.run_number),
         mime_type: "text/plain",
-        bytes,
+        bytes: line::file(&out),
     })
 }
 
@@ -190,33 +226,21 @@ fn age(born: crate::date::Date, on: crate::date::Date) -> String {
     format!("{unit}{:03}", n.clamp(0, 999))
 }
 
-fn fit(s: &str, width: usize) -> String {
-    s.chars().take(width).collect()
-}
-
-/// Pads `line` to column `col` (1-based) and writes `text` there.
-fn place(line: &mut String, col: usize, text: &str) {
-    while line.len() < col - 1 {
-        line.push(' ');
-    }
-    line.truncate(col - 1);
-    line.push_str(text);
-}
-
-fn labelled(code: &str, label: &str, value: &str) -> String {
-    let mut line = format!("{code} {label:<15}:");
+/// `code Label          :` with the value at column 27.
+fn labelled(code: Code, label: &'static str, value: &PitText) -> Line {
+    let mut line = Line::with(code, &PitText::new(&format!("{label:<15}:")));
     if !value.is_empty() {
-        place(&mut line, VALUE_COLUMN, value);
+        line.place(VALUE_COLUMN, value);
     }
     line
 }
 
-fn separator(code: &str) -> String {
-    format!("{code} {}", "-".repeat(76))
+fn separator(code: Code) -> Line {
+    Line::with(code, &PitText::new(&"-".repeat(76)))
 }
 
 /// One word of body text with its style; `None` is a line break.
-type Word = Option<(String, Style)>;
+type Word = Option<(PitText, Style)>;
 
 fn words_of(content: &[Inline]) -> Vec<Word> {
     let mut words = Vec::new();
@@ -224,16 +248,15 @@ fn words_of(content: &[Inline]) -> Vec<Word> {
         match i {
             Inline::Break => words.push(None),
             Inline::Text { text, style, link } => {
-                // "~" starts PIT markup (~SBLD~) and has no escape.
-                let mut t = ascii(text).replace('~', "-");
+                let mut t = text.clone();
                 if let Some(l) = link
                     && l != text
                     && !l.starts_with("mailto:")
                 {
-                    t.push_str(&format!(" ({})", ascii(l)));
+                    t.push_str(&format!(" ({l})"));
                 }
-                for w in t.split_whitespace() {
-                    words.push(Some((w.to_string(), *style)));
+                for w in PitText::new(&t).words() {
+                    words.push(Some((w, *style)));
                 }
             }
         }
@@ -241,41 +264,48 @@ fn words_of(content: &[Inline]) -> Vec<Word> {
     words
 }
 
-fn open(style: Style) -> String {
+fn open(style: Style) -> Option<Markup> {
     match (style.bold, style.underline) {
-        (true, true) => "~SBLDSUND~".into(),
-        (true, false) => "~SBLD~".into(),
-        (false, true) => "~SUND~".into(),
-        (false, false) => String::new(),
+        (true, true) => Some(const { Markup::new("~SBLDSUND~") }),
+        (true, false) => Some(const { Markup::new("~SBLD~") }),
+        (false, true) => Some(const { Markup::new("~SUND~") }),
+        (false, false) => None,
     }
 }
 
-fn close(style: Style) -> String {
+fn close(style: Style) -> Option<Markup> {
     match (style.bold, style.underline) {
-        (true, true) => "~EBLDEUND~".into(),
-        (true, false) => "~EBLD~".into(),
-        (false, true) => "~EUND~".into(),
-        (false, false) => String::new(),
+        (true, true) => Some(const { Markup::new("~EBLDEUND~") }),
+        (true, false) => Some(const { Markup::new("~EBLD~") }),
+        (false, true) => Some(const { Markup::new("~EUND~") }),
+        (false, false) => None,
     }
 }
 
-/// Wraps styled words into lines of at most [`BODY_WIDTH`] characters
-/// (markup included), each line closing its own formatting, so a line read
-/// alone is never left bold. Longer words are hyphenated.
-fn wrap(words: &[Word], indent: &str, first_prefix: &str) -> Vec<String> {
+fn markup_len(m: Option<Markup>) -> usize {
+    m.map_or(0, Markup::len)
+}
+
+/// Wraps styled words into 301 lines whose content is at most
+/// [`BODY_WIDTH`] characters (markup included), each line closing its own
+/// formatting, so a line read alone is never left bold. Longer words are
+/// hyphenated.
+fn wrap(words: &[Word], indent: &PitText, first_prefix: &PitText) -> Vec<Line> {
+    let content_len = |l: &Line| l.len() - 4;
     let mut lines = Vec::new();
-    let mut line = first_prefix.to_string();
+    let mut line = Line::with(BODY, first_prefix);
     let mut current = Style::default();
     let mut has_word = false;
-    let finish = |line: &mut String, current: &mut Style, lines: &mut Vec<String>| {
-        line.push_str(&close(*current));
+    let finish = |line: &mut Line, current: &mut Style, lines: &mut Vec<Line>| {
+        if let Some(m) = close(*current) {
+            line.push_markup(m);
+        }
         *current = Style::default();
-        lines.push(std::mem::take(line));
+        lines.push(std::mem::replace(line, Line::with(BODY, indent)));
     };
     for w in words {
         let Some((word, style)) = w else {
             finish(&mut line, &mut current, &mut lines);
-            line = indent.to_string();
             has_word = false;
             continue;
         };
@@ -283,73 +313,78 @@ fn wrap(words: &[Word], indent: &str, first_prefix: &str) -> Vec<String> {
             italic: false,
             ..*style
         };
-        let mut rest = word.as_str();
+        let mut rest = word.clone();
         while !rest.is_empty() {
             // Formatting ends before the space and starts after it.
             let (ending, starting) = if style != current {
                 (close(current), open(style))
             } else {
-                (String::new(), String::new())
+                (None, None)
             };
-            let switch_len = ending.len() + starting.len();
-            let space = if has_word { 1 } else { 0 };
-            let need = space + switch_len + rest.len() + close(style).len();
-            if line.len() + need <= BODY_WIDTH {
-                line.push_str(&ending);
-                if has_word {
-                    line.push(' ');
+            let switch_len = markup_len(ending) + markup_len(starting);
+            let space = usize::from(has_word);
+            let need = space + switch_len + rest.len() + markup_len(close(style));
+            if content_len(&line) + need <= BODY_WIDTH {
+                if let Some(m) = ending {
+                    line.push_markup(m);
                 }
-                line.push_str(&starting);
-                line.push_str(rest);
+                if has_word {
+                    line.push_space();
+                }
+                if let Some(m) = starting {
+                    line.push_markup(m);
+                }
+                line.push(&rest);
                 current = style;
                 has_word = true;
-                rest = "";
+                rest = PitText::default();
             } else if has_word {
                 finish(&mut line, &mut current, &mut lines);
-                line = indent.to_string();
                 has_word = false;
             } else {
                 // A word longer than a line: hyphenate.
                 let room = BODY_WIDTH
-                    .saturating_sub(line.len() + switch_len + close(style).len() + 1)
+                    .saturating_sub(content_len(&line) + switch_len + markup_len(close(style)) + 1)
                     .max(1);
-                let cut = rest
-                    .char_indices()
-                    .nth(room)
-                    .map(|(i, _)| i)
-                    .unwrap_or(rest.len());
-                line.push_str(&ending);
-                line.push_str(&starting);
-                line.push_str(&rest[..cut]);
-                current = style;
-                if cut < rest.len() {
-                    line.push('-');
+                let (head, tail) = rest.split_at_char(room);
+                if let Some(m) = ending {
+                    line.push_markup(m);
                 }
-                rest = &rest[cut..];
+                if let Some(m) = starting {
+                    line.push_markup(m);
+                }
+                line.push(&head);
+                current = style;
+                if !tail.is_empty() {
+                    line.push(&PitText::new("-"));
+                }
+                rest = tail;
                 finish(&mut line, &mut current, &mut lines);
-                line = indent.to_string();
                 has_word = false;
             }
         }
     }
-    if has_word || !lines.is_empty() || line.len() > first_prefix.len() {
-        line.push_str(&close(current));
+    if has_word || !lines.is_empty() || content_len(&line) > first_prefix.len() {
+        if let Some(m) = close(current) {
+            line.push_markup(m);
+        }
         lines.push(line);
     }
     lines
 }
 
-/// The body as 301 line contents: paragraphs separated by an empty line,
-/// headings bold and underlined, list items with hanging indents, tables
-/// with cells two spaces apart.
-fn body_lines(letter: Letter<'_>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// The body as 301 lines: paragraphs separated by an empty line, headings
+/// bold and underlined, list items with hanging indents, tables with cells
+/// two spaces apart.
+fn body_lines(letter: Letter<'_>) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
+    let none = PitText::default();
     for (i, block) in letter.body.blocks.iter().enumerate() {
         if block.gap_before(i) {
-            out.push(String::new());
+            out.push(Line::new(BODY));
         }
         match block {
-            Block::Paragraph { content } => out.extend(wrap(&words_of(content), "", "")),
+            Block::Paragraph { content } => out.extend(wrap(&words_of(content), &none, &none)),
             Block::Heading { content, .. } => {
                 let words: Vec<Word> = words_of(content)
                     .into_iter()
@@ -366,21 +401,20 @@ fn body_lines(letter: Letter<'_>) -> Vec<String> {
                         })
                     })
                     .collect();
-                out.extend(wrap(&words, "", ""));
+                out.extend(wrap(&words, &none, &none));
             }
             Block::ListItem { content, .. } => {
-                let bullet = block.list_marker().unwrap_or_default();
-                let indent = " ".repeat(bullet.len());
+                let bullet = PitText::new(&block.list_marker().unwrap_or_default());
+                let indent = PitText::new(&" ".repeat(bullet.len()));
                 out.extend(wrap(&words_of(content), &indent, &bullet));
             }
             Block::Table { rows } => {
                 for row in rows {
-                    let text = ascii(&row.join("  "));
-                    let words: Vec<Word> = text
-                        .split_whitespace()
-                        .map(|w| Some((w.to_string(), Style::default())))
+                    let words: Vec<Word> = PitText::new(&row.join("  "))
+                        .words()
+                        .map(|w| Some((w, Style::default())))
                         .collect();
-                    out.extend(wrap(&words, "  ", ""));
+                    out.extend(wrap(&words, &PitText::new("  "), &none));
                 }
             }
         }
@@ -401,7 +435,9 @@ pub fn patient_label(p: &Patient) -> String {
         .as_ref()
         .map(|g| ascii(&g.value))
         .unwrap_or_default();
-    format!("{family},{given}")
+    PitText::new(&format!("{family},{given}"))
+        .as_str()
+        .to_string()
 }
 
 #[cfg(test)]

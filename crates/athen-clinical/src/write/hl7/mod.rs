@@ -8,9 +8,22 @@
 //! [`super::pdf`]) followed by an FT text display (`TXT^Display format in
 //! text^AUSPDI`); without `pdf`, the FT display alone.
 
-use super::{Job, Letter, Output, Stamp, ascii};
+use super::{Job, Letter, Output, Stamp};
 use crate::document::{Block, Inline};
 use crate::patient::Party;
+
+mod field;
+
+pub use field::escape;
+use field::{Component, Field, Fixed, Segment, SegmentName, Text};
+
+/// A constant of the message, checked when the program is compiled (see
+/// [`Fixed::new`]).
+macro_rules! fixed {
+    ($s:literal) => {
+        const { Fixed::new($s) }
+    };
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -39,24 +52,6 @@ pub struct Endpoints {
     pub receiving_facility: String,
 }
 
-/// HL7 v2 escaping (v2.4 §2.7): the escape character first, then the
-/// field, component, subcomponent and repetition separators.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\E\\"),
-            '|' => out.push_str("\\F\\"),
-            '^' => out.push_str("\\S\\"),
-            '&' => out.push_str("\\T\\"),
-            '~' => out.push_str("\\R\\"),
-            '\r' | '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Reverses [`escape`] (and reads `\.br\` as a line break).
 pub fn unescape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -83,16 +78,20 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
-/// A text field: ASCII, escaped.
-fn t(text: &str) -> String {
-    escape(&ascii(text))
-}
+const MSH: SegmentName = SegmentName::new("MSH");
+const PID: SegmentName = SegmentName::new("PID");
+const PV1: SegmentName = SegmentName::new("PV1");
+const ORC: SegmentName = SegmentName::new("ORC");
+const OBR: SegmentName = SegmentName::new("OBR");
+const OBX: SegmentName = SegmentName::new("OBX");
+const RF1: SegmentName = SegmentName::new("RF1");
+const PRD: SegmentName = SegmentName::new("PRD");
 
 /// `YYYYMMDDHHMMSS+ZZZZ` (ADRM: timestamps carry their zone).
-fn ts(s: &Stamp) -> String {
+fn ts(s: &Stamp) -> Field {
     let sign = if s.offset_minutes < 0 { '-' } else { '+' };
     let off = s.offset_minutes.unsigned_abs();
-    format!(
+    Field::text(&format!(
         "{}{:02}{:02}{:02}{sign}{:02}{:02}",
         s.date.compact(),
         s.hour,
@@ -100,36 +99,37 @@ fn ts(s: &Stamp) -> String {
         s.second,
         off / 60,
         off % 60
-    )
+    ))
 }
 
 /// An HD namespace id (MSH-3…6): at most 20 characters in v2.3.1 and
 /// v2.4, so longer organisation names are shortened.
-fn hd(name: &str) -> String {
-    t(ascii(name)
-        .trim()
-        .chars()
-        .take(20)
-        .collect::<String>()
-        .trim_end())
+fn hd(name: &str) -> Field {
+    Text::shortened(name, 20).into()
+}
+
+/// A text component from an optional value.
+fn opt(value: Option<&str>) -> Component {
+    Component::text(value.unwrap_or(""))
 }
 
 /// XCN for a provider: `provno^Fam^Given^^^Title^^^AUSHICPR`.
-fn xcn(p: &Party) -> String {
-    format!(
-        "{}^{}^{}^^^{}^^^{}",
-        p.provider_number.as_deref().unwrap_or(""),
-        t(p.family_name.as_deref().unwrap_or("")),
-        t(p.given_names.as_deref().unwrap_or("")),
-        t(p.title.as_deref().unwrap_or("")),
+fn xcn(p: &Party) -> Field {
+    Field::components([
+        opt(p.provider_number.as_deref()),
+        opt(p.family_name.as_deref()),
+        opt(p.given_names.as_deref()),
+        Component::default(),
+        Component::default(),
+        opt(p.title.as_deref()),
+        Component::default(),
+        Component::default(),
         if p.provider_number.is_some() {
-            "AUSHICPR"
+            fixed!("AUSHICPR").into()
         } else {
-            ""
-        }
-    )
-    .trim_end_matches('^')
-    .to_string()
+            Component::default()
+        },
+    ])
 }
 
 /// Receivers show FT monospaced at 80 columns.
@@ -142,81 +142,21 @@ const MAX_REPETITION: usize = 199;
 /// The body as FT, one repetition of OBX-5 per display line (wrapped at
 /// [`FT_COLUMNS`]), `\H\`…`\N\` for bold, an empty repetition between
 /// paragraphs.
-fn formatted_text(letter: Letter<'_>) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for line in display_lines(letter) {
-        for piece in wrap_line(&line, FT_COLUMNS) {
-            out.push(piece);
-        }
-    }
-    out.join("~")
-}
-
-/// Splits an escaped FT line at spaces so each piece shows in `width`
-/// columns (escape sequences take no column) and stays within
-/// [`MAX_REPETITION`] characters.
-fn wrap_line(line: &str, width: usize) -> Vec<String> {
-    let visible = |s: &str| unescape(s).chars().count();
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for word in line.split(' ') {
-        let candidate = if current.is_empty() {
-            word.to_string()
-        } else {
-            format!("{current} {word}")
-        };
-        if !current.is_empty() && (visible(&candidate) > width || candidate.len() > MAX_REPETITION)
-        {
-            out.push(std::mem::take(&mut current));
-            current = word.to_string();
-        } else {
-            current = candidate;
-        }
-        // A single word longer than a repetition is cut, never inside an
-        // escape sequence.
-        while current.len() > MAX_REPETITION {
-            let cut = safe_cut(&current, MAX_REPETITION);
-            out.push(current[..cut].to_string());
-            current = current[cut..].to_string();
-        }
-    }
-    out.push(current);
-    out
-}
-
-/// The largest cut at or before `max` bytes that is on a character
-/// boundary and outside any `\X\` escape; at least one character.
-fn safe_cut(s: &str, max: usize) -> usize {
-    let mut inside = false;
-    let mut best = 0;
-    for (i, c) in s.char_indices() {
-        if i > max {
-            break;
-        }
-        if !inside {
-            best = i;
-        }
-        if c == '\\' {
-            inside = !inside;
-        }
-    }
-    if best == 0 {
-        // No safe place (one enormous escape): cut at a character boundary.
-        let mut cut = max.min(s.len());
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        best = cut.max(s.chars().next().map_or(1, char::len_utf8));
-    }
-    best
+fn formatted_text(letter: Letter<'_>) -> Field {
+    Field::repeated(
+        display_lines(letter)
+            .iter()
+            .flat_map(|line| line.wrap(FT_COLUMNS, MAX_REPETITION))
+            .map(Field::from),
+    )
 }
 
 /// The body's display lines, escaped, before wrapping.
-fn display_lines(letter: Letter<'_>) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
+fn display_lines(letter: Letter<'_>) -> Vec<Text> {
+    let mut lines: Vec<Text> = Vec::new();
     for (i, block) in letter.body.blocks.iter().enumerate() {
         if block.gap_before(i) {
-            lines.push(String::new());
+            lines.push(Text::default());
         }
         let (prefix, content, all_bold) = match block {
             Block::Paragraph { content } => (String::new(), content.as_slice(), false),
@@ -228,29 +168,29 @@ fn display_lines(letter: Letter<'_>) -> Vec<String> {
             ),
             Block::Table { rows } => {
                 for row in rows {
-                    lines.push(t(&row.join("  ")));
+                    lines.push(Text::new(&row.join("  ")));
                 }
                 continue;
             }
         };
-        let mut line = prefix;
+        let mut line = Text::new(&prefix);
         for inline in content {
             match inline {
                 Inline::Break => lines.push(std::mem::take(&mut line)),
                 Inline::Text { text, style, link } => {
                     let bold = all_bold || style.bold;
                     if bold {
-                        line.push_str("\\H\\");
+                        line.push(&Text::highlight());
                     }
-                    line.push_str(&t(text));
+                    line.push(&Text::new(text));
                     if let Some(l) = link
                         && l != text
                         && !l.starts_with("mailto:")
                     {
-                        line.push_str(&format!(" ({})", t(l)));
+                        line.push(&Text::new(&format!(" ({l})")));
                     }
                     if bold {
-                        line.push_str("\\N\\");
+                        line.push(&Text::normal());
                     }
                 }
             }
@@ -262,7 +202,9 @@ fn display_lines(letter: Letter<'_>) -> Vec<String> {
 
 /// An HL7 v2 file for one letter. With `pdf`, a PDF/A display comes first
 /// and the FT text display after it (ADRM: the default for letters);
-/// without, the FT display alone.
+/// without, the FT display alone. Every value from the letter goes in
+/// through [`field`], which escapes it: whatever the letter says, the file
+/// has exactly the segments below, with one PID.
 pub fn write(
     letter: Letter<'_>,
     job: &Job,
@@ -295,94 +237,153 @@ pub fn write(
         );
     }
     let now = ts(&job.now);
-    let control = t(&job.control_id);
+    let control = Component::text(&job.control_id);
+    let athen_id = || Field::components([control.clone(), fixed!("ATHEN").into()]);
     let (version, structure) = match (profile, kind) {
         (Profile::Adrm2021, Kind::Oru) => (
-            "2.4^AUS&Australia&ISO3166_1^HL7AU-OO-201701&&L",
-            "ORU^R01^ORU_R01",
+            fixed!("2.4^AUS&Australia&ISO3166_1^HL7AU-OO-201701&&L"),
+            fixed!("ORU^R01^ORU_R01"),
         ),
         (Profile::Adrm2021, Kind::Ref) => (
-            "2.4^AUS&Australia&ISO3166_1^HL7AU-OO-REF-SIMPLIFIED-201706&&L",
-            "REF^I12^REF_I12",
+            fixed!("2.4^AUS&Australia&ISO3166_1^HL7AU-OO-REF-SIMPLIFIED-201706&&L"),
+            fixed!("REF^I12^REF_I12"),
         ),
-        (Profile::As4700, Kind::Oru) => ("2.3.1^AUS&&ISO^AS4700.2&&L", "ORU^R01"),
-        (Profile::As4700, Kind::Ref) => ("2.3.1^AUS&&ISO^AS4700.6&&L", "REF^I12"),
+        (Profile::As4700, Kind::Oru) => (fixed!("2.3.1^AUS&&ISO^AS4700.2&&L"), fixed!("ORU^R01")),
+        (Profile::As4700, Kind::Ref) => (fixed!("2.3.1^AUS&&ISO^AS4700.6&&L"), fixed!("REF^I12")),
     };
-    let mut segments: Vec<String> = Vec::new();
-    segments.push(format!(
-        "MSH|^~\\&|ATHEN^{}|{}|{}|{}|{now}||{structure}|{control}|P|{version}|||AL|AL|AUS||en^English^ISO639",
-        env!("CARGO_PKG_VERSION"),
-        hd(&endpoints.sending_facility),
-        hd(&endpoints.receiving_application),
-        hd(&endpoints.receiving_facility),
-    ));
+    let msh = Segment::new(MSH)
+        .set(
+            3,
+            Field::components([
+                fixed!("ATHEN").into(),
+                Component::text(env!("CARGO_PKG_VERSION")),
+            ]),
+        )
+        .set(4, hd(&endpoints.sending_facility))
+        .set(5, hd(&endpoints.receiving_application))
+        .set(6, hd(&endpoints.receiving_facility))
+        .set(7, now.clone())
+        .set(9, structure)
+        .set(10, Field::from(control.clone()))
+        .set(11, fixed!("P"))
+        .set(12, version)
+        .set(15, fixed!("AL"))
+        .set(16, fixed!("AL"))
+        .set(17, fixed!("AUS"))
+        .set(19, fixed!("en^English^ISO639"));
 
     // PID-3: Medicare and IHI where known, the receiving practice's own
-    // register number for the patient, else this message's own id.
+    // register number for the patient, else this message's own id (CX:
+    // id^^^authority^type).
+    let cx = |id: Component, authority: Fixed, kind: Fixed| {
+        Field::components([
+            id,
+            Component::default(),
+            Component::default(),
+            authority.into(),
+            kind.into(),
+        ])
+    };
     let mut ids = Vec::new();
     if let Some(m) = &p.medicare {
         let irn = m.value.irn.map(|i| i.to_string()).unwrap_or_default();
-        ids.push(format!("{}{irn}^^^AUSHIC^MC", m.value.number));
+        ids.push(cx(
+            Component::text(&format!("{}{irn}", m.value.number)),
+            fixed!("AUSHIC"),
+            fixed!("MC"),
+        ));
     }
     if let Some(ihi) = &p.ihi {
-        ids.push(format!("{}^^^AUSHIC^NI", ihi.value));
+        ids.push(cx(
+            Component::text(&ihi.value),
+            fixed!("AUSHIC"),
+            fixed!("NI"),
+        ));
     }
     if let Some(local) = &job.local_patient_id {
-        ids.push(format!("{}^^^ATHEN^MR", t(local)));
+        ids.push(cx(Component::text(local), fixed!("ATHEN"), fixed!("MR")));
     }
     if ids.is_empty() {
-        ids.push(format!("{control}^^^ATHEN^MR"));
+        ids.push(cx(control.clone(), fixed!("ATHEN"), fixed!("MR")));
     }
     let given = p
         .given_names
         .as_ref()
-        .map(|g| t(&g.value))
+        .map(|g| g.value.trim())
         .unwrap_or_default();
-    let (first, middle) = given.split_once(' ').unwrap_or((&given, ""));
-    let title = p.title.as_ref().map(|g| t(&g.value)).unwrap_or_default();
+    let (first, middle) = given.split_once(' ').unwrap_or((given, ""));
+    let name = Field::components([
+        Component::text(&family.value),
+        Component::text(first),
+        Component::text(middle.trim()),
+        Component::default(),
+        opt(p.title.as_ref().map(|t| t.value.as_str())),
+        Component::default(),
+        fixed!("L").into(),
+    ]);
     let address = p
         .address
         .as_ref()
         .map(|a| {
             let a = &a.value;
-            format!(
-                "{}^^{}^{}^{}^AUS^H",
-                t(a.street.as_deref().unwrap_or("")),
-                t(a.suburb.as_deref().unwrap_or("")),
-                a.state.as_deref().unwrap_or(""),
-                a.postcode.as_deref().unwrap_or("")
-            )
+            Field::components([
+                opt(a.street.as_deref()),
+                Component::default(),
+                opt(a.suburb.as_deref()),
+                opt(a.state.map(|s| s.code())),
+                opt(a.postcode.as_deref()),
+                fixed!("AUS").into(),
+                fixed!("H").into(),
+            ])
         })
         .unwrap_or_default();
     let phone = p
         .phone
         .as_ref()
-        .map(|ph| format!("{}^PRN^PH", ph.value))
+        .map(|ph| {
+            Field::components([
+                Component::text(&ph.value),
+                fixed!("PRN").into(),
+                fixed!("PH").into(),
+            ])
+        })
         .unwrap_or_default();
-    let pid = format!(
-        "PID|1||{}||{}^{}^{}^^{}^^L||{}|{}|||{address}||{phone}",
-        ids.join("~"),
-        t(&family.value),
-        first,
-        middle,
-        title,
-        dob.value.compact(),
-        p.sex.as_ref().map(|s| s.value.code()).unwrap_or("U"),
+    let pid = Segment::new(PID)
+        .set(1, fixed!("1"))
+        .set(3, Field::repeated(ids))
+        .set(5, name)
+        .set(7, Field::text(&dob.value.compact()))
+        .set(
+            8,
+            Field::text(p.sex.as_ref().map(|s| s.value.code()).unwrap_or("U")),
+        )
+        .set(11, address)
+        .set(13, phone);
+    let pv1 = Segment::new(PV1)
+        .set(1, fixed!("1"))
+        .set(2, fixed!("O"))
+        .set(9, xcn(&recipient));
+    let letter_date = Field::text(
+        &x.letter_date
+            .as_ref()
+            .map(|d| d.value.compact())
+            .unwrap_or_else(|| job.now.date.compact()),
     );
-    let pv1 = format!("PV1|1|O|||||||{}", xcn(&recipient));
-    let letter_date = x
-        .letter_date
-        .as_ref()
-        .map(|d| d.value.compact())
-        .unwrap_or_else(|| job.now.date.compact());
-    let obr = format!(
-        "OBR|1||{control}^ATHEN|{}|||{letter_date}|||||||||{}||||||{now}||PHY|F",
-        match kind {
-            Kind::Oru => "11490-0^Letter^LN",
-            Kind::Ref => "11488-4^Consult note^LN",
-        },
-        xcn(&author),
-    );
+    let obr = Segment::new(OBR)
+        .set(1, fixed!("1"))
+        .set(3, athen_id())
+        .set(
+            4,
+            match kind {
+                Kind::Oru => fixed!("11490-0^Letter^LN"),
+                Kind::Ref => fixed!("11488-4^Consult note^LN"),
+            },
+        )
+        .set(7, letter_date.clone())
+        .set(16, xcn(&author))
+        .set(22, now)
+        .set(24, fixed!("PHY"))
+        .set(25, fixed!("F"));
     let mut obx = Vec::new();
     if pdf {
         // A letter that came as a PDF is shown as it was written; any
@@ -392,30 +393,60 @@ pub fn write(
             None => super::pdf::render(letter, job, &format!("Letter about {}", family.value))?,
         };
         use base64::Engine;
-        obx.push(format!(
-            "OBX|1|ED|PDF^Display format in PDF^AUSPDI|1|^application^pdf^Base64^{}||||||F",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        ));
+        obx.push(
+            Segment::new(OBX)
+                .set(1, fixed!("1"))
+                .set(2, fixed!("ED"))
+                .set(3, fixed!("PDF^Display format in PDF^AUSPDI"))
+                .set(4, fixed!("1"))
+                .set(
+                    5,
+                    Field::components([
+                        Component::default(),
+                        fixed!("application").into(),
+                        fixed!("pdf").into(),
+                        fixed!("Base64").into(),
+                        Component::text(&base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    ]),
+                )
+                .set(11, fixed!("F")),
+        );
     }
-    obx.push(format!(
-        "OBX|{}|FT|TXT^Display format in text^AUSPDI|1|{}||||||F",
-        obx.len() + 1,
-        formatted_text(letter)
-    ));
+    obx.push(
+        Segment::new(OBX)
+            .set(1, Field::text(&(obx.len() + 1).to_string()))
+            .set(2, fixed!("FT"))
+            .set(3, fixed!("TXT^Display format in text^AUSPDI"))
+            .set(4, fixed!("1"))
+            .set(5, formatted_text(letter))
+            .set(11, fixed!("F")),
+    );
+    let mut segments = vec![msh];
     match kind {
         Kind::Oru => {
             segments.push(pid);
             segments.push(pv1);
-            segments.push(format!("ORC|RE||{control}^ATHEN||CM"));
+            segments.push(
+                Segment::new(ORC)
+                    .set(1, fixed!("RE"))
+                    .set(3, athen_id())
+                    .set(5, fixed!("CM")),
+            );
             segments.push(obr);
             segments.extend(obx);
         }
         Kind::Ref => {
-            segments.push(format!(
-                "RF1|P^Pending^HL70283|R^Routine^HL70280|Med^Medical^HL70281||O^Outpatient^HL70284|{control}^ATHEN|{letter_date}"
-            ));
-            segments.push(prd("RP~AP", &author));
-            segments.push(prd("RT~IR", &recipient));
+            segments.push(
+                Segment::new(RF1)
+                    .set(1, fixed!("P^Pending^HL70283"))
+                    .set(2, fixed!("R^Routine^HL70280"))
+                    .set(3, fixed!("Med^Medical^HL70281"))
+                    .set(5, fixed!("O^Outpatient^HL70284"))
+                    .set(6, athen_id())
+                    .set(7, letter_date),
+            );
+            segments.push(prd([fixed!("RP"), fixed!("AP")], &author));
+            segments.push(prd([fixed!("RT"), fixed!("IR")], &recipient));
             segments.push(pid);
             segments.push(obr);
             segments.extend(obx);
@@ -423,33 +454,42 @@ pub fn write(
             segments.push(pv1);
         }
     }
-    // Empty trailing fields are left out (HL7 v2 §2.5.3).
-    let segments: Vec<&str> = segments.iter().map(|s| s.trim_end_matches('|')).collect();
-    let mut bytes = segments.join("\r").into_bytes();
-    bytes.push(b'\r');
     let stem = format!("{}{:05}", job.sender_initials, job.run_number % 100_000);
     Ok(Output {
         file_name: format!("{stem}.HL7"),
         mime_type: "application/edi-hl7v2",
-        bytes,
+        bytes: field::message(&segments),
     })
 }
 
-/// PRD: role, name, then PRD-7 `provno^AUSHICPR^UPIN`.
-fn prd(role: &str, p: &Party) -> String {
+/// PRD: roles, name, then PRD-7 `provno^AUSHICPR^UPIN`.
+fn prd(roles: [Fixed; 2], p: &Party) -> Segment {
     let id = p
         .provider_number
         .as_ref()
-        .map(|n| format!("{n}^AUSHICPR^UPIN"))
+        .map(|n| {
+            Field::components([
+                Component::text(n),
+                fixed!("AUSHICPR").into(),
+                fixed!("UPIN").into(),
+            ])
+        })
         .unwrap_or_default();
-    format!(
-        "PRD|{role}|{}^{}^^^{}^^L|||||{id}",
-        t(p.family_name.as_deref().unwrap_or("")),
-        t(p.given_names.as_deref().unwrap_or("")),
-        t(p.title.as_deref().unwrap_or("")),
-    )
-    .trim_end_matches('|')
-    .to_string()
+    Segment::new(PRD)
+        .set(1, Field::repeated(roles.map(Field::from)))
+        .set(
+            2,
+            Field::components([
+                opt(p.family_name.as_deref()),
+                opt(p.given_names.as_deref()),
+                Component::default(),
+                Component::default(),
+                opt(p.title.as_deref()),
+                Component::default(),
+                fixed!("L").into(),
+            ]),
+        )
+        .set(7, id)
 }
 
 /// A parsed HL7 v2 message: segments of fields, unescaped. Enough to read
@@ -495,6 +535,7 @@ impl Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::write::ascii;
     use proptest::prelude::*;
 
     #[test]
@@ -508,7 +549,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn escape_is_reversible(s in "[^\\r\\n]{0,60}") {
+        fn escape_is_reversible(s in "[^\\p{Cc}]{0,60}") {
             let e = escape(&s);
             prop_assert!(!e.contains('|') && !e.contains('^') && !e.contains('&') && !e.contains('~'));
             prop_assert_eq!(unescape(&e), s);
