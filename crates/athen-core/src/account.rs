@@ -227,6 +227,105 @@ impl FromStr for CredentialKind {
     }
 }
 
+/// The doors of the server a credential may open. A password opens every
+/// door (the web app with its two-step code where one is set); an app
+/// token never opens the web app, and opens only the doors chosen when it
+/// was made, so the token on a downloader PC can fetch import files and
+/// send the upload folder's letters, and nothing else (issue 20: a copied token must not own the practice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Doors(u8);
+
+impl Doors {
+    pub const NONE: Doors = Doors(0);
+    /// The web app in a browser: passwords only.
+    pub const WEB: Doors = Doors(1);
+    /// The whole JSON API.
+    pub const API: Doors = Doors(2);
+    /// What the downloader (athen-fetch) uses of the JSON API: its
+    /// session, the mailbox's state, the import files and the outbox for
+    /// the upload folder. [`Doors::API`] includes it.
+    pub const DOWNLOADER: Doors = Doors(4);
+    pub const IMAP: Doors = Doors(8);
+    /// SMTP submission (ports 587 and 465).
+    pub const SUBMISSION: Doors = Doors(16);
+    /// Every door an app token can be given.
+    pub const ANY_TOKEN: Doors = Doors(2 | 4 | 8 | 16);
+    /// What a password opens.
+    pub const PASSWORD: Doors = Doors(1 | 2 | 4 | 8 | 16);
+
+    /// The doors a token may be limited to, with their names as the
+    /// command line and the web form give them.
+    pub const NAMED: [(Doors, &'static str); 4] = [
+        (Doors::DOWNLOADER, "downloader"),
+        (Doors::API, "api"),
+        (Doors::IMAP, "imap"),
+        (Doors::SUBMISSION, "smtp"),
+    ];
+
+    /// Whether every door of `other` is among these; the whole API counts
+    /// as its download routes too.
+    pub fn contains(self, other: Doors) -> bool {
+        let mine = if self.0 & Doors::API.0 != 0 {
+            self.0 | Doors::DOWNLOADER.0
+        } else {
+            self.0
+        };
+        mine & other.0 == other.0
+    }
+
+    pub fn union(self, other: Doors) -> Doors {
+        Doors(self.0 | other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// From stored bits; unknown bits are dropped, never granted.
+    pub fn from_bits(bits: i64) -> Doors {
+        Doors((bits & i64::from(Doors::PASSWORD.0)) as u8)
+    }
+
+    /// `downloader,imap`: names from [`Doors::NAMED`], or `all` for every
+    /// door a token can have.
+    pub fn parse(list: &str) -> Result<Doors, Invalid> {
+        let mut doors = Doors::NONE;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name.eq_ignore_ascii_case("all") {
+                doors = doors.union(Doors::ANY_TOKEN);
+                continue;
+            }
+            let Some((d, _)) = Doors::NAMED
+                .iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            else {
+                return Err(Invalid::new(
+                    "Doors",
+                    format!("{name:?} is not one of downloader, api, imap, smtp, all"),
+                ));
+            };
+            doors = doors.union(*d);
+        }
+        if doors.is_empty() {
+            return Err(Invalid::new("Doors", "name at least one door"));
+        }
+        Ok(doors)
+    }
+
+    /// The names of these doors, for lists.
+    pub fn names(self) -> Vec<&'static str> {
+        Doors::NAMED
+            .iter()
+            .filter(|(d, _)| self.0 & d.0 != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
 /// A stored credential: the wrapped mailbox secret and how to derive the key
 /// that unwraps it. Contains no secret in the clear.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +341,9 @@ pub struct CredentialRecord {
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
     pub revoked_at: Option<UnixTime>,
+    /// For app tokens: the doors it opens ([`Doors::ANY_TOKEN`] for those
+    /// made before tokens had doors).
+    pub doors: Doors,
 }
 
 /// A login's key for two-step sign-in (RFC 6238 one-time codes), sealed
@@ -264,6 +366,8 @@ pub struct NewCredential {
     pub kind: CredentialKind,
     pub label: String,
     pub wrapped: Vec<u8>,
+    /// For app tokens, the doors it opens; ignored for other kinds.
+    pub doors: Doors,
 }
 
 /// A server operator: the person who confirms accounts and posts letters.

@@ -136,14 +136,25 @@ struct Listed {
 }
 
 impl Listed {
+    /// A listed file, or `None` if the server's entry is not one this
+    /// program will act on: the id becomes part of a file name in the
+    /// import folder's staging area and of a request path, so it must be
+    /// digits only (a hostile server's `../../x` would write elsewhere).
     fn from_json(v: &Value) -> Option<Listed> {
+        let id = v["id"].as_str().filter(|id| download_id(id))?;
         Some(Listed {
-            id: v["id"].as_str()?.to_string(),
+            id: id.to_string(),
             file: v["file"].as_str()?.to_string(),
             sha256: v["sha256"].as_str()?.to_ascii_lowercase(),
             size: v["size"].as_u64()?,
         })
     }
+}
+
+/// Whether `id` is a download id: 1 to 19 ASCII digits, as the server
+/// makes them.
+pub(crate) fn download_id(id: &str) -> bool {
+    (1..=19).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn now() -> i64 {
@@ -385,13 +396,14 @@ impl Cycle<'_> {
                 None => format!("/api/v1/downloads?state=waiting,failed&limit={PAGE}"),
             };
             let page = self.client.json(Method::GET, &path, None).await?;
-            listed.extend(
-                page["downloads"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Listed::from_json),
-            );
+            for entry in page["downloads"].as_array().into_iter().flatten() {
+                match Listed::from_json(entry) {
+                    Some(l) => listed.push(l),
+                    None => self
+                        .progress
+                        .log("the server listed a download this program cannot take (a bad id or field); skipped"),
+                }
+            }
             match page["next"].as_str() {
                 Some(n) => after = Some(n.to_string()),
                 None => break,
@@ -521,9 +533,16 @@ impl Cycle<'_> {
             Err(e) => return Ok(Downloaded::CannotWrite(e)),
         };
         let mut write_error: Option<io::Error> = None;
+        let mut too_long = false;
         let got = self
             .client
             .download(&format!("/api/v1/downloads/{}", l.id), &mut |chunk| {
+                // Reading stops at the listed size: a server that sends
+                // more is not believed, and fills no disk.
+                if staged.written() + chunk.len() as u64 > l.size {
+                    too_long = true;
+                    return Err(io::Error::other("longer than listed"));
+                }
                 if write_error.is_none()
                     && let Err(e) = staged.write(chunk)
                 {
@@ -532,6 +551,14 @@ impl Cycle<'_> {
                 Ok(())
             })
             .await;
+        if too_long {
+            staged.discard();
+            self.progress.log(&format!(
+                "{} (download {}) is longer than listed; fetching it again",
+                l.file, l.id
+            ));
+            return Ok(Downloaded::Damaged);
+        }
         if let Some(e) = write_error {
             staged.discard();
             return Ok(Downloaded::CannotWrite(e));
@@ -620,4 +647,33 @@ enum Downloaded {
     Ready(Staged),
     Damaged,
     CannotWrite(io::Error),
+}
+
+#[cfg(test)]
+mod listed_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Issue 20: a hostile server's id never becomes a path.
+    #[test]
+    fn only_digit_ids_are_taken() {
+        let entry = |id: &str| json!({"id": id, "file": "ABC00001.HL7", "sha256": "00", "size": 3});
+        assert!(Listed::from_json(&entry("41")).is_some());
+        for bad in [
+            "../../x",
+            "",
+            "4/1",
+            "41.part",
+            "٤١",
+            "1 2",
+            &"9".repeat(20),
+        ] {
+            assert!(Listed::from_json(&entry(bad)).is_none(), "{bad:?}");
+        }
+        assert!(
+            Listed::from_json(&json!({"id": 41, "file": "A", "sha256": "0", "size": 1})).is_none()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Staged::create(dir.path(), "../../x").is_err());
+    }
 }

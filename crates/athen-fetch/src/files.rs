@@ -81,6 +81,12 @@ impl Staged {
     /// Starts the download of file `id` (any earlier partial one of it is
     /// replaced).
     pub fn create(import_folder: &Path, id: &str) -> io::Result<Staged> {
+        if !crate::cycle::download_id(id) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a download id is digits only",
+            ));
+        }
         let dir = import_folder.join(STAGING);
         fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{id}.part"));

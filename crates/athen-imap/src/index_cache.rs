@@ -148,6 +148,7 @@ mod tests {
                     kind: CredentialKind::Password,
                     label: String::new(),
                     wrapped: vec![1],
+                    doors: athen_core::account::Doors::PASSWORD,
                 }],
                 created_at: 0,
                 confirmation_hash: None,

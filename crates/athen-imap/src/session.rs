@@ -17,7 +17,7 @@ use crate::selected::{Selected, Telling};
 use crate::sequence::SequenceSet;
 use crate::syntax;
 use athen_core::MailboxId;
-use athen_core::account::Account;
+use athen_core::account::{Account, Doors};
 use athen_core::mailbox::{FlagChange, Folder, IndexEntry, SpecialFolder, StoredMessage, flags};
 use athen_mail::live::MailboxState;
 use athen_vault::VaultError;
@@ -499,7 +499,7 @@ impl Conn {
         let unlocked = match self
             .ctx
             .authenticator
-            .unlock(user, password, Some(self.peer.ip()))
+            .unlock(user, password, Some(self.peer.ip()), Doors::IMAP)
             .await
         {
             Ok(u) => u,

@@ -58,7 +58,7 @@ fn main() {
         let t = Instant::now();
         let unlocked = b
             .auth
-            .unlock(support::ADDRESS, support::PASSWORD, None)
+            .unlock(support::ADDRESS, support::PASSWORD, None, athen_core::account::Doors::API)
             .await
             .unwrap();
         let unlocked_after = t.elapsed();

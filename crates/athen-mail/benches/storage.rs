@@ -102,20 +102,35 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("right_password", |b| {
         b.iter(|| {
-            rt.block_on(auth.unlock("bench@example.test", "benchmark password", None))
-                .unwrap()
+            rt.block_on(auth.unlock(
+                "bench@example.test",
+                "benchmark password",
+                None,
+                athen_core::account::Doors::API,
+            ))
+            .unwrap()
         })
     });
     g.bench_function("wrong_password", |b| {
         b.iter(|| {
-            rt.block_on(auth.unlock("bench@example.test", "not the password", None))
-                .unwrap_err()
+            rt.block_on(auth.unlock(
+                "bench@example.test",
+                "not the password",
+                None,
+                athen_core::account::Doors::API,
+            ))
+            .unwrap_err()
         })
     });
     g.bench_function("unknown_user", |b| {
         b.iter(|| {
-            rt.block_on(auth.unlock("nobody@example.test", "not the password", None))
-                .unwrap_err()
+            rt.block_on(auth.unlock(
+                "nobody@example.test",
+                "not the password",
+                None,
+                athen_core::account::Doors::API,
+            ))
+            .unwrap_err()
         })
     });
     g.finish();

@@ -29,7 +29,12 @@ fn main() {
         let (store, blobs, mailbox) = (&b.store, b.blobs.as_ref(), &b.mailbox);
         let unlocked = b
             .auth
-            .unlock(support::ADDRESS, support::PASSWORD, None)
+            .unlock(
+                support::ADDRESS,
+                support::PASSWORD,
+                None,
+                athen_core::account::Doors::API,
+            )
             .await
             .unwrap();
         let mut setup = ConversionSetup::for_account(store.as_ref(), &unlocked.account)

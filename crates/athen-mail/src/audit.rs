@@ -517,6 +517,7 @@ mod tests {
                     kind: CredentialKind::Password,
                     label: String::new(),
                     wrapped: vec![0],
+                    doors: athen_core::account::Doors::PASSWORD,
                 }],
                 created_at: 0,
                 confirmation_hash: None,

@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod conversion;
+pub mod header;
 pub mod import;
 pub mod live;
 pub mod mdn;

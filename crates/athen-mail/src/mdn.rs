@@ -84,9 +84,14 @@ pub(crate) fn is_automatic(msg: &mail_parser::Message<'_>) -> bool {
 }
 
 /// The envelope sender the receiving server wrote as Return-Path (RFC
-/// 5321 §4.4), lower case; `Some("")` for a bounce's null path.
+/// 5321 §4.4), lower case; `Some("")` for a bounce's null path. The
+/// first field of that name: the one our server put at the top (the MX
+/// removes any the sender wrote), never one further down.
 pub(crate) fn return_path(msg: &mail_parser::Message<'_>) -> Option<String> {
-    msg.header("Return-Path").and_then(first_address)
+    msg.headers()
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case("Return-Path"))
+        .and_then(|h| first_address(&h.value))
 }
 
 fn first_address(h: &HeaderValue<'_>) -> Option<String> {

@@ -89,7 +89,12 @@ async fn an_open_mailbox_files_mail_until_it_is_locked() {
         params,
     };
     let unlocked = auth
-        .unlock("anna@live.test", "a long passphrase", None)
+        .unlock(
+            "anna@live.test",
+            "a long passphrase",
+            None,
+            athen_core::account::Doors::API,
+        )
         .await
         .unwrap();
     let secret = Arc::new(unlocked.secret);

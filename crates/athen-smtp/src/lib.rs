@@ -57,7 +57,8 @@ pub struct MxConfig {
     pub command_timeout: Duration,
     /// RFC 5321 §4.5.3.2.5: 3 minutes for each block of message data.
     pub data_timeout: Duration,
-    /// Protocol errors tolerated before the connection is closed.
+    /// Errors (bad commands, unknown recipients) tolerated before the
+    /// connection is closed, as Postfix's `smtpd_hard_error_limit` (20).
     pub max_errors: u32,
 }
 
@@ -73,7 +74,7 @@ impl MxConfig {
             connections_per_minute_per_address: 600,
             command_timeout: Duration::from_secs(5 * 60),
             data_timeout: Duration::from_secs(3 * 60),
-            max_errors: 10,
+            max_errors: 20,
         }
     }
 }
@@ -99,17 +100,4 @@ pub struct MxContext {
 /// Where a message's header section ends: the offset of the empty line
 /// (CRLF or bare LF) that separates it from the body, or the whole input if
 /// there is none (RFC 5322 §2.1).
-pub(crate) fn header_end(raw: &[u8]) -> usize {
-    let mut pos = 0;
-    while pos < raw.len() {
-        let line_end = raw[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(raw.len(), |i| pos + i + 1);
-        if matches!(&raw[pos..line_end], b"\r\n" | b"\n") {
-            return pos;
-        }
-        pos = line_end;
-    }
-    raw.len()
-}
+pub(crate) use athen_mail::header::header_end;

@@ -198,36 +198,7 @@ fn complete_dmarc(dmarc: DmarcOutput, spf: &SpfOutput, dkim: &[DkimOutput<'_>]) 
 /// border MTA: otherwise a sender could forge a "pass" that looks like ours.
 /// Fields from other verifiers, and the body, are left exactly as received.
 pub fn strip_forged_results<'a>(raw: &'a [u8], authserv_id: &str) -> Cow<'a, [u8]> {
-    let header_end = crate::header_end(raw);
-    let mut fields = Vec::new(); // (start, end) of each field, folded lines included
-    let mut pos = 0;
-    while pos < header_end {
-        let line_end = raw[pos..header_end]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(header_end, |i| pos + i + 1);
-        let continuation = matches!(raw[pos], b' ' | b'\t');
-        match fields.last_mut() {
-            Some((_, end)) if continuation => *end = line_end,
-            _ => fields.push((pos, line_end)),
-        }
-        pos = line_end;
-    }
-    let forged: Vec<(usize, usize)> = fields
-        .into_iter()
-        .filter(|&(start, end)| claims_to_be(&raw[start..end], authserv_id))
-        .collect();
-    if forged.is_empty() {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut pos = 0;
-    for (start, end) in forged {
-        out.extend_from_slice(&raw[pos..start]);
-        pos = end;
-    }
-    out.extend_from_slice(&raw[pos..]);
-    Cow::Owned(out)
+    athen_mail::header::without(raw, |field| claims_to_be(field, authserv_id))
 }
 
 /// Whether one header field is an Authentication-Results field whose

@@ -8,6 +8,7 @@
 use crate::reply::{self, Reply};
 use crate::submission::{self, LocalRecipient, Lookup, Sender};
 use crate::{Mode, MxContext};
+use athen_core::account::Doors;
 use athen_core::clock::rfc5322;
 use athen_core::mailbox::Mailbox;
 use athen_vault::VaultError;
@@ -250,11 +251,10 @@ impl Session {
                     // Answered after the chunk has been read.
                     break;
                 }
-                if !reply.is_positive()
-                    && reply.code != 530
-                    && reply.code != 550
-                    && reply.code != 452
-                {
+                // Unknown recipients count too (Postfix's
+                // smtpd_hard_error_limit): a session guessing addresses
+                // ends after max_errors.
+                if !reply.is_positive() && reply.code != 530 && reply.code != 452 {
                     self.errors += 1;
                 }
                 reply.write_to(&mut out);
@@ -687,8 +687,21 @@ impl Session {
         let from = self.tx.mail_from.clone().unwrap_or_default();
         let helo = self.tx.helo.clone().unwrap_or_default();
         let date = rfc5322(now);
-        // RFC 5321 §4.4: the final delivery MTA adds Return-Path, and each
-        // MTA a Received: line. Both go inside the sealed message.
+        // Who the letter is from must be said once: two From: fields show
+        // one sender to the reader and another to a check.
+        if let Err(why) = athen_mail::header::one_of_each_identity_field(body) {
+            tracing::info!("message refused: a sender field comes more than once");
+            return Reply::new(550, format!("5.6.0 {why}"));
+        }
+        if let Err(why) = one_from_domain(body) {
+            tracing::info!("message refused: From: names more than one domain");
+            return Reply::new(550, format!("5.7.1 {why}"));
+        }
+        // RFC 5321 §4.4: the final delivery MTA adds Return-Path (the
+        // envelope sender; one the sender wrote is removed, so read
+        // receipts go by the envelope), and each MTA a Received: line.
+        // Both go inside the sealed message.
+        let body = &*athen_mail::header::without_return_path(body);
         // Checked now, in memory: once sealed, the server cannot read it.
         let verdict = self
             .ctx
@@ -868,7 +881,7 @@ impl Session {
         match self
             .ctx
             .authenticator
-            .unlock(user, secret, Some(self.peer.ip()))
+            .unlock(user, secret, Some(self.peer.ip()), Doors::SUBMISSION)
             .await
         {
             Ok(unlocked) => {
@@ -931,6 +944,30 @@ impl Session {
 /// RFC 3461 §4.2: smtp-proto accepts only the rfc822 address type and
 /// gives the decoded address; keep it as `rfc822;address`, the form reports
 /// (RFC 3464 §2.3.1) and the next hop need.
+/// RFC 7489 §6.6.1: DMARC cannot be checked for a From: with addresses
+/// in more than one domain, so such a message is refused rather than let
+/// through unchecked.
+fn one_from_domain(raw: &[u8]) -> Result<(), String> {
+    let Some(m) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return Ok(());
+    };
+    let domains: std::collections::BTreeSet<String> = m
+        .from()
+        .into_iter()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address.as_deref())
+        .filter_map(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    if domains.len() > 1 {
+        return Err(
+            "The From: field names senders in more than one domain, which cannot be checked (RFC 7489 §6.6.1)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 fn orcpt_of(to: &smtp_proto::RcptTo<String>) -> Option<String> {
     to.orcpt.as_ref().map(|a| format!("rfc822;{a}"))
 }

@@ -88,6 +88,11 @@ only addresses on this server can be reached",
         };
     };
     if !account.status.receives_mail() {
+        // From outside, a suspended or closed account is no different from
+        // one that does not exist; our own users are told why.
+        if !submission {
+            return Lookup::Refused(reply::no_such_user());
+        }
         let status = match account.status {
             AccountStatus::Suspended => "suspended",
             _ => "closed",
@@ -126,6 +131,11 @@ pub(crate) async fn submit(
     body: &[u8],
 ) -> Reply {
     let now = ctx.clock.now();
+    if let Err(why) = athen_mail::header::one_of_each_identity_field(body) {
+        return Reply::new(550, format!("5.6.0 {why}"));
+    }
+    // Only the final delivery server writes Return-Path (RFC 5321 §4.4).
+    let body = &*athen_mail::header::without_return_path(body);
     let prepared = match athen_mail::submit::prepare(
         body,
         sender.address,

@@ -59,6 +59,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_imap_modseq.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_token_doors.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

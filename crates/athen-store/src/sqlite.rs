@@ -276,6 +276,7 @@ fn credential_from_row(r: &SqliteRow) -> Result<CredentialRecord, StoreError> {
         created_at: r.try_get("created_at").map_err(db_err)?,
         last_used_at: r.try_get("last_used_at").map_err(db_err)?,
         revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+        doors: Doors::from_bits(r.try_get("doors").map_err(db_err)?),
     })
 }
 
@@ -488,8 +489,8 @@ async fn insert_credential(
     at: UnixTime,
 ) -> Result<CredentialId, StoreError> {
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO credentials (login_id, mailbox_id, kind, label, wrapped, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO credentials (login_id, mailbox_id, kind, label, wrapped, created_at, doors) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(login.0)
     .bind(mailbox.0)
@@ -497,6 +498,7 @@ async fn insert_credential(
     .bind(&c.label)
     .bind(&c.wrapped)
     .bind(at)
+    .bind(i64::from(c.doors.bits()))
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -1167,7 +1169,7 @@ impl DirectoryStore for SqliteStore {
 
 const LOGIN_COLUMNS: &str = "id, account_id, name, staff_entry_id, created_at, disabled_at";
 const CREDENTIAL_COLUMNS: &str =
-    "id, login_id, mailbox_id, kind, label, wrapped, created_at, last_used_at, revoked_at";
+    "id, login_id, mailbox_id, kind, label, wrapped, created_at, last_used_at, revoked_at, doors";
 
 #[async_trait]
 impl CredentialStore for SqliteStore {

@@ -27,6 +27,7 @@ fn new_account(address: &str, at: i64) -> NewAccount {
             kind: CredentialKind::Password,
             label: String::new(),
             wrapped: vec![1, 2, 3],
+            doors: athen_core::account::Doors::PASSWORD,
         }],
         created_at: at,
         confirmation_hash: None,
@@ -330,6 +331,7 @@ async fn staff_entries_with_live_logins_cannot_be_removed() {
         kind: CredentialKind::Password,
         label: String::new(),
         wrapped: vec![7],
+        doors: athen_core::account::Doors::PASSWORD,
     };
     let (login, _) = s
         .add_login(c.account_id, "smith@x.test", Some(staff), cred.clone(), 0)

@@ -8,7 +8,7 @@ use crate::auth::Unlocked;
 use crate::codes;
 use crate::provision::{self, check_new_password};
 use crate::wrap::KdfParams;
-use athen_core::account::{Account, AccountEvent, AccountKind, CredentialKind};
+use athen_core::account::{Account, AccountEvent, AccountKind, CredentialKind, Doors};
 use athen_core::clock::Clock;
 use athen_core::directory::{EntryInput, EntryRole};
 use athen_core::identifiers::email_address;
@@ -138,12 +138,14 @@ pub struct IssuedToken {
     pub token: Zeroizing<String>,
 }
 
-/// Issues a named app token for the login that unlocked the mailbox.
+/// Issues a named app token for the login that unlocked the mailbox,
+/// opening `doors` (never the web app).
 pub async fn issue_app_token(
     credentials: &dyn CredentialStore,
     clock: &dyn Clock,
     holder: Holder<'_>,
     label: &str,
+    doors: Doors,
 ) -> Result<IssuedToken, AccountError> {
     let label = label.trim();
     if label.is_empty() || label.chars().count() > 60 || label.chars().any(char::is_control) {
@@ -153,7 +155,14 @@ pub async fn issue_app_token(
         )
         .into());
     }
-    let (cred, secret) = provision::app_token_credential(holder.secret, label)?;
+    if (doors.bits() & Doors::ANY_TOKEN.bits()) == 0 {
+        return Err(Invalid::new(
+            "Doors",
+            "choose at least one: the downloader, the API, IMAP or SMTP",
+        )
+        .into());
+    }
+    let (cred, secret) = provision::app_token_credential(holder.secret, label, doors)?;
     let id = credentials
         .add_credential(holder.login, cred, clock.now())
         .await?;

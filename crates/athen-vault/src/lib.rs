@@ -46,6 +46,10 @@ pub enum VaultError {
         "this login signs in in two steps: enter the code from your authenticator app, or use an app token in mail programs"
     )]
     SecondStepNeeded,
+    /// This credential does not open this door (an app token in the web
+    /// app, or one made for another door); the text says what to use.
+    #[error("{0}")]
+    NotThisDoor(&'static str),
     /// The one-time code was not right, or was already used.
     #[error("the code is not right, or was used already; wait for the next one and try again")]
     BadCode,

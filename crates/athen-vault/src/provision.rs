@@ -5,7 +5,7 @@ use crate::codes;
 use crate::keys::MailboxSecret;
 use crate::wrap::{self, KdfParams};
 use athen_core::Invalid;
-use athen_core::account::{CredentialKind, NewCredential};
+use athen_core::account::{CredentialKind, Doors, NewCredential};
 use zeroize::Zeroizing;
 
 /// Shortest password accepted. Long passphrases are encouraged; composition
@@ -60,6 +60,7 @@ pub fn new_mailbox(password: &str, params: KdfParams) -> Result<NewMailbox, Vaul
             kind: CredentialKind::RecoveryCode,
             label: String::new(),
             wrapped: wrap::wrap_with_random(&secret, &codes::recovery_code_bytes(&recovery_code))?,
+            doors: Doors::NONE,
         },
     ];
     Ok(NewMailbox {
@@ -80,6 +81,7 @@ pub fn password_credential(
         kind: CredentialKind::Password,
         label: String::new(),
         wrapped: wrap::wrap_with_password(secret, password.as_bytes(), params)?,
+        doors: Doors::PASSWORD,
     })
 }
 
@@ -93,16 +95,19 @@ pub fn recovery_credential(
             kind: CredentialKind::RecoveryCode,
             label: String::new(),
             wrapped: wrap::wrap_with_random(secret, &codes::recovery_code_bytes(&code))?,
+            doors: Doors::NONE,
         },
         code,
     ))
 }
 
-/// A new app token credential. The token the person is given is
-/// [`codes::format_app_token`] of the stored credential's id and the secret.
+/// A new app token credential that opens `doors`. The token the person is
+/// given is [`codes::format_app_token`] of the stored credential's id and
+/// the secret.
 pub fn app_token_credential(
     secret: &MailboxSecret,
     label: &str,
+    doors: Doors,
 ) -> Result<(NewCredential, Zeroizing<String>), VaultError> {
     let token_secret = codes::new_token_secret()?;
     Ok((
@@ -110,6 +115,8 @@ pub fn app_token_credential(
             kind: CredentialKind::AppToken,
             label: label.to_string(),
             wrapped: wrap::wrap_with_random(secret, token_secret.as_bytes())?,
+            // Never the web app, whatever the caller asked.
+            doors: Doors::from_bits(i64::from(doors.bits() & Doors::ANY_TOKEN.bits())),
         },
         token_secret,
     ))

@@ -9,8 +9,9 @@ use crate::VaultError;
 use crate::auth::Unlocked;
 use crate::codes;
 use crate::keys::MailboxSecret;
+use athen_core::account::{CredentialKind, Doors};
 use athen_core::clock::{Clock, UnixTime};
-use athen_core::{AccountId, LoginId, MailboxId};
+use athen_core::{AccountId, CredentialId, LoginId, MailboxId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,12 @@ pub struct Session {
     pub mailbox_id: MailboxId,
     pub login_id: LoginId,
     pub login_name: String,
+    /// The credential that opened it: revoking it ends the session.
+    pub credential: CredentialId,
+    pub kind: CredentialKind,
+    /// What the session may do: every door for a password, the token's
+    /// doors for an app token (never the web app).
+    pub doors: Doors,
     pub created_at: UnixTime,
     pub last_seen: UnixTime,
 }
@@ -86,6 +93,9 @@ impl Sessions {
             mailbox_id: unlocked.account.mailbox_id,
             login_id: unlocked.login.id,
             login_name: unlocked.login.name.clone(),
+            credential: unlocked.credential,
+            kind: unlocked.kind,
+            doors: unlocked.doors,
             created_at: now,
             last_seen: now,
         };
@@ -164,6 +174,22 @@ impl Sessions {
 
     /// Ends every session of one login (a staff login turned off); the
     /// mailbox locks if none of its other logins has one.
+    /// Ends every session opened by `credential` (a revoked app token),
+    /// locking mailboxes left with none; how many ended.
+    pub fn close_credential(&self, credential: CredentialId) -> usize {
+        let mut inner = self.lock();
+        let keys: Vec<[u8; 32]> = inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.credential == credential)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            Self::remove(&mut inner, k);
+        }
+        keys.len()
+    }
+
     pub fn close_login(&self, login: LoginId) -> usize {
         let mut inner = self.lock();
         let keys: Vec<[u8; 32]> = inner

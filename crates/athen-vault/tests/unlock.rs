@@ -1,7 +1,7 @@
 //! The vault over the real SQLite store: registration, unlocking, throttling
 //! and sessions with a clock the test controls.
 
-use athen_core::account::AccountKind;
+use athen_core::account::{AccountKind, Doors};
 use athen_core::clock::ManualClock;
 use athen_core::directory::EntryInput;
 use athen_core::store::MailboxStore;
@@ -62,17 +62,24 @@ async fn setup(
 async fn unlock_opens_the_mailbox_key() {
     let (_d, store, _c, auth) = setup(ThrottleLimits::default()).await;
     let u = auth
-        .unlock("JANE@example.test", "correct horse battery", None)
+        .unlock(
+            "JANE@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP,
+        )
         .await
         .unwrap();
     let mb = store.mailbox(u.account.mailbox_id).await.unwrap().unwrap();
     assert_eq!(u.secret.public_key(), mb.public_key);
     assert!(matches!(
-        auth.unlock("jane@example.test", "wrong", None).await,
+        auth.unlock("jane@example.test", "wrong", None, Doors::IMAP)
+            .await,
         Err(VaultError::BadCredential)
     ));
     assert!(matches!(
-        auth.unlock("nobody@example.test", "wrong", None).await,
+        auth.unlock("nobody@example.test", "wrong", None, Doors::IMAP)
+            .await,
         Err(VaultError::BadCredential)
     ));
 }
@@ -88,29 +95,43 @@ async fn failures_are_throttled_per_account_and_per_address() {
     let ip = Some("192.0.2.7".parse().unwrap());
     for _ in 0..3 {
         assert!(matches!(
-            auth.unlock("jane@example.test", "guess", ip).await,
+            auth.unlock("jane@example.test", "guess", ip, Doors::IMAP)
+                .await,
             Err(VaultError::BadCredential)
         ));
     }
     // Even the right password is refused while throttled, so guessing gains nothing.
     assert!(matches!(
-        auth.unlock("jane@example.test", "correct horse battery", None)
-            .await,
+        auth.unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP
+        )
+        .await,
         Err(VaultError::Throttled { .. })
     ));
     // Unknown names are counted the same way (no enumeration through throttling).
     for _ in 0..2 {
-        let _ = auth.unlock("ghost@example.test", "guess", ip).await;
+        let _ = auth
+            .unlock("ghost@example.test", "guess", ip, Doors::IMAP)
+            .await;
     }
     assert!(matches!(
-        auth.unlock("other@example.test", "guess", ip).await,
+        auth.unlock("other@example.test", "guess", ip, Doors::IMAP)
+            .await,
         Err(VaultError::Throttled { .. })
     ));
     clock.advance(901);
     assert!(
-        auth.unlock("jane@example.test", "correct horse battery", ip)
-            .await
-            .is_ok()
+        auth.unlock(
+            "jane@example.test",
+            "correct horse battery",
+            ip,
+            Doors::IMAP
+        )
+        .await
+        .is_ok()
     );
 }
 
@@ -126,16 +147,26 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
     );
     let t1 = sessions
         .open(
-            auth.unlock("jane@example.test", "correct horse battery", None)
-                .await
-                .unwrap(),
+            auth.unlock(
+                "jane@example.test",
+                "correct horse battery",
+                None,
+                Doors::IMAP,
+            )
+            .await
+            .unwrap(),
         )
         .unwrap();
     let t2 = sessions
         .open(
-            auth.unlock("jane@example.test", "correct horse battery", None)
-                .await
-                .unwrap(),
+            auth.unlock(
+                "jane@example.test",
+                "correct horse battery",
+                None,
+                Doors::IMAP,
+            )
+            .await
+            .unwrap(),
         )
         .unwrap();
     assert_eq!(sessions.unlocked_count(), 1, "one key per mailbox, shared");
@@ -163,9 +194,14 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
     // Absolute timeout, however busy.
     let t3 = sessions
         .open(
-            auth.unlock("jane@example.test", "correct horse battery", None)
-                .await
-                .unwrap(),
+            auth.unlock(
+                "jane@example.test",
+                "correct horse battery",
+                None,
+                Doors::IMAP,
+            )
+            .await
+            .unwrap(),
         )
         .unwrap();
     for _ in 0..7 {
@@ -178,9 +214,14 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
 
     let t4 = sessions
         .open(
-            auth.unlock("jane@example.test", "correct horse battery", None)
-                .await
-                .unwrap(),
+            auth.unlock(
+                "jane@example.test",
+                "correct horse battery",
+                None,
+                Doors::IMAP,
+            )
+            .await
+            .unwrap(),
         )
         .unwrap();
     let (s, _) = sessions.get(&t4).unwrap();
@@ -203,12 +244,23 @@ async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
     };
     let (_d, store, clock, auth) = setup(limits).await;
     let u = auth
-        .unlock("jane@example.test", "correct horse battery", None)
+        .unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP,
+        )
         .await
         .unwrap();
-    let token = accounts::issue_app_token(store.as_ref(), clock.as_ref(), (&u).into(), "Outlook")
-        .await
-        .unwrap();
+    let token = accounts::issue_app_token(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        "Outlook",
+        Doors::ANY_TOKEN,
+    )
+    .await
+    .unwrap();
     let key = TotpKey::generate().unwrap();
     let now = 1_800_000_000;
     assert!(matches!(
@@ -236,17 +288,22 @@ async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
     drop(u);
     // Mail programs: the password alone is refused, the token works.
     assert!(matches!(
-        auth.unlock("jane@example.test", "correct horse battery", None)
-            .await,
+        auth.unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP
+        )
+        .await,
         Err(VaultError::SecondStepNeeded)
     ));
     assert!(
-        auth.unlock("jane@example.test", &token.token, None)
+        auth.unlock("jane@example.test", &token.token, None, Doors::IMAP)
             .await
             .is_ok()
     );
     // The web: the enrolment code cannot be used again to sign in.
-    let first = |pw: &'static str| auth.unlock_first_step("jane@example.test", pw, None);
+    let first = |pw: &'static str| auth.sign_in("jane@example.test", pw, None);
     let FirstStep::CodeNeeded(half) = first("correct horse battery").await.unwrap() else {
         panic!("no second step asked for");
     };
@@ -300,8 +357,227 @@ async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
         .await
         .unwrap();
     assert!(
-        auth.unlock("jane@example.test", "correct horse battery", None)
+        auth.unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP
+        )
+        .await
+        .is_ok()
+    );
+}
+
+/// Issue 20, finding 2: an app token never opens the web app nor passes a
+/// re-authentication, and opens only the doors it was made for.
+#[tokio::test]
+async fn an_app_token_opens_only_its_doors_and_never_the_web_app() {
+    let (_d, store, clock, auth) = setup(ThrottleLimits::default()).await;
+    let u = auth
+        .unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP,
+        )
+        .await
+        .unwrap();
+    let fetch = accounts::issue_app_token(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        "Downloader",
+        Doors::DOWNLOADER,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        auth.sign_in("jane@example.test", &fetch.token, None).await,
+        Err(VaultError::NotThisDoor(_))
+    ));
+    assert!(matches!(
+        auth.reauthenticate("jane@example.test", &fetch.token, None, None)
+            .await,
+        Err(VaultError::NotThisDoor(_))
+    ));
+    let opened = auth
+        .unlock("jane@example.test", &fetch.token, None, Doors::DOWNLOADER)
+        .await
+        .unwrap();
+    assert_eq!(opened.doors, Doors::DOWNLOADER);
+    for door in [Doors::IMAP, Doors::SUBMISSION, Doors::API] {
+        assert!(matches!(
+            auth.unlock("jane@example.test", &fetch.token, None, door)
+                .await,
+            Err(VaultError::NotThisDoor(_))
+        ));
+    }
+    // A token with the whole API also opens the downloader's routes.
+    let api = accounts::issue_app_token(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        "Script",
+        Doors::parse("api").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        auth.unlock("jane@example.test", &api.token, None, Doors::DOWNLOADER)
             .await
             .is_ok()
+    );
+    // No token can be given the web app or no door at all.
+    assert!(
+        accounts::issue_app_token(store.as_ref(), clock.as_ref(), (&u).into(), "x", Doors::WEB)
+            .await
+            .is_err()
+    );
+}
+
+/// Issue 20, finding 3: wrong passwords slow the login down but leave its
+/// downloader working, and the downloader's log-ins do not clear them.
+#[tokio::test]
+async fn wrong_passwords_leave_the_tokens_working_and_tokens_clear_nothing() {
+    let limits = ThrottleLimits {
+        per_login: 3,
+        per_source: 50,
+        window_secs: 900,
+    };
+    let (_d, store, clock, auth) = setup(limits).await;
+    let u = auth
+        .unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP,
+        )
+        .await
+        .unwrap();
+    let fetch = accounts::issue_app_token(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        "Downloader",
+        Doors::DOWNLOADER,
+    )
+    .await
+    .unwrap();
+    let office = Some("192.0.2.9".parse().unwrap());
+    for _ in 0..3 {
+        let _ = auth
+            .unlock("jane@example.test", "guess", None, Doors::IMAP)
+            .await;
+    }
+    assert!(matches!(
+        auth.unlock("jane@example.test", "guess", None, Doors::IMAP)
+            .await,
+        Err(VaultError::Throttled { .. })
+    ));
+    for _ in 0..5 {
+        auth.unlock("jane@example.test", &fetch.token, office, Doors::DOWNLOADER)
+            .await
+            .unwrap();
+    }
+    // Still slowed: the token's log-ins cleared nothing.
+    assert!(matches!(
+        auth.unlock("jane@example.test", "guess", None, Doors::IMAP)
+            .await,
+        Err(VaultError::Throttled { .. })
+    ));
+    // Two seconds later one more try is allowed, then after four, …
+    clock.advance(2);
+    assert!(matches!(
+        auth.unlock("jane@example.test", "guess", None, Doors::IMAP)
+            .await,
+        Err(VaultError::BadCredential)
+    ));
+    assert!(matches!(
+        auth.unlock("jane@example.test", "guess", None, Doors::IMAP)
+            .await,
+        Err(VaultError::Throttled {
+            retry_after_secs: 4
+        })
+    ));
+}
+
+/// Issue 20, finding 3: attempts sent at once are each counted before the
+/// Argon2 work, so no more than the limit are ever checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_are_each_counted_before_they_are_checked() {
+    let limits = ThrottleLimits {
+        per_login: 5,
+        per_source: 1000,
+        window_secs: 900,
+    };
+    let (_d, _s, _c, auth) = setup(limits).await;
+    let auth = Arc::new(auth);
+    let mut tasks = Vec::new();
+    for i in 0..60u8 {
+        let auth = auth.clone();
+        tasks.push(tokio::spawn(async move {
+            let ip = Some(std::net::IpAddr::from([198, 51, 100, i]));
+            auth.unlock("jane@example.test", "guess", ip, Doors::IMAP)
+                .await
+        }));
+    }
+    let mut checked = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Err(VaultError::BadCredential) => checked += 1,
+            Err(VaultError::Throttled { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(checked, 5);
+}
+
+/// Issue 20, finding 2: re-authentication with two-step sign-in needs the
+/// code as well as the password.
+#[tokio::test]
+async fn reauthentication_asks_for_the_code_when_two_step_is_on() {
+    use athen_vault::totp::TotpKey;
+    let (_d, store, clock, auth) = setup(ThrottleLimits::default()).await;
+    let u = auth
+        .unlock(
+            "jane@example.test",
+            "correct horse battery",
+            None,
+            Doors::IMAP,
+        )
+        .await
+        .unwrap();
+    assert!(
+        auth.reauthenticate("jane@example.test", "correct horse battery", None, None)
+            .await
+            .is_ok()
+    );
+    let key = TotpKey::generate().unwrap();
+    let now = 1_800_000_000;
+    accounts::enable_two_step(
+        store.as_ref(),
+        clock.as_ref(),
+        (&u).into(),
+        u.account.mailbox_id,
+        &key,
+        &key.code_at(now),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        auth.reauthenticate("jane@example.test", "correct horse battery", None, None)
+            .await,
+        Err(VaultError::SecondStepNeeded)
+    ));
+    clock.advance(30);
+    assert!(
+        auth.reauthenticate(
+            "jane@example.test",
+            "correct horse battery",
+            Some(&key.code_at(now + 30)),
+            None
+        )
+        .await
+        .is_ok()
     );
 }

@@ -11,7 +11,7 @@
 //! `{"error": "…"}` with a status that says what kind.
 
 use crate::WebState;
-use athen_core::account::Account;
+use athen_core::account::{Account, CredentialKind, Doors};
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::{Folder, SpecialFolder};
 use athen_core::queue::AutomaticMail;
@@ -166,6 +166,18 @@ pub(crate) async fn session_of(
         mail.sessions.close_login(session.login_id);
         return Ok(None);
     };
+    // A session an app token opened ends when the token is revoked, here
+    // or on the command line.
+    if session.kind == CredentialKind::AppToken
+        && mail
+            .store
+            .credential(session.credential)
+            .await?
+            .is_none_or(|c| c.revoked_at.is_some())
+    {
+        mail.sessions.close_credential(session.credential);
+        return Ok(None);
+    }
     let account = Some(account).filter(|a| {
         a.id == session.account_id && a.status.may_log_in() && a.mailbox_id == session.mailbox_id
     });
@@ -177,16 +189,30 @@ pub(crate) async fn session_of(
     }))
 }
 
-pub(crate) async fn caller(mail: &MailServices, headers: &HeaderMap) -> ApiResult<Caller> {
+/// The caller of an API route behind `door`: its bearer token's session,
+/// which must open that door (a token made for the downloader reaches the
+/// downloader's routes and nothing else).
+pub(crate) async fn caller(
+    mail: &MailServices,
+    headers: &HeaderMap,
+    door: Doors,
+) -> ApiResult<Caller> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| Zeroizing::new(t.trim().to_string()))
         .ok_or_else(ApiError::unauthorised)?;
-    session_of(mail, token)
+    let c = session_of(mail, token)
         .await?
-        .ok_or_else(ApiError::unauthorised)
+        .ok_or_else(ApiError::unauthorised)?;
+    if !c.session.doors.contains(door) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this app token was not made for this; make one in Settings that is",
+        ));
+    }
+    Ok(c)
 }
 
 #[derive(Deserialize)]
@@ -221,10 +247,18 @@ pub(crate) async fn login(
         )
     })?;
     let source = peer.map(|p| p.0.0.ip());
-    let first = mail
-        .authenticator
-        .unlock_first_step(&body.login, &body.password, source)
-        .await;
+    // An app token opens an API session with its own doors (the
+    // downloader's, say); a password opens every door, after its code.
+    let first = if athen_vault::codes::parse_app_token(&body.password).is_some() {
+        mail.authenticator
+            .unlock(&body.login, &body.password, source, Doors::DOWNLOADER)
+            .await
+            .map(FirstStep::Done)
+    } else {
+        mail.authenticator
+            .sign_in(&body.login, &body.password, source)
+            .await
+    };
     let unlocked = match first {
         Ok(FirstStep::Done(u)) => Ok(u),
         Ok(FirstStep::CodeNeeded(half)) => match &body.code {
@@ -257,7 +291,7 @@ pub(crate) async fn login(
                 )
             });
         }
-        Err(e @ VaultError::AccountNotActive(_)) => {
+        Err(e @ (VaultError::AccountNotActive(_) | VaultError::NotThisDoor(_))) => {
             return Err(ApiError::new(StatusCode::FORBIDDEN, e.to_string()));
         }
         Err(e) => {
@@ -299,7 +333,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let mail = services(&state)?;
-    end_session(mail, caller(mail, &headers).await?);
+    end_session(mail, caller(mail, &headers, Doors::NONE).await?);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -330,7 +364,7 @@ pub(crate) async fn mailbox(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::DOWNLOADER).await?;
     let live = mail.live.opened(&c.account, &c.secret).borrow().clone();
     let mut folders = Vec::new();
     for f in mail.store.folders(c.session.mailbox_id).await? {
@@ -449,7 +483,7 @@ pub(crate) async fn messages(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::API).await?;
     let f = folder_of(mail, &c, &folder).await?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
@@ -517,7 +551,7 @@ pub(crate) async fn message(
     Path((folder, uid)): Path<(String, u32)>,
 ) -> ApiResult<Response> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::API).await?;
     let m = message_at(mail, &c, &folder, uid).await?;
     let (raw, outcome) = open_letter(mail, &c, &m, state.clock.now()).await?;
     let receipt = match outcome {
@@ -546,7 +580,7 @@ pub(crate) async fn message_audit(
     Path((folder, uid)): Path<(String, u32)>,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::API).await?;
     let m = message_at(mail, &c, &folder, uid).await?;
     let meta = read::with_meta(m, &c.secret)?.meta;
     let id = meta.message_id.ok_or_else(|| {
@@ -580,7 +614,7 @@ pub(crate) async fn changes(
     Query(q): Query<ChangesQuery>,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::API).await?;
     let mut live = mail.live.opened(&c.account, &c.secret);
     // The session's secret is not held while waiting: a log-out meanwhile
     // locks the mailbox at once.

@@ -8,6 +8,7 @@
 use crate::WebState;
 use crate::api::{ApiError, ApiResult, Caller, caller, services};
 use athen_core::MessageId;
+use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::{ImportFileRow, ImportState, SpecialFolder};
 use athen_mail::import::{self, Report, ReportError, Reporter};
@@ -91,7 +92,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::DOWNLOADER).await?;
     let states = parse_states(q.state.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_LIST);
     if limit == 0 || limit > MAX_LIST {
@@ -166,7 +167,7 @@ pub(crate) async fn fetch(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::DOWNLOADER).await?;
     let (row, meta) = file_of(mail, &c, &id).await?;
     let file = meta.import_file.ok_or_else(|| {
         ApiError::new(
@@ -226,7 +227,7 @@ pub(crate) async fn report(
     body: Result<Json<ReportBody>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::DOWNLOADER).await?;
     let Json(body) = body.map_err(|e| {
         ApiError::new(
             e.status(),

@@ -13,6 +13,7 @@ use crate::api::{self, ApiError, Caller, MailServices};
 use crate::forms::{cookie, same, set_cookie};
 use crate::letter_view::{self, LetterBody};
 use crate::pages::{escape, layout};
+use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::SpecialFolder;
 use athen_mail::audit::{self, EventKind};
@@ -82,7 +83,10 @@ pub(crate) async fn signed_in<'a>(
         return Err(see_other("/login"));
     };
     match api::session_of(mail, token).await {
-        Ok(Some(c)) => Ok((mail, c)),
+        // A session an app token opened (the API's) is not a web session,
+        // whatever cookie it is put in.
+        Ok(Some(c)) if c.session.doors.contains(Doors::WEB) => Ok((mail, c)),
+        Ok(Some(_)) => Err(see_other("/login")),
         Ok(None) => Err(see_other("/login")),
         Err(e) => Err(error_page(athen_mail::MailError::Store(e).into())),
     }
@@ -165,7 +169,7 @@ pub(crate) async fn login_submit(
     };
     let first = mail
         .authenticator
-        .unlock_first_step(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
+        .sign_in(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
         .await;
     match first {
         Ok(FirstStep::Done(unlocked)) => start_session(mail, unlocked),
@@ -199,6 +203,12 @@ pub(crate) fn sign_in_problem(csrf: &str, login: &str, e: VaultError) -> Respons
         e @ VaultError::AccountNotActive(_) => {
             login_again(csrf, login, StatusCode::FORBIDDEN, &e.to_string())
         }
+        VaultError::NotThisDoor(_) => login_again(
+            csrf,
+            login,
+            StatusCode::UNAUTHORIZED,
+            "An app token is for mail programs and the downloader. Sign in here with your password.",
+        ),
         e => {
             tracing::error!(error = %e, "web sign-in failed");
             login_again(

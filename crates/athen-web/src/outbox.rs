@@ -11,7 +11,7 @@ use crate::WebState;
 use crate::api::{ApiError, ApiResult, caller, services};
 use athen_clinical::date::Date;
 use athen_clinical::upload::{self, UploadKind};
-use athen_core::account::AccountStatus;
+use athen_core::account::{AccountStatus, Doors};
 use athen_core::directory::DirectoryQuery;
 use athen_mail::submit::{SendAs, SendError};
 use axum::Json;
@@ -51,7 +51,7 @@ pub(crate) async fn send(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mail = services(&state)?;
-    let c = caller(mail, &headers).await?;
+    let c = caller(mail, &headers, Doors::DOWNLOADER).await?;
     let name = q.name.as_deref().unwrap_or("").trim();
     if name.is_empty()
         || name.len() > 200

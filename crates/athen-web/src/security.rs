@@ -12,7 +12,7 @@ use crate::forms::{Field, FormErrors};
 use crate::mail_pages::{CsrfForm, error_page, signed_in, signed_in_form};
 use crate::pages::escape;
 use athen_core::CredentialId;
-use athen_core::account::CredentialKind;
+use athen_core::account::{CredentialKind, Doors};
 use athen_core::clock::rfc3339;
 use athen_vault::VaultError;
 use athen_vault::accounts::Holder;
@@ -37,9 +37,10 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
         .filter(|t| t.kind == CredentialKind::AppToken)
         .map(|t| {
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/settings/tokens/{}/revoke\">\
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/settings/tokens/{}/revoke\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" class=\"danger\">Revoke</button></form></td></tr>\n",
                 escape(&t.label),
+                escape(&door_names(t.doors)),
                 escape(rfc3339(t.created_at).get(..10).unwrap_or_default()),
                 t.last_used_at
                     .map(|u| escape(rfc3339(u).get(..16).unwrap_or_default()))
@@ -52,7 +53,7 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
         "<p>No app tokens yet.</p>".to_string()
     } else {
         format!(
-            "<table>\n<caption>App tokens of {}</caption>\n<thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Made</th>\
+            "<table>\n<caption>App tokens of {}</caption>\n<thead><tr><th scope=\"col\">Name</th><th scope=\"col\">For</th><th scope=\"col\">Made</th>\
 <th scope=\"col\">Last used (UTC)</th><th scope=\"col\">Action</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>",
             escape(&c.session.login_name)
         )
@@ -70,19 +71,21 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
         )
         .render("", errors)
     };
+    let code = code_field(mail, c, errors).await;
+    let doors = door_boxes();
     let body = format!(
         "<h1>Sign-in and app tokens</h1>\n{}{shown}\
 <p>These are for <strong>{}</strong> only; every staff login has its own.</p>\n\
 <h2>Change your password</h2>\n\
-<form method=\"post\" action=\"/settings/password\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{}{}\
+<form method=\"post\" action=\"/settings/password\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{code}{}{}\
 <button type=\"submit\">Change password</button>\n</form>\n\
 <h2>App tokens</h2>\n<p>The downloader and mail programs (Outlook, Thunderbird, a phone) sign in with an app token \
 instead of your password. Give each its own, named after where it runs, and revoke it when that computer goes.</p>\n{table}\n\
-<form method=\"post\" action=\"/settings/tokens\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{}\
+<form method=\"post\" action=\"/settings/tokens\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{doors}{}{code}\
 <button type=\"submit\">Make a new app token</button>\n</form>\n\
 <h2>Recovery code</h2>\n<p>The recovery code gets you back in if the password is lost. Make a new one if the old one \
 may have been seen or is lost; the old one then stops working.</p>\n\
-<form method=\"post\" action=\"/settings/recovery-code\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}\
+<form method=\"post\" action=\"/settings/recovery-code\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{code}\
 <button type=\"submit\">Make a new recovery code</button>\n</form>\n<p><a href=\"/settings\">Back to Settings</a></p>",
         errors.summary(),
         escape(&c.session.login_name),
@@ -122,6 +125,51 @@ may have been seen or is lost; the old one then stops working.</p>\n\
     crate::mail_pages::form_page(c, "Sign-in and app tokens", &body, errors)
 }
 
+/// "the downloader, IMAP": what a token opens, in words.
+fn door_names(doors: Doors) -> String {
+    let words: Vec<&str> = DOOR_BOXES
+        .iter()
+        .filter(|(_, d, _)| doors.bits() & d.bits() != 0)
+        .map(|(_, _, words)| *words)
+        .collect();
+    if words.is_empty() {
+        "nothing".into()
+    } else {
+        words.join(", ")
+    }
+}
+
+/// The check boxes of a new token's doors: field, door, words.
+const DOOR_BOXES: [(&str, Doors, &str); 4] = [
+    ("door_downloader", Doors::DOWNLOADER, "the downloader"),
+    (
+        "door_imap",
+        Doors::IMAP,
+        "reading mail in a mail program (IMAP)",
+    ),
+    (
+        "door_smtp",
+        Doors::SUBMISSION,
+        "sending from a mail program (SMTP)",
+    ),
+    ("door_api", Doors::API, "the whole JSON API (scripts)"),
+];
+
+fn door_boxes() -> String {
+    let boxes: String = DOOR_BOXES
+        .iter()
+        .map(|(name, _, words)| {
+            format!(
+                "<label class=\"check\"><input type=\"checkbox\" name=\"{name}\" value=\"on\"> {}</label>\n",
+                escape(words)
+            )
+        })
+        .collect();
+    format!(
+        "<fieldset><legend>What it is for (it opens nothing else; never the web app)</legend>\n{boxes}</fieldset>\n"
+    )
+}
+
 /// `GET /settings/security`
 pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers).await {
@@ -146,6 +194,32 @@ pub(crate) struct SecurityForm {
     new_again: String,
     #[serde(default)]
     label: String,
+    /// The one-time code, for a login with two-step sign-in.
+    #[serde(default)]
+    code: String,
+    /// The doors a new app token opens (check boxes).
+    #[serde(default)]
+    door_downloader: Option<String>,
+    #[serde(default)]
+    door_api: Option<String>,
+    #[serde(default)]
+    door_imap: Option<String>,
+    #[serde(default)]
+    door_smtp: Option<String>,
+}
+
+impl SecurityForm {
+    fn doors(&self) -> Doors {
+        [
+            (&self.door_downloader, Doors::DOWNLOADER),
+            (&self.door_api, Doors::API),
+            (&self.door_imap, Doors::IMAP),
+            (&self.door_smtp, Doors::SUBMISSION),
+        ]
+        .iter()
+        .filter(|(on, _)| on.is_some())
+        .fold(Doors::NONE, |all, (_, d)| all.union(*d))
+    }
 }
 
 impl Drop for SecurityForm {
@@ -156,36 +230,53 @@ impl Drop for SecurityForm {
             &mut self.recovery_current,
             &mut self.new_password,
             &mut self.new_again,
+            &mut self.code,
         ] {
             s.zeroize();
         }
     }
 }
 
-/// Checks the signed-in login's password again (throttled like sign-in;
-/// a login with two-step sign-in needs no code here, its session had
-/// one); the problem under `field` if it is not right.
+/// Checks the signed-in login's password again, and its one-time code
+/// when it has two-step sign-in (throttled like sign-in). Never an app
+/// token: one copied from a downloader PC must not change the password,
+/// the recovery code, two-step sign-in or the staff logins. A session
+/// opened with the recovery code (the way in when the phone is lost) needs
+/// the password only. The problem under `field` if it is not right.
 pub(crate) async fn password_is_right(
     mail: &MailServices,
     c: &Caller,
     password: &str,
+    code: &str,
     peer: Option<axum::Extension<api::PeerAddr>>,
     field: &str,
 ) -> Result<(), FormErrors> {
     let mut errors = FormErrors::default();
     let peer = peer.map(|p| p.0.0.ip());
-    let first = mail
-        .authenticator
-        .unlock_first_step(&c.session.login_name, password, peer)
-        .await;
-    let mailbox = match &first {
-        Ok(FirstStep::Done(u)) => Some(u.account.mailbox_id),
-        Ok(FirstStep::CodeNeeded(half)) => Some(half.mailbox()),
-        Err(_) => None,
+    let name = &c.session.login_name;
+    let checked = if c.session.kind == CredentialKind::RecoveryCode {
+        match mail.authenticator.sign_in(name, password, peer).await {
+            Ok(FirstStep::Done(u)) => Ok(u.account.mailbox_id),
+            Ok(FirstStep::CodeNeeded(half)) => Ok(half.mailbox()),
+            Err(e) => Err(e),
+        }
+    } else {
+        let code = Some(code.trim()).filter(|c| !c.is_empty());
+        mail.authenticator
+            .reauthenticate(name, password, code, peer)
+            .await
+            .map(|u| u.account.mailbox_id)
     };
-    match first {
-        Ok(_) if mailbox == Some(c.session.mailbox_id) => return Ok(()),
-        Ok(_) | Err(VaultError::BadCredential) => errors.add(field, "is not right"),
+    match checked {
+        Ok(mailbox) if mailbox == c.session.mailbox_id => return Ok(()),
+        Ok(_) | Err(VaultError::BadCredential | VaultError::NotThisDoor(_)) => {
+            errors.add(field, "is not right")
+        }
+        Err(VaultError::SecondStepNeeded) => errors.add(
+            CODE_LABEL,
+            "is needed: enter the six-digit code from your authenticator app",
+        ),
+        Err(VaultError::BadCode) => errors.add(CODE_LABEL, "is not right, or was used already"),
         Err(VaultError::Throttled { retry_after_secs }) => errors.add(
             "",
             &format!(
@@ -204,16 +295,49 @@ pub(crate) async fn password_is_right(
     Err(errors)
 }
 
+const CODE_LABEL: &str = "Code from your authenticator app";
+
+/// The box for the one-time code that a re-authentication asks for, when
+/// the signed-in login has two-step sign-in (and its session was not
+/// opened with the recovery code); empty otherwise.
+pub(crate) async fn code_field(mail: &MailServices, c: &Caller, errors: &FormErrors) -> String {
+    if c.session.kind == CredentialKind::RecoveryCode {
+        return String::new();
+    }
+    match mail.store.totp(c.session.login_id).await {
+        Ok(Some(_)) => Field::text(
+            "code",
+            CODE_LABEL,
+            CODE_LABEL,
+            true,
+            "six digits",
+            "one-time-code",
+        )
+        .render("", errors),
+        // Not known: the form asks, and the server says if it was needed.
+        Ok(None) => String::new(),
+        Err(_) => Field::text(
+            "code",
+            CODE_LABEL,
+            CODE_LABEL,
+            false,
+            "six digits",
+            "one-time-code",
+        )
+        .render("", errors),
+    }
+}
+
 /// Checks the current password again; if it is not right, the page
 /// saying why (the problem under `field`).
 async fn reauthenticate<'c>(
     mail: &MailServices,
     c: &'c Caller,
-    password: &str,
+    (password, code): (&str, &str),
     peer: Option<axum::Extension<api::PeerAddr>>,
     field: &str,
 ) -> Result<Holder<'c>, Response> {
-    match password_is_right(mail, c, password, peer, field).await {
+    match password_is_right(mail, c, password, code, peer, field).await {
         Ok(()) => Ok(Holder {
             login: c.session.login_id,
             secret: &c.secret,
@@ -288,7 +412,7 @@ pub(crate) async fn change_password(
         errors.add("New password again", "is not the same as the new password");
         return page(mail, &c, &errors, "").await;
     }
-    let u = match reauthenticate(mail, &c, &f.current, peer, "Current password").await {
+    let u = match reauthenticate(mail, &c, (&f.current, &f.code), peer, "Current password").await {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -318,7 +442,15 @@ pub(crate) async fn new_token(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let u = match reauthenticate(mail, &c, &f.current_again, peer, "Current password").await {
+    let u = match reauthenticate(
+        mail,
+        &c,
+        (&f.current_again, &f.code),
+        peer,
+        "Current password",
+    )
+    .await
+    {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -327,6 +459,7 @@ pub(crate) async fn new_token(
         state.clock.as_ref(),
         u,
         &f.label,
+        f.doors(),
     )
     .await
     .map(|t| {
@@ -352,7 +485,7 @@ pub(crate) async fn new_recovery_code(
         Err(res) => return res,
     };
     let field = "Current password (recovery code)";
-    let u = match reauthenticate(mail, &c, &f.recovery_current, peer, field).await {
+    let u = match reauthenticate(mail, &c, (&f.recovery_current, &f.code), peer, field).await {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -402,12 +535,14 @@ pub(crate) async fn revoke_token(
     {
         return error_page(athen_mail::MailError::Store(e).into());
     }
-    tracing::info!(login = %c.session.login_name, token = id, "app token revoked");
+    // Whatever it opened ends now: web, API and IMAP sessions alike.
+    let ended = mail.sessions.close_credential(CredentialId(id));
+    tracing::info!(login = %c.session.login_name, token = id, sessions = ended, "app token revoked");
     page(
         mail,
         &c,
         &FormErrors::default(),
-        "<p role=\"status\" class=\"done\">The token is revoked: programs using it can no longer sign in.</p>\n",
+        "<p role=\"status\" class=\"done\">The token is revoked: programs using it are signed out and can no longer sign in.</p>\n",
     )
     .await
 }

@@ -78,6 +78,9 @@ pub(crate) struct StaffForm {
     password_again: String,
     #[serde(default)]
     current: String,
+    /// The owner's one-time code, when two-step sign-in is on.
+    #[serde(default)]
+    code: String,
 }
 
 impl Drop for StaffForm {
@@ -373,7 +376,7 @@ fn login_form(c: &Caller, e: &DirectoryEntry, f: &StaffForm, errors: &FormErrors
     let body = format!(
         "<h1>A login for {}</h1>\n{}<p>They will sign in with this name and their own password, and see the practice's mail. \
 Give them the password in person; they can change it in Settings.</p>\n\
-<form method=\"post\" action=\"/settings/staff/{}/login\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{}{}{}\
+<form method=\"post\" action=\"/settings/staff/{}/login\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{}{}{}{}\
 <button type=\"submit\">Give the login</button>\n</form>\n<p><a href=\"/settings/staff\">Back to Staff</a></p>",
         escape(&e.details.display_name()),
         errors.summary(),
@@ -399,6 +402,15 @@ Give them the password in person; they can change it in Settings.</p>\n\
             "Your own (the practice's) current password",
             "Current password",
             "current-password"
+        )
+        .render("", errors),
+        Field::text(
+            "code",
+            "Your code from the authenticator app, if you use two-step sign-in",
+            "Code from your authenticator app",
+            false,
+            "six digits",
+            "one-time-code"
         )
         .render("", errors),
     );
@@ -444,7 +456,8 @@ pub(crate) async fn give_login(
         return login_form(&c, &e, &f, &errors);
     }
     if let Err(errors) =
-        crate::security::password_is_right(mail, &c, &f.current, peer, "Current password").await
+        crate::security::password_is_right(mail, &c, &f.current, &f.code, peer, "Current password")
+            .await
     {
         return login_form(&c, &e, &f, &errors);
     }

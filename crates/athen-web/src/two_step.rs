@@ -224,10 +224,24 @@ fn settings_page(c: &Caller, on: bool, errors: &FormErrors, shown: &str) -> Resp
     let form = if on {
         format!(
             "<p><strong>Two-step sign-in is on</strong> for {}: signing in takes the password and the code from the authenticator app.</p>\n\
-<form method=\"post\" action=\"/settings/two-step/off\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{password}\
+<form method=\"post\" action=\"/settings/two-step/off\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{password}{code}\
 <button type=\"submit\" class=\"danger\">Turn two-step sign-in off</button>\n</form>\n\
-<p>A new phone? Turn it off and on again, and scan the new code with the new phone.</p>",
-            escape(&c.session.login_name)
+<p>A new phone? Turn it off with a code from the old one, then on again and scan the new code with the new phone. \
+Phone lost? Ask your ATHEN administrator to turn it off for your login.</p>",
+            escape(&c.session.login_name),
+            code = if c.session.kind == athen_core::account::CredentialKind::RecoveryCode {
+                String::new()
+            } else {
+                Field::text(
+                    "code",
+                    "Code from your authenticator app",
+                    "Code from your authenticator app",
+                    true,
+                    "six digits",
+                    "one-time-code",
+                )
+                .render("", errors)
+            }
         )
     } else {
         format!(
@@ -283,11 +297,13 @@ impl Drop for TwoStepForm {
 async fn password_again(
     mail: &MailServices,
     c: &Caller,
-    password: &str,
+    (password, code): (&str, &str),
     peer: Option<axum::Extension<api::PeerAddr>>,
     on: bool,
 ) -> Result<(), Response> {
-    match crate::security::password_is_right(mail, c, password, peer, "Current password").await {
+    match crate::security::password_is_right(mail, c, password, code, peer, "Current password")
+        .await
+    {
         Ok(()) => Ok(()),
         Err(errors) => Err(settings_page(c, on, &errors, "")),
     }
@@ -373,7 +389,7 @@ pub(crate) async fn start(
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = password_again(mail, &c, &f.current, peer, false).await {
+    if let Err(res) = password_again(mail, &c, (&f.current, ""), peer, false).await {
         return res;
     }
     match TotpKey::generate() {
@@ -442,7 +458,7 @@ pub(crate) async fn turn_off(
         Ok(x) => x,
         Err(res) => return res,
     };
-    if let Err(res) = password_again(mail, &c, &f.current, peer, true).await {
+    if let Err(res) = password_again(mail, &c, (&f.current, &f.code), peer, true).await {
         return res;
     }
     match accounts::disable_two_step(mail.store.as_ref(), holder(&c)).await {

@@ -217,7 +217,12 @@ async fn make_data(dir: &std::path::Path, messages: usize, entries: usize) {
         params: kdf,
     };
     let unlocked = auth
-        .unlock("reception@bench.test", PASSWORD, None)
+        .unlock(
+            "reception@bench.test",
+            PASSWORD,
+            None,
+            athen_core::account::Doors::API,
+        )
         .await
         .unwrap();
     for i in 0..messages {

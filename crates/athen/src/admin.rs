@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::context::DataDir;
 use crate::output::{CommandError, exit, finish};
-use athen_core::account::{Account, AccountEvent, AccountKind, AccountStatus, StatusAction};
+use athen_core::account::{Account, AccountEvent, AccountKind, AccountStatus, Doors, StatusAction};
 use athen_core::clock::rfc3339;
 use athen_core::directory::{Category, DirectoryEntry, DirectoryQuery, EntryInput, EntryRole};
 use athen_core::lifecycle;
@@ -278,6 +278,10 @@ enum TokenCommand {
         login: String,
         #[arg(long)]
         label: String,
+        /// What the token opens: downloader, api, imap, smtp (comma
+        /// separated) or all; never the web app.
+        #[arg(long = "for", default_value = "all")]
+        doors: String,
         #[arg(long)]
         password_stdin: bool,
     },
@@ -1016,7 +1020,7 @@ Confirmation code for the welcome letter:\n  {}",
         Ok(self
             .data
             .authenticator(&self.config)
-            .unlock(login, secret, None)
+            .unlock(login, secret, None, Doors::API)
             .await?)
     }
 
@@ -1117,15 +1121,20 @@ Confirmation code for the welcome letter:\n  {}",
             TokenCommand::Issue {
                 login,
                 label,
+                doors,
                 password_stdin,
             } => {
+                let doors = Doors::parse(&doors).map_err(|e| {
+                    CommandError::new(exit::INVALID, format!("--for: {}", e.reason))
+                })?;
                 require_stdin(password_stdin)?;
                 let pw = stdin_lines(1, "the login's password")?;
                 let unlocked = self.unlock(&login, &pw[0]).await?;
-                let t = accounts::issue_app_token(s.as_ref(), clock, (&unlocked).into(), &label)
-                    .await?;
+                let t =
+                    accounts::issue_app_token(s.as_ref(), clock, (&unlocked).into(), &label, doors)
+                        .await?;
                 Ok((
-                    json!({"id": t.id.0, "label": label.trim(), "login": unlocked.login.name, "token": t.token.as_str()}),
+                    json!({"id": t.id.0, "label": label.trim(), "login": unlocked.login.name, "for": doors.names(), "token": t.token.as_str()}),
                     format!(
                         "App token {} for {} (shown only now):\n  {}",
                         t.id,
@@ -1143,7 +1152,7 @@ Confirmation code for the welcome letter:\n  {}",
                     .filter(|c| c.kind == athen_core::account::CredentialKind::AppToken)
                     .map(|c| {
                         let login = logins.iter().find(|l| l.id == c.login_id).map(|l| l.name.clone());
-                        json!({"id": c.id.0, "label": c.label, "login": login, "created_at": rfc3339(c.created_at), "last_used_at": time(c.last_used_at), "revoked_at": time(c.revoked_at)})
+                        json!({"id": c.id.0, "label": c.label, "login": login, "for": c.doors.names(), "created_at": rfc3339(c.created_at), "last_used_at": time(c.last_used_at), "revoked_at": time(c.revoked_at)})
                     })
                     .collect();
                 let text = rows

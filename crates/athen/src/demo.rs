@@ -16,7 +16,7 @@ use crate::context::DataDir;
 use anyhow::{Context, Result};
 use athen_clinical::compose::PatientInput;
 use athen_clinical::date::Date;
-use athen_core::account::{AccountKind, StatusAction};
+use athen_core::account::{AccountKind, Doors, StatusAction};
 use athen_core::directory::EntryInput;
 use athen_core::store::{AccountStore, MailboxStore, OperatorStore};
 use athen_mail::submit::{SendAs, Submitter};
@@ -209,7 +209,7 @@ async fn send(
     let from_address = format!("{}@{domain}", from.local);
     let to_address = format!("{}@{domain}", to.local);
     let sender = authenticator
-        .unlock(&from_address, from.password, None)
+        .unlock(&from_address, from.password, None, Doors::API)
         .await
         .context("demo sender")?;
     let [family, given, sex, dob] = l.patient;

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::context::DataDir;
 use crate::output::{CommandError, finish};
+use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
 use athen_core::store::MailboxStore;
 use athen_mail::{audit, read, unspool};
@@ -99,7 +100,7 @@ async fn run_inner(args: MailboxArgs) -> Result<(Value, String), CommandError> {
     let s = data.store.clone();
     let unlocked = data
         .authenticator(&config)
-        .unlock(&args.login, &secret, None)
+        .unlock(&args.login, &secret, None, Doors::API)
         .await?;
     let mailbox = unlocked.account.mailbox_id;
     let setup =

@@ -97,7 +97,7 @@ after tls has STARTTLS: False\n\
 refused: {}\n\
 nobody@athen.localhost 550 5.1.1\n\
 someone@elsewhere.example 550 5.7.1\n\
-sam@athen.localhost 550 5.2.1\n\
+sam@athen.localhost 550 5.1.1\n\
 252\n"
     );
     for login in ["jane@athen.localhost", "reception@northside.example"] {
@@ -291,9 +291,9 @@ s.send(b'y' * 3000)
 print(s.getreply()[0])
 print(s.sendmail('dr@remote.example', ['jane@athen.localhost'], 'Subject: small\\r\\n\\r\\nfits\\r\\n'))
 s.quit()
-# Ten bad commands close the connection.
+# Twenty bad commands close the connection (Postfix's smtpd_hard_error_limit).
 s = smtplib.SMTP('localhost', port, timeout=10)
-codes = [s.docmd('BOGUS')[0] for _ in range(10)]
+codes = [s.docmd('BOGUS')[0] for _ in range(20)]
 print(codes[-1], s.getreply()[0])
 s.close()
 # Let the server finish the closed sessions before counting open ones.
@@ -319,4 +319,59 @@ print(codes[-2:])
     let list = inbox(&data, "jane@athen.localhost");
     assert_eq!(list.len(), 1, "only the message that fits: {list:?}");
     assert!(server.stop().success());
+}
+
+/// Issue 20, finding 4: who a letter is from is said once. Two From:,
+/// Sender: or Return-Path: fields are refused on the MX and on
+/// submission; a From: in two domains (which DMARC cannot check) on the
+/// MX; a Return-Path the sender wrote is replaced by the envelope's; and a
+/// session guessing addresses ends after 20 unknown recipients.
+#[test]
+fn one_sender_said_once_and_guessing_sessions_end() {
+    let m = mx();
+    let sub = m.server.port_of("Submission port:");
+    let out = python(m.smtp, &m.ca, &format!("{SMTP_PRELUDE}
+sub = {sub}
+def send(s, frm, body):
+    try:
+        s.sendmail(frm, ['reception@northside.example'], body)
+        return 250
+    except smtplib.SMTPDataError as e:
+        return '%d %s' % (e.smtp_code, e.smtp_error.decode()[:5])
+s = smtplib.SMTP('localhost', port, timeout=10)
+s.starttls(context=ctx)
+print(send(s, 'dr@remote.example', 'From: <dr@remote.example>\\r\\nFrom: <ceo@bank.example>\\r\\nSubject: two\\r\\n\\r\\nx\\r\\n'))
+print(send(s, 'dr@remote.example', 'From: <dr@remote.example>\\r\\nSender: <a@remote.example>\\r\\nsender: <b@remote.example>\\r\\n\\r\\nx\\r\\n'))
+print(send(s, 'dr@remote.example', 'Return-Path: <a@remote.example>\\r\\nReturn-Path: <b@remote.example>\\r\\n\\r\\nx\\r\\n'))
+print(send(s, 'dr@remote.example', 'From: <dr@remote.example>, <ceo@bank.example>\\r\\n\\r\\nx\\r\\n'))
+print(send(s, 'dr@remote.example', 'Return-Path: <someone@else.example>\\r\\nFrom: <dr@remote.example>\\r\\nSubject: Return path ZQXRP\\r\\n\\r\\nx\\r\\n'))
+s.quit()
+# Unknown recipients: the 20th error ends the session.
+s = smtplib.SMTP('localhost', port, timeout=10)
+s.starttls(context=ctx)
+s.ehlo()
+s.mail('dr@remote.example')
+codes = [s.rcpt('nobody%d@athen.localhost' % i)[0] for i in range(20)]
+print(codes[-1], s.getreply()[0])
+s.close()
+# Submission: the same rule for our own users.
+s = smtplib.SMTP('localhost', sub, timeout=10)
+s.starttls(context=ctx)
+s.login('reception@northside.example', {PW:?})
+print(send(s, 'reception@northside.example', 'From: <reception@northside.example>\\r\\nFrom: <jane@athen.localhost>\\r\\n\\r\\nx\\r\\n'))
+s.quit()
+"));
+    assert_eq!(
+        out,
+        "550 5.6.0\n550 5.6.0\n550 5.6.0\n550 5.7.1\n250\n550 421\n550 5.6.0\n"
+    );
+    let list = inbox(&m.data, "reception@northside.example");
+    assert_eq!(list.len(), 1, "{list:?}");
+    let raw = read(&m.data, "reception@northside.example", "1");
+    assert!(
+        raw.starts_with("Return-Path: <dr@remote.example>\r\n"),
+        "{raw}"
+    );
+    assert!(!raw.contains("someone@else.example"), "{raw}");
+    drop(m.server);
 }

@@ -38,6 +38,16 @@ def smtp_login_says(who, secret):
         c.quit()
 def smtp_login(who, secret):
     return smtp_login_says(who, secret)[0]
+def api_session(who, secret):
+    req = urllib.request.Request(base + "/api/v1/session", data=json.dumps({"login": who, "password": secret}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, context=ctx, timeout=30).read())["token"]
+def api_get(session, path):
+    req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + session})
+    try:
+        return urllib.request.urlopen(req, context=ctx, timeout=30).status
+    except urllib.error.HTTPError as e:
+        return e.code
 "#;
 
 #[test]
@@ -62,10 +72,24 @@ r["page"] = [s, "No app tokens yet." in page]
 s, path, page = j.post("/settings/tokens", {{"csrf": t, "label": "Downloader", "current_again": "wrong"}})
 r["wrong password"] = [s, "Current password is not right" in page, 'class="code"' in page]
 r["no csrf"] = j.post("/settings/tokens", {{"label": "Downloader", "current_again": {JANE_PW:?}}})[0]
-s, path, page = j.post("/settings/tokens", {{"csrf": t, "label": "Downloader at <front> desk", "current_again": {JANE_PW:?}}})
+r["no doors"] = j.post("/settings/tokens", {{"csrf": t, "label": "Downloader", "current_again": {JANE_PW:?}}})[0]
+s, path, page = j.post("/settings/tokens", {{"csrf": t, "label": "Downloader at <front> desk", "current_again": {JANE_PW:?}, "door_downloader": "on", "door_smtp": "on"}})
 token = re.search(r'<p class="code">([^<]+)</p>', page).group(1)
-r["made"] = [s, "Downloader at &lt;front&gt; desk" in page]
+r["made"] = [s, "Downloader at &lt;front&gt; desk" in page, "the downloader, sending from a mail program (SMTP)" in page]
 r["token signs in"] = [api_login("jane@athen.localhost", token), smtp_login("jane@athen.localhost", token)]
+# Issue 20: a token is not the password. It does not sign in to the web
+# app, is not the current password, and opens only its doors.
+s, path, page = Browser().login("jane@athen.localhost", token)
+r["token no web"] = [s, path, "Sign in here with your password" in page]
+s, path, page = j.post("/settings/password", {{"csrf": t, "current": token, "new_password": "taken over by a token", "new_again": "taken over by a token"}})
+r["token no reauth"] = [s, "Current password is not right" in page]
+s, path, page = j.post("/settings/tokens", {{"csrf": t, "label": "Another", "current_again": token, "door_api": "on"}})
+r["token no new token"] = [s, 'class="code"' in page]
+fetch = api_session("jane@athen.localhost", token)
+r["token doors"] = [api_get(fetch, "/api/v1/downloads"), api_get(fetch, "/api/v1/mailbox"), api_get(fetch, "/api/v1/folders/Inbox/messages")]
+# Its session in the web app's cookie is no web session.
+req = urllib.request.Request(base + "/mail/Inbox", headers={{"Cookie": "__Host-athen_session=" + fetch}})
+r["token cookie"] = urllib.parse.urlparse(urllib.request.urlopen(req, context=ctx, timeout=30).geturl()).path
 ids = re.findall(r'action="/settings/tokens/(\d+)/revoke"', page)
 r["listed"] = len(ids)
 # Northside cannot revoke Jane's token.
@@ -76,6 +100,7 @@ r["not theirs"] = n.post("/settings/tokens/%s/revoke" % ids[0], {{"csrf": csrf(n
 r["still works"] = api_login("jane@athen.localhost", token)
 s, path, page = j.post("/settings/tokens/%s/revoke" % ids[0], {{"csrf": t}})
 r["revoked"] = [s, "No app tokens yet." in page, api_login("jane@athen.localhost", token), smtp_login("jane@athen.localhost", token)]
+r["its session ended"] = api_get(fetch, "/api/v1/downloads")
 # The password.
 s, path, page = j.post("/settings/password", {{"csrf": t, "current": {JANE_PW:?}, "new_password": "a brand new passphrase", "new_again": "different"}})
 r["mismatch"] = [s, "New password again is not the same" in page]
@@ -96,12 +121,19 @@ print(json.dumps(r))
     assert_eq!(v["page"], json!([200, true]), "{v}");
     assert_eq!(v["wrong password"], json!([422, true, false]), "{v}");
     assert_eq!(v["no csrf"], 403);
-    assert_eq!(v["made"], json!([200, true]), "{v}");
+    assert_eq!(v["no doors"], 422, "{v}");
+    assert_eq!(v["made"], json!([200, true, true]), "{v}");
     assert_eq!(v["token signs in"], json!([201, 235]), "{v}");
+    assert_eq!(v["token no web"], json!([401, "/login", true]), "{v}");
+    assert_eq!(v["token no reauth"], json!([422, true]), "{v}");
+    assert_eq!(v["token no new token"], json!([422, false]), "{v}");
+    assert_eq!(v["token doors"], json!([200, 200, 403]), "{v}");
+    assert_eq!(v["token cookie"], "/login", "{v}");
     assert_eq!(v["listed"], 1);
     assert_eq!(v["not theirs"], 404);
     assert_eq!(v["still works"], 201);
     assert_eq!(v["revoked"], json!([200, true, 401, 535]), "{v}");
+    assert_eq!(v["its session ended"], 401, "{v}");
     assert_eq!(v["mismatch"], json!([422, true]), "{v}");
     assert_eq!(v["too short"], 422);
     assert_eq!(v["changed"], json!([200, true]), "{v}");
@@ -173,7 +205,13 @@ r["smtp password"] = smtp_login_says("jane@athen.localhost", {JANE_PW:?})
 r["api password"] = api_login_says("jane@athen.localhost", {JANE_PW:?})
 r["api bad code"] = api_login_says("jane@athen.localhost", {JANE_PW:?}, "000000")
 s, path, page = b.get("/settings/security")
-s, path, page = b.post("/settings/tokens", {{"csrf": csrf(page), "label": "Outlook", "current_again": {JANE_PW:?}}})
+r["code box"] = 'name="code"' in page
+# Re-authentication with two-step on takes the code as well.
+s, path, page = b.post("/settings/tokens", {{"csrf": csrf(page), "label": "Outlook", "current_again": {JANE_PW:?}, "door_imap": "on", "door_smtp": "on", "door_api": "on"}})
+r["reauth no code"] = [s, "Code from your authenticator app is needed" in page]
+# The next 30-second step, so that a code not used yet is in the window.
+time.sleep(30.5 - time.time() % 30)
+s, path, page = b.post("/settings/tokens", {{"csrf": csrf(page), "label": "Outlook", "current_again": {JANE_PW:?}, "door_imap": "on", "door_smtp": "on", "door_api": "on", "code": totp.at(time.time() + 30)}})
 token = re.search(r'<p class="code">([^<]+)</p>', page).group(1)
 r["token"] = [smtp_login("jane@athen.localhost", token), api_login("jane@athen.localhost", token)]
 print(json.dumps(r))
@@ -219,8 +257,10 @@ b.post("/settings/two-step/on", {{"csrf": csrf(page), "sealed": sealed, "code": 
 # Off again, with the password.
 s, path, page = b.get("/settings/two-step")
 r["shows on"] = "Two-step sign-in is on</strong>" in page
-r["off wrong password"] = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": "wrong"}})[0]
-s, path, page = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": {JANE_PW:?}}})
+totp = pyotp.TOTP(key)
+r["off wrong password"] = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": "wrong", "code": totp.at(time.time() + 30)}})[0]
+r["off no code"] = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": {JANE_PW:?}}})[0]
+s, path, page = b.post("/settings/two-step/off", {{"csrf": csrf(page), "current": {JANE_PW:?}, "code": totp.at(time.time() + 30)}})
 r["turned off"] = [s, "the password alone signs in" in page]
 r["password again"] = [api_login("jane@athen.localhost", {JANE_PW:?}), smtp_login("jane@athen.localhost", {JANE_PW:?})]
 print(json.dumps(r))
@@ -231,6 +271,7 @@ print(json.dumps(r))
     assert_eq!(v["no code asked"], "/mail/Inbox", "{v}");
     assert_eq!(v["shows on"], true, "{v}");
     assert_eq!(v["off wrong password"], 422, "{v}");
+    assert_eq!(v["off no code"], 422, "{v}");
     assert_eq!(v["turned off"], json!([200, true]), "{v}");
     assert_eq!(v["password again"], json!([201, 235]), "{v}");
 }
@@ -262,5 +303,7 @@ fn check_two_step_on(v: &serde_json::Value) {
     assert_eq!(api[0], 401, "{v}");
     assert!(api[1].as_str().unwrap().contains("two steps"), "{v}");
     assert_eq!(v["api bad code"][0], 401, "{v}");
+    assert_eq!(v["code box"], true, "{v}");
+    assert_eq!(v["reauth no code"], json!([422, true]), "{v}");
     assert_eq!(v["token"], json!([235, 201]), "{v}");
 }
