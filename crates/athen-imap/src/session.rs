@@ -455,13 +455,14 @@ impl Conn {
             return Err(Failure::SessionEnded);
         };
         if u.checked.elapsed() >= ACCOUNT_RECHECK {
-            let login = self
+            let session = self
                 .ctx
                 .sessions
                 .get(&u.token)
-                .map(|(s, _)| s.login_id)
+                .map(|(s, _)| s)
                 .ok_or(Failure::SessionEnded)?;
-            let ok = self
+            let login = session.login_id;
+            let mut ok = self
                 .ctx
                 .store
                 .account_of_live_login(login)
@@ -471,6 +472,16 @@ impl Conn {
                         && a.status.may_log_in()
                         && a.mailbox_id == u.account.mailbox_id
                 });
+            // An app token revoked elsewhere (the command line, another
+            // node) ends the sessions it opened.
+            if ok && session.kind == athen_core::account::CredentialKind::AppToken {
+                ok = self
+                    .ctx
+                    .store
+                    .credential(session.credential)
+                    .await?
+                    .is_some_and(|c| c.revoked_at.is_none());
+            }
             if !ok {
                 self.ctx.sessions.close_login(login);
                 return Err(Failure::SessionEnded);
@@ -507,6 +518,9 @@ impl Conn {
                 return Err(Failure::No(
                     "[AUTHENTICATIONFAILED] The user name or password is not right".into(),
                 ));
+            }
+            Err(VaultError::NotThisDoor(why)) => {
+                return Err(Failure::No(format!("[AUTHENTICATIONFAILED] {why}")));
             }
             Err(VaultError::SecondStepNeeded) => {
                 return Err(Failure::No(

@@ -467,6 +467,12 @@ impl Session {
                     );
                 }
                 if let Mode::Submission { .. } = self.mode {
+                    // Each letter asks again whether the login may still
+                    // send: suspended, closed, turned off or a revoked
+                    // token ends it here, not at the end of the connection.
+                    if let Err(r) = self.login_still_valid().await {
+                        return (r, Next::Continue);
+                    }
                     let Some(user) = &self.user else {
                         return (
                             Reply::new(530, "5.7.0 Authentication required: log in first"),
@@ -900,6 +906,7 @@ impl Session {
             Err(VaultError::BadCredential) => {
                 Reply::new(535, "5.7.8 The user name or password is not right")
             }
+            Err(VaultError::NotThisDoor(why)) => Reply::new(535, format!("5.7.8 {why}")),
             Err(VaultError::SecondStepNeeded) => Reply::new(
                 535,
                 "5.7.8 This login signs in in two steps: use an app token (made in Settings) instead of the password",
@@ -910,6 +917,51 @@ impl Session {
                     454,
                     "4.7.0 Temporary authentication failure; try again later",
                 )
+            }
+        }
+    }
+
+    /// Whether the logged-in user's login, account and (for an app token)
+    /// credential are still good; if not, the user is logged out and the
+    /// reply says why.
+    async fn login_still_valid(&mut self) -> Result<(), Reply> {
+        let Some(user) = &self.user else {
+            return Ok(());
+        };
+        let gone = Reply::new(
+            535,
+            "5.7.8 This login can no longer send (suspended, closed, turned off or its token revoked); log in again",
+        );
+        let check = async {
+            let account = self.ctx.store.account_of_live_login(user.login.id).await?;
+            let ok = account.is_some_and(|a| {
+                a.id == user.account.id
+                    && a.status.may_log_in()
+                    && a.mailbox_id == user.account.mailbox_id
+            });
+            if !ok {
+                return Ok::<bool, athen_core::StoreError>(false);
+            }
+            if user.kind == athen_core::account::CredentialKind::AppToken {
+                return Ok(self
+                    .ctx
+                    .store
+                    .credential(user.credential)
+                    .await?
+                    .is_some_and(|c| c.revoked_at.is_none()));
+            }
+            Ok(true)
+        };
+        match check.await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::info!(login = %user.login.name, "submission login no longer valid");
+                self.user = None;
+                Err(gone)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not check a submission login");
+                Err(reply::temporary_failure())
             }
         }
     }

@@ -674,6 +674,14 @@ pub(crate) async fn account_action(
     match done {
         Ok(msg) => {
             tracing::info!(operator = %op.session.login, account = a.id.0, action = %action, "account changed");
+            // A suspended or closed account's sessions end now (web, API,
+            // IMAP) and its mailbox locks: its key leaves memory.
+            if matches!(action.as_str(), "suspend" | "close")
+                && let Some(mail) = &state.mail
+            {
+                let ended = mail.sessions.close_mailbox(a.mailbox_id);
+                tracing::info!(account = a.id.0, sessions = ended, "sessions ended");
+            }
             let mut q = String::new();
             for b in msg.bytes() {
                 if b.is_ascii_alphanumeric() {

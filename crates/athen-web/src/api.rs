@@ -181,6 +181,11 @@ pub(crate) async fn session_of(
     let account = Some(account).filter(|a| {
         a.id == session.account_id && a.status.may_log_in() && a.mailbox_id == session.mailbox_id
     });
+    if account.is_none() {
+        // Suspended, closed or moved: the session ends now, and the
+        // mailbox locks if it was the last one holding it.
+        mail.sessions.close(&token);
+    }
     Ok(account.map(|account| Caller {
         token,
         session,

@@ -249,3 +249,69 @@ fn wait_for_catch_all(data: &std::path::Path) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Issue 20, finding 5: each letter asks again whether the login may
+/// still send. A token revoked and an account suspended on the command
+/// line (another process) stop the open connections at their next MAIL
+/// FROM; a token made only for the downloader does not log in here.
+#[test]
+fn a_revoked_token_or_a_suspended_account_stops_sending_at_the_next_letter() {
+    let s = setup();
+    let issue = |doors: &str| {
+        admin_ok(
+            &s.data,
+            &[
+                "token",
+                "issue",
+                "reception@northside.example",
+                "--label",
+                "Outlook",
+                "--for",
+                doors,
+                "--password-stdin",
+            ],
+            &format!("{PW}\n"),
+        )
+    };
+    let smtp = issue("smtp,imap");
+    let fetch = issue("downloader");
+    let out = python(
+        s.submission,
+        &s.ca,
+        &format!(
+            "{PRELUDE}
+import subprocess
+def admin(*args):
+    subprocess.run([{BIN:?}, 'admin', '--data-dir', {data:?}] + list(args), check=True, capture_output=True)
+def send(c, frm):
+    try:
+        c.sendmail(frm, ['jane@athen.localhost'], 'From: <%s>\\r\\nSubject: hi\\r\\n\\r\\nx\\r\\n' % frm)
+        return 250
+    except smtplib.SMTPSenderRefused as e:
+        return e.smtp_code
+def connect():
+    c = smtplib.SMTP('localhost', port, timeout=10)
+    c.starttls(context=ctx)
+    return c
+try:
+    connect().login('reception@northside.example', {fetch_token:?})
+    print('downloader token', 235)
+except smtplib.SMTPAuthenticationError as e:
+    print('downloader token', e.smtp_code)
+a = connect()
+a.login('reception@northside.example', {smtp_token:?})
+b = connect()
+b.login('jane@athen.localhost', PW)
+print(send(a, 'reception@northside.example'), send(b, 'jane@athen.localhost'))
+admin('token', 'revoke', 'reception@northside.example', '{smtp_id}')
+admin('account', 'suspend', 'jane@athen.localhost', '--reason', 'test')
+print(send(a, 'reception@northside.example'), send(b, 'jane@athen.localhost'))
+",
+            data = s.data.to_str().unwrap(),
+            fetch_token = fetch["token"].as_str().unwrap(),
+            smtp_token = smtp["token"].as_str().unwrap(),
+            smtp_id = smtp["id"],
+        ),
+    );
+    assert_eq!(out, "downloader token 535\n250 250\n535 535\n");
+}
