@@ -63,6 +63,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/sqlite/0015_token_doors.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_keyed_upload_digests.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -36,6 +36,22 @@ impl MailboxSecret {
         self.identity.to_public().to_string()
     }
 
+    /// A keyed digest of `data` for `purpose`: HMAC-SHA256 (as HKDF's
+    /// extract step, RFC 5869 §2.2) under a key derived from the data key
+    /// (HKDF-Expand with the purpose as info). For what the server keeps
+    /// in the clear to recognise later (a file the upload folder already
+    /// sent): without the mailbox key, nobody who guesses a file's content
+    /// can confirm it was there.
+    pub fn keyed_digest(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let key = crate::wrap::hkdf(
+            &self.data_key[..],
+            b"athen keyed digest",
+            purpose.as_bytes(),
+        );
+        let (digest, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(&key[..]), data);
+        digest.into()
+    }
+
     pub(crate) fn identity(&self) -> &age::x25519::Identity {
         &self.identity
     }
@@ -76,6 +92,16 @@ impl MailboxSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_digests_differ_by_key_and_purpose() {
+        let a = MailboxSecret::generate().unwrap();
+        let b = MailboxSecret::generate().unwrap();
+        assert_eq!(a.keyed_digest("x", b"file"), a.keyed_digest("x", b"file"));
+        assert_ne!(a.keyed_digest("x", b"file"), b.keyed_digest("x", b"file"));
+        assert_ne!(a.keyed_digest("x", b"file"), a.keyed_digest("y", b"file"));
+        assert_ne!(a.keyed_digest("x", b"file"), a.keyed_digest("x", b"other"));
+    }
 
     #[test]
     fn round_trip() {

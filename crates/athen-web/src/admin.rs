@@ -23,7 +23,7 @@ use athen_core::ids::AccountId;
 use athen_core::lifecycle::{self, ExpiryPolicy};
 use athen_core::store::{AccountFilter, MetadataStore};
 use athen_vault::QueueKey;
-use athen_vault::auth::{Throttle, ThrottleLimits};
+use athen_vault::auth::{Attempt, Outcome, Throttle, ThrottleLimits};
 use athen_vault::codes;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -231,6 +231,23 @@ pub(crate) async fn login_page() -> Response {
 }
 
 /// `POST /admin/login`: a new operator session.
+/// A verifier no password matches, made once with the server's Argon2
+/// settings, for operator names that do not exist.
+async fn unknown_operator_verifier(kdf: athen_vault::KdfParams) -> Vec<u8> {
+    static VERIFIER: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+    VERIFIER
+        .get_or_init(|| async move {
+            let random = codes::new_bootstrap_token().unwrap_or_default();
+            athen_vault::auth::kdf_work(move || codes::password_verifier(random.as_bytes(), kdf))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        })
+        .await
+        .clone()
+}
+
 pub(crate) async fn login_submit(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -252,19 +269,22 @@ pub(crate) async fn login_submit(
     let now = state.clock.now();
     let name = f.login.trim().to_ascii_lowercase();
     let source = peer.map(|p| p.0.0.ip());
-    if let Err(athen_vault::VaultError::Throttled { retry_after_secs }) =
-        admin.throttle.check(&name, source, now)
+    // Counted before the Argon2 work, as every sign-in is.
+    let reserved = match admin
+        .throttle
+        .reserve(&name, source, Attempt::Password, state.clock.as_ref())
+        .await
     {
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many attempts that did not work. Please wait {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
-        );
-    }
-    let found = match state.operators.operator_by_login(&name).await {
-        Ok(o) => o,
+        Ok(r) => r,
+        Err(athen_vault::VaultError::Throttled { retry_after_secs }) => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many attempts that did not work. Please wait {} minute(s).",
+                    retry_after_secs.div_ceil(60)
+                ),
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "operator sign-in failed");
             return again(
@@ -273,26 +293,38 @@ pub(crate) async fn login_submit(
             );
         }
     };
-    // An unknown login costs the same Argon2 work as a wrong password.
+    let found = match state.operators.operator_by_login(&name).await {
+        Ok(o) => o,
+        Err(e) => {
+            admin.throttle.settle(reserved, Outcome::NotCounted);
+            tracing::error!(error = %e, "operator sign-in failed");
+            return again(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server could not sign you in.",
+            );
+        }
+    };
+    // An unknown login costs the same single Argon2 run as a wrong
+    // password: against a verifier made once, off the async threads.
     let verifier = match &found {
         Some(o) => o.verifier.clone(),
-        None => codes::password_verifier(b"not a real password", state.kdf).unwrap_or_default(),
+        None => unknown_operator_verifier(state.kdf).await,
     };
     let password = zeroize::Zeroizing::new(f.password.as_bytes().to_vec());
-    let right = tokio::task::spawn_blocking(move || codes::verify_password(&verifier, &password))
+    let right = athen_vault::auth::kdf_work(move || codes::verify_password(&verifier, &password))
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or(false);
     let Some(op) = found.filter(|_| right) else {
-        admin.throttle.failed(&name, source, now);
+        admin.throttle.settle(reserved, Outcome::Failed);
         tracing::info!(login = %name, source = ?source, "failed operator sign-in");
         return again(
             StatusCode::UNAUTHORIZED,
             "The user name or password is not right.",
         );
     };
-    admin.throttle.succeeded(&name);
+    admin.throttle.settle(reserved, Outcome::SignedIn);
     let token = match codes::new_bootstrap_token() {
         Ok(t) => t,
         Err(e) => {

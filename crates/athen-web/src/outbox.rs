@@ -22,7 +22,6 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The largest file sent (a letter with its images, an HL7 file with a PDF).
@@ -74,7 +73,9 @@ pub(crate) async fn send(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 200)
-        .map(|k| Sha256::digest(k.as_bytes()).to_vec());
+        // Kept in the clear to recognise a file sent again: a keyed digest
+        // (mailbox key), so nobody who guesses a file can confirm it.
+        .map(|k| c.secret.keyed_digest("sent upload", k.as_bytes()).to_vec());
     let mailbox = c.session.mailbox_id;
     if let Some(k) = &key
         && mail.store.upload_sent(mailbox, k).await?.is_some()
