@@ -7,6 +7,7 @@ mod context;
 mod convert_cmd;
 mod demo;
 mod dns_records;
+mod idle;
 mod keys;
 mod mailbox_cmd;
 mod output;

@@ -34,6 +34,14 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many HTTPS connections at once; more wait in the backlog.
 const MAX_HTTPS_CONNECTIONS: usize = 4096;
+/// At most this many open HTTPS connections from one address (an IPv6
+/// /64); more are closed at once. A practice behind one address with a
+/// browser per desk uses a few each (HTTP/2 carries many requests on one).
+const MAX_HTTPS_CONNECTIONS_PER_ADDRESS: usize = 100;
+/// An HTTPS connection on which no byte moved for this long is closed
+/// (an idle HTTP/2 connection would otherwise hold its slot for ever).
+/// Longer than the longest wait for changes (60 s).
+const HTTPS_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// How many of the newest letters are unspooled first at log-in: one
 /// page of the Inbox.
 const INBOX_FIRST_PAGE: usize = 50;
@@ -540,6 +548,7 @@ async fn serve_https(
 ) {
     let graceful = GracefulShutdown::new();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_HTTPS_CONNECTIONS));
+    let per_address = Arc::new(athen_core::connections::Slots::default());
     loop {
         let permit = tokio::select! {
             _ = stop.changed() => break,
@@ -556,6 +565,15 @@ async fn serve_https(
                 }
             },
         };
+        let Some(slot) = per_address.take(
+            peer.ip(),
+            MAX_HTTPS_CONNECTIONS_PER_ADDRESS,
+            MAX_HTTPS_CONNECTIONS,
+        ) else {
+            tracing::debug!(%peer, "too many HTTPS connections from one address");
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         // Handlers learn the peer (log-in throttling per address).
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
@@ -567,7 +585,7 @@ async fn serve_https(
         ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _permit = permit;
+            let (_permit, _slot) = (permit, slot);
             let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
             {
                 Ok(Ok(s)) => s,
@@ -586,9 +604,18 @@ async fn serve_https(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "HTTPS connection ended with an error");
+            let activity = crate::idle::Activity::new();
+            let io = crate::idle::Watched::new(tls, activity.clone());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::select! {
+                r = watcher.watch(conn.into_owned()) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "HTTPS connection ended with an error");
+                    }
+                }
+                () = crate::idle::idle_for(activity, HTTPS_IDLE_TIMEOUT) => {
+                    tracing::debug!(%peer, "idle HTTPS connection closed");
+                }
             }
         });
     }

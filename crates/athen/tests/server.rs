@@ -201,3 +201,42 @@ fn serve_runs_from_a_configuration_file() {
     assert_eq!(out, "200 True\n");
     assert!(server.stop().success());
 }
+
+/// Issue 20, finding 3: HTTPS has a per-address connection limit like
+/// SMTP and IMAP. One address holds at most 100 connections; the next is
+/// closed before TLS; another address (127.0.0.2) still gets in, and a
+/// slot freed is taken again.
+#[test]
+fn one_address_holds_at_most_a_hundred_https_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let ca = data.join("tls/self-signed-cert.pem");
+    let out = python(
+        server.port,
+        &ca,
+        r#"
+import os, ssl, socket, time
+port = int(os.environ["PORT"])
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+def tls(source="127.0.0.1"):
+    raw = socket.create_connection(("localhost", port), timeout=10, source_address=(source, 0))
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        if not s.recv(12).startswith(b"HTTP/1.1 200"):
+            raise OSError("no answer")
+        return s
+    except (OSError, ssl.SSLError):
+        raw.close()
+        return None
+held = [tls() for _ in range(100)]
+print(sum(1 for s in held if s), tls() is None, tls("127.0.0.2") is not None)
+held[0].close()
+time.sleep(0.3)
+print(tls() is not None)
+"#,
+    );
+    assert_eq!(out, "100 True True\nTrue\n");
+    drop(server);
+}
