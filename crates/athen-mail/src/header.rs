@@ -104,6 +104,32 @@ pub fn without_return_path(raw: &[u8]) -> Cow<'_, [u8]> {
     without(raw, |f| name(f).eq_ignore_ascii_case(b"return-path"))
 }
 
+/// Set by this server on a letter from an account whose posted code has
+/// not been entered yet (issue 20): the reader is told the sender is not
+/// yet confirmed. Removed from every message that comes in, so only this
+/// server's own word reaches a reader.
+pub const SENDER_STATUS: &str = "X-Athen-Sender-Status";
+
+/// The message without any `X-Athen-Sender-Status:` field.
+pub fn without_sender_status(raw: &[u8]) -> Cow<'_, [u8]> {
+    without(raw, |f| {
+        name(f).eq_ignore_ascii_case(SENDER_STATUS.as_bytes())
+    })
+}
+
+/// Whether this server marked the letter's sender as not yet confirmed.
+pub fn sender_unconfirmed(raw: &[u8]) -> bool {
+    fields(raw).iter().any(|&(s, e)| {
+        let f = &raw[s..e];
+        name(f).eq_ignore_ascii_case(SENDER_STATUS.as_bytes())
+            && f[name(f).len()..]
+                .trim_ascii()
+                .trim_ascii_start()
+                .strip_prefix(b":")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"unconfirmed"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +148,12 @@ mod tests {
         assert!(one_of_each_identity_field(b"From: a@b\r\nfrom : c@d\r\n\r\n").is_err());
         assert!(one_of_each_identity_field(b"Sender: a@b\nSender: c@d\n\n").is_err());
         assert!(one_of_each_identity_field(b"From: a@b\r\nSender: c@d\r\n\r\nFrom: x\r\n").is_ok());
+        let marked = b"X-Athen-Sender-Status: unconfirmed\r\nFrom: a@b\r\n\r\nx";
+        assert!(sender_unconfirmed(marked));
+        assert!(!sender_unconfirmed(&without_sender_status(marked)));
+        assert!(!sender_unconfirmed(
+            b"From: a@b\r\n\r\nX-Athen-Sender-Status: unconfirmed\r\n"
+        ));
     }
 
     proptest! {

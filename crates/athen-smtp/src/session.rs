@@ -707,7 +707,11 @@ impl Session {
         // envelope sender; one the sender wrote is removed, so read
         // receipts go by the envelope), and each MTA a Received: line.
         // Both go inside the sealed message.
-        let body = &*athen_mail::header::without_return_path(body);
+        let body = &*athen_mail::header::without(body, |f| {
+            let name = athen_mail::header::name(f);
+            name.eq_ignore_ascii_case(b"return-path")
+                || name.eq_ignore_ascii_case(athen_mail::header::SENDER_STATUS.as_bytes())
+        });
         // Checked now, in memory: once sealed, the server cannot read it.
         let verdict = self
             .ctx

@@ -134,8 +134,29 @@ pub(crate) async fn submit(
     if let Err(why) = athen_mail::header::one_of_each_identity_field(body) {
         return Reply::new(550, format!("5.6.0 {why}"));
     }
-    // Only the final delivery server writes Return-Path (RFC 5321 §4.4).
-    let body = &*athen_mail::header::without_return_path(body);
+    // Only the final delivery server writes Return-Path (RFC 5321 §4.4),
+    // and only this server says whether a sender is confirmed.
+    let body = &*athen_mail::header::without(body, |f| {
+        let name = athen_mail::header::name(f);
+        name.eq_ignore_ascii_case(b"return-path")
+            || name.eq_ignore_ascii_case(athen_mail::header::SENDER_STATUS.as_bytes())
+    });
+    // An account whose posted code has not been entered yet writes only
+    // to this server's mailboxes, and they are told it is unconfirmed.
+    let unconfirmed = match ctx.store.account_by_address(sender.address).await {
+        Ok(a) => a.is_some_and(|a| a.status == AccountStatus::Provisional),
+        Err(e) => {
+            tracing::error!(error = %e, "sender lookup failed");
+            return reply::temporary_failure();
+        }
+    };
+    if unconfirmed && !remote.is_empty() {
+        return Reply::new(
+            550,
+            "5.7.1 Your account is not confirmed yet: until you enter the code from the letter we posted, \
+you can write only to addresses on this server",
+        );
+    }
     let prepared = match athen_mail::submit::prepare(
         body,
         sender.address,
@@ -150,6 +171,11 @@ pub(crate) async fn submit(
     let mut delivered = Zeroizing::new(Vec::with_capacity(prepared.len() + 256));
     // RFC 5321 §4.4: the final delivery MTA adds Return-Path.
     delivered.extend_from_slice(format!("Return-Path: <{from}>\r\n").as_bytes());
+    if unconfirmed {
+        delivered.extend_from_slice(
+            format!("{}: unconfirmed\r\n", athen_mail::header::SENDER_STATUS).as_bytes(),
+        );
+    }
     delivered.extend_from_slice(&prepared);
     let mailboxes: Vec<Mailbox> = local.iter().map(|r| r.mailbox.clone()).collect();
     // RFC 3461 §4.4: an ENVID lets reports be matched to this message;

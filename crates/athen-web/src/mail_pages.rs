@@ -686,6 +686,18 @@ pub(crate) async fn message(
         });
     };
     let meta = athen_mail::meta::extract(&raw);
+    // Only this server writes the mark (it is removed from all that
+    // comes in): the sender registered here and has not yet entered the
+    // code posted to them.
+    let ask = if athen_mail::header::sender_unconfirmed(&raw) {
+        format!(
+            "<p class=\"warning\" role=\"note\"><strong>Sender not confirmed yet.</strong> This letter comes from an account \
+that registered on this server but has not yet entered the code we posted to its street address, so it is not yet \
+checked that the sender is who they say they are.</p>\n{ask}"
+        )
+    } else {
+        ask
+    };
     let field = |label: &str, v: &str| format!("<dt>{}</dt><dd>{}</dd>", escape(label), escape(v));
     let fields = [
         field("From", &meta.from.join(", ")),

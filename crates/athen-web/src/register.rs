@@ -77,7 +77,8 @@ pub(crate) async fn choose() -> Html<String> {
         "<h1>Join ATHEN</h1>\n\
 <p>Register once for your practice or for yourself. We then post a letter with a confirmation code \
 to the street address you give; entering that code shows you in the directory, so other providers can \
-find you.</p>\n\
+find you. Until then you can already receive mail, and write to other users of this server (they are told \
+your account is not confirmed yet), but not to other servers.</p>\n\
 <ul class=\"choices\">\n\
 <li><a href=\"/register/organisation\"><strong>A practice, clinic or hospital</strong></a><br>\
 One mailbox for the organisation. Staff get their own sign-in later, under Settings.</li>\n\
@@ -592,8 +593,9 @@ your mail, so nobody can reset it for you without losing what is in it.</p>\n\
 It is shown only this once.</p>\n</section>\n\
 <h2>What happens next</h2>\n<ol>\n<li>We post a welcome letter to the street address you gave.</li>\n\
 <li>When it arrives, <a href=\"/confirm\">enter the confirmation code</a> from the letter.</li>\n\
-<li>You are then listed in the directory, so other providers can find you.</li>\n</ol>\n\
-<p>You can <a href=\"/login\">sign in</a> and use your mail already.</p>",
+<li>You are then listed in the directory, so other providers can find you, and can write to other mail servers.</li>\n</ol>\n\
+<p>You can <a href=\"/login\">sign in</a> and use your mail already. Until you have entered the code, you can write only \
+to users of this server, and they see that your account is not confirmed yet.</p>",
         address = escape(&done.address),
         code = escape(&done.recovery_code),
     );

@@ -209,6 +209,8 @@ fn between_two_athen_servers_a_letter_is_followed_until_it_is_read() {
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     create_individual(&data_a, "Dr Alice", "alice@a.test", PW);
     create_individual(&data_b, "Dr Bob", "bob@b.test", PW);
+    confirm(&data_a, "alice@a.test");
+    confirm(&data_b, "bob@b.test");
     let (mx_a, mx_b) = (free_port(), free_port());
     // Each server trusts the other's SPF (so B's "delivered" report may go
     // back to Alice) and routes the other's domain to its MX port.

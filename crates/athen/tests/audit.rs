@@ -45,7 +45,7 @@ fn sql(data: &Path, code: &str) {
 
 #[test]
 fn a_letter_is_followed_in_both_trails_and_tampering_is_caught() {
-    let p = TwoPractices::start(|_| {});
+    let p = TwoPractices::start(|data| confirm(data, "jane@athen.localhost"));
     let data = p.data.clone();
     p.jane_sends(
         "

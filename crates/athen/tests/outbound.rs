@@ -28,6 +28,7 @@ fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let received = dir.path().join("received");
     std::fs::create_dir_all(&received).unwrap();
     create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    confirm(&data, "jane@athen.localhost");
     (dir, data, received)
 }
 
@@ -292,6 +293,8 @@ fn two_athen_servers_exchange_signed_mail() {
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     create_individual(&data_a, "Dr Alice", "alice@a.test", PW);
     create_individual(&data_b, "Dr Bob", "bob@b.test", PW);
+    confirm(&data_a, "alice@a.test");
+    confirm(&data_b, "bob@b.test");
     // A's DKIM key exists before A starts, so B's DNS can publish it.
     let dns_a = Dns::empty();
     let cfg_a_draft = server_config(dir.path(), &data_a, "a.test", &dns_a, "", "");
@@ -571,6 +574,7 @@ fn dane_and_mta_sts_decide_which_certificates_are_accepted() {
 fn senders_who_ask_are_told_of_delivery_to_a_mailbox_here() {
     let (dir, data, received) = fixture();
     create_individual(&data, "Bob Citizen", "bob@athen.localhost", PW);
+    confirm(&data, "bob@athen.localhost");
     let peer = peer_mx(dir.path(), &received);
     // peer.test vouches for its sender by SPF; forged.test publishes
     // nothing, so its reports would be backscatter to a forged address.

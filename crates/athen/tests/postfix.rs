@@ -157,6 +157,7 @@ fn a_letter_bounced_by_postfix_is_failed_with_its_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     create_individual(&data, "Jane Citizen", "jane@athen.localhost", PW);
+    confirm(&data, "jane@athen.localhost");
     let pf_port = free_port();
     let dns = Dns::empty();
     let cfg = server_config(

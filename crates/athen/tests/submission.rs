@@ -77,6 +77,13 @@ print(c.docmd('MAIL', 'FROM:<boss@athen.localhost>')[0])
 c.rset()
 msg = 'From: Jane Citizen <jane@athen.localhost>\\r\\nTo: reception@northside.example\\r\\nSubject: Referral for John\\r\\n\\r\\nDear colleague\\r\\n'
 print('refused:', c.sendmail('jane@athen.localhost', ['reception@northside.example'], msg))
+# Not confirmed yet: only this server's mailboxes (issue 20).
+try:
+    c.sendmail('jane@athen.localhost', ['someone@elsewhere.example'], msg)
+except smtplib.SMTPDataError as e:
+    print('unconfirmed remote:', e.smtp_code, e.smtp_error.decode()[:5])
+import subprocess
+subprocess.run([{BIN:?}, 'admin', '--data-dir', {data:?}, 'account', 'confirm', 'jane@athen.localhost'], check=True, capture_output=True)
 print('remote:', c.sendmail('jane@athen.localhost', ['someone@elsewhere.example'], msg))
 forged = 'From: The Boss <boss@athen.localhost>\\r\\nSubject: forged\\r\\n\\r\\nx\\r\\n'
 try:
@@ -84,10 +91,11 @@ try:
 except smtplib.SMTPDataError as e:
     print('forged:', e.smtp_code, e.smtp_error.decode()[:5])
 c.quit()
-"));
+", data = s.data.to_str().unwrap()));
     assert_eq!(
         out,
-        "AUTH before TLS: False\n538\nAUTH after TLS: True\n530\nwrong: 535\n235\n553\nrefused: {}\nremote: {}\nforged: 550 5.7.1\n"
+        "AUTH before TLS: False\n538\nAUTH after TLS: True\n530\nwrong: 535\n235\n553\nrefused: {}\n\
+unconfirmed remote: 550 5.7.1\nremote: {}\nforged: 550 5.7.1\n"
     );
     let inbox = messages(&s.data, "reception@northside.example", "Inbox");
     assert_eq!(inbox.len(), 1, "only the genuine message arrived");
@@ -99,6 +107,8 @@ c.quit()
         "Date: ",
         "with ESMTPSA",
         "Subject: Referral for John\r\n",
+        // Sent while Jane's account was not confirmed.
+        "X-Athen-Sender-Status: unconfirmed\r\n",
     ] {
         assert!(raw.contains(needle), "{needle} missing from {raw}");
     }

@@ -15,9 +15,20 @@ use serde_json::json;
 fn the_administrator_confirms_posts_letters_and_watches_the_server() {
     let p = TwoPractices::start(|data| {
         create_operator(data, "ops", "Olive Operator", "operator passphrase 1");
+        // A confirmed practice writes to another server (an unconfirmed
+        // one may not, issue 20).
+        create_individual(data, "Dr Sender", "sender@athen.localhost", JANE_PW);
+        admin_ok(data, &["account", "confirm", "sender@athen.localhost"], "");
     });
-    p.jane_sends(
-        "c.sendmail('jane@athen.localhost', ['someone@elsewhere.test'], b'From: jane@athen.localhost\\r\\nTo: someone@elsewhere.test\\r\\nSubject: Private matter\\r\\n\\r\\nSECRET-BODY\\r\\n')",
+    python(
+        p.server.port_of("Submission port:"),
+        &p.ca,
+        &format!(
+            "import os, ssl, smtplib\nctx = ssl.create_default_context(cafile=os.environ['CA'])\n\
+c = smtplib.SMTP('localhost', int(os.environ['PORT']), timeout=30)\nc.starttls(context=ctx)\n\
+c.login('sender@athen.localhost', {JANE_PW:?})\n\
+c.sendmail('sender@athen.localhost', ['someone@elsewhere.test'], b'From: sender@athen.localhost\\r\\nTo: someone@elsewhere.test\\r\\nSubject: Private matter\\r\\n\\r\\nSECRET-BODY\\r\\n')\nc.quit()\n"
+        ),
     );
     let pdf = p._dir.path().join("letters.pdf");
     let v = browse(

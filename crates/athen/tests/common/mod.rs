@@ -142,6 +142,12 @@ pub fn create_individual(dir: &Path, name: &str, address: &str, password: &str) 
     )
 }
 
+/// Confirms an account as its posted code would: only a confirmed
+/// account writes to other servers.
+pub fn confirm(dir: &Path, address: &str) {
+    admin_ok(dir, &["account", "confirm", address], "");
+}
+
 pub fn create_organisation(
     dir: &Path,
     name: &str,
