@@ -3,7 +3,10 @@
 //! (or get 401 from the API), signed-in forms without their CSRF token do
 //! nothing (403), a practice's session opens none of the administrator's
 //! pages, staff logins cannot reach what only the practice's own login
-//! may change, and nobody reads another mailbox's letters. The table below
+//! may change, nobody reads another mailbox's letters, and an app token's
+//! session opens only its doors: never a web page (whatever cookie it is
+//! put in), and for a downloader's token no API route but the
+//! downloader's. The table below
 //! must name every route in `athen-web/src/lib.rs`: a route added without
 //! saying who may use it fails this test.
 
@@ -20,8 +23,12 @@ enum Who {
     Practice,
     /// A signed-in administrator.
     Admin,
-    /// The JSON API with a bearer token.
+    /// The JSON API with a bearer token of a session that opens the whole
+    /// API (a password, or an app token made for the API).
     Api,
+    /// The JSON API routes the downloader uses: also open to a session of
+    /// an app token made for the downloader only.
+    Downloader,
 }
 
 /// (method, route pattern, who).
@@ -79,7 +86,7 @@ const ROUTES: &[(&str, &str, Who)] = &[
     ("GET", "/admin/queue", Who::Admin),
     ("GET", "/admin/catch-all", Who::Admin),
     ("GET", "/admin/catch-all/{name}", Who::Admin),
-    ("GET", "/api/v1/mailbox", Who::Api),
+    ("GET", "/api/v1/mailbox", Who::Downloader),
     ("GET", "/api/v1/changes", Who::Api),
     ("GET", "/api/v1/folders/{folder}/messages", Who::Api),
     ("GET", "/api/v1/folders/{folder}/messages/{uid}", Who::Api),
@@ -88,10 +95,10 @@ const ROUTES: &[(&str, &str, Who)] = &[
         "/api/v1/folders/{folder}/messages/{uid}/audit",
         Who::Api,
     ),
-    ("GET", "/api/v1/downloads", Who::Api),
-    ("GET", "/api/v1/downloads/{id}", Who::Api),
-    ("POST", "/api/v1/downloads/{id}/report", Who::Api),
-    ("POST", "/api/v1/outbox", Who::Api),
+    ("GET", "/api/v1/downloads", Who::Downloader),
+    ("GET", "/api/v1/downloads/{id}", Who::Downloader),
+    ("POST", "/api/v1/downloads/{id}/report", Who::Downloader),
+    ("POST", "/api/v1/outbox", Who::Downloader),
 ];
 
 /// The route patterns in the router's source.
@@ -183,6 +190,39 @@ for method, path, who in calls:
 # Jane reads only her own mailbox: Northside's letter 1 is not hers.
 r["not hers"] = [j.get("/mail/Inbox/1")[0], j.get("/mail/Inbox/1/audit")[0], j.get("/mail/Inbox/1/attachments/0")[0],
                  j.get("/compose?reply=Inbox/1")[0], j.get("/compose?forward=Inbox/1")[0], j.get("/mail/Nonsense")[0]]
+# App tokens (issue 20): one for the downloader only, one for the whole API.
+s, _, page = j.get("/settings/security")
+tokens = {{}}
+for label, door in [("Downloader", "door_downloader"), ("Script", "door_api")]:
+    s, _, page = j.post("/settings/tokens", {{"csrf": csrf(page), "label": label, "current_again": {JANE_PW:?}, door: "on"}})
+    tokens[label] = re.search(r'<p class="code">([^<]+)</p>', page).group(1)
+def session_of(token):
+    req = urllib.request.Request(base + "/api/v1/session", data=json.dumps({{"login": "jane@athen.localhost", "password": token}}).encode(),
+                                 headers={{"Content-Type": "application/json"}})
+    return json.loads(urllib.request.urlopen(req, context=ctx, timeout=30).read())["token"]
+def with_session(method, path, session, as_cookie):
+    headers = {{"Cookie": "__Host-athen_session=" + session}} if as_cookie else {{"Authorization": "Bearer " + session}}
+    data = None
+    if method == "POST" and path == "/compose":
+        data = b"--x--\r\n"
+        headers["Content-Type"] = "multipart/form-data; boundary=x"
+    elif method == "POST":
+        data = urllib.parse.urlencode({{"csrf": "forged"}}).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        resp = urllib.request.urlopen(req, context=ctx, timeout=30)
+        return [resp.status, urllib.parse.urlparse(resp.geturl()).path]
+    except urllib.error.HTTPError as e:
+        return [e.code, urllib.parse.urlparse(e.geturl()).path]
+r["tokens"] = []
+for label in ["Downloader", "Script"]:
+    sess = session_of(tokens[label])
+    for method, path, who in calls:
+        if who == "Practice":
+            r["tokens"].append([label, method, path, who, with_session(method, path, sess, True)])
+        elif who in ("Api", "Downloader"):
+            r["tokens"].append([label, method, path, who, with_session(method, path, sess, False)])
 # A staff login reads the practice's mail but not what only the practice may change.
 a = Browser()
 a.login("reception+anna.jones@northside.example", "anna's own password")
@@ -221,6 +261,38 @@ print(json.dumps(r))
             _ => json!([401, path]),
         };
         assert_eq!(got, &expected, "anonymous {method} {path}");
+    }
+    // Every web page × both tokens' sessions, every API route × both.
+    assert_eq!(
+        v["tokens"].as_array().unwrap().len(),
+        2 * (count(Who::Practice, "") + count(Who::Api, "") + count(Who::Downloader, ""))
+    );
+    for row in v["tokens"].as_array().unwrap() {
+        let (token, method, path, who, got) = (
+            row[0].as_str().unwrap(),
+            &row[1],
+            &row[2],
+            row[3].as_str().unwrap(),
+            &row[4],
+        );
+        match (token, who) {
+            // Not a web session, whatever cookie it is in.
+            (_, "Practice") => {
+                assert_eq!(
+                    got,
+                    &json!([200, "/login"]),
+                    "{token} token at {method} {path}"
+                )
+            }
+            ("Downloader", "Api") => {
+                assert_eq!(got[0], 403, "{token} token at {method} {path}: {got}")
+            }
+            // Let in: the route answers for itself (404 for a made-up id).
+            _ => assert!(
+                ![401, 403].contains(&got[0].as_u64().unwrap()),
+                "{token} token at {method} {path}: {got}"
+            ),
+        }
     }
     for row in v["no csrf"].as_array().unwrap() {
         assert_eq!(row[1], 403, "{} without its CSRF token", row[0]);
