@@ -10,8 +10,8 @@ use athen_clinical::date::Date;
 use athen_clinical::document::{Block, Body, Inline, Style};
 use athen_clinical::extract::{Context, Extraction};
 use athen_clinical::patient::*;
-use athen_clinical::write::hl7::{self, Endpoints, Kind, Profile};
-use athen_clinical::write::{Job, Letter, Stamp, pit, shape};
+use athen_clinical::write::hl7::Endpoints;
+use athen_clinical::write::{Job, Letter, Stamp, shape};
 use libfuzzer_sys::fuzz_target;
 
 fn check(x: &Extraction, body: &Body, job: &Job, endpoints: &Endpoints) {
@@ -20,19 +20,8 @@ fn check(x: &Extraction, body: &Body, job: &Job, endpoints: &Endpoints) {
         body,
         original_pdf: None,
     };
-    for kind in [Kind::Oru, Kind::Ref] {
-        for profile in [Profile::Adrm2021, Profile::As4700] {
-            if let Ok(out) = hl7::write(letter, job, kind, profile, endpoints, false) {
-                let names = shape::hl7_segment_names(&out.bytes).unwrap();
-                assert_eq!(names, shape::hl7_segments(kind, false));
-            }
-        }
-    }
-    for rtf in [false, true] {
-        if let Ok(out) = pit::write(letter, job, rtf) {
-            let codes = shape::pit_line_codes(&out.bytes, rtf).unwrap();
-            assert!(shape::pit_codes_match(&codes, x), "{codes:?}");
-        }
+    if let Err(why) = shape::check_every_format(letter, job, endpoints, false) {
+        panic!("{why}");
     }
 }
 

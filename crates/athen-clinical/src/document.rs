@@ -32,6 +32,15 @@ pub enum Inline {
     Break,
 }
 
+/// A run's text as formats without links show it: the link's target in
+/// brackets after it, unless it is the text itself or a mail address.
+pub fn shown_text(text: &str, link: Option<&str>) -> String {
+    match link {
+        Some(l) if l != text && !l.starts_with("mailto:") => format!("{text} ({l})"),
+        _ => text.to_string(),
+    }
+}
+
 /// A block of the letter's body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

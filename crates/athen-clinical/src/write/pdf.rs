@@ -197,13 +197,7 @@ fn words(content: &[Inline], all_bold: bool) -> Vec<Option<(String, bool)>> {
         match i {
             Inline::Break => out.push(None),
             Inline::Text { text, style, link } => {
-                let mut t = text.clone();
-                if let Some(l) = link
-                    && l != text
-                    && !l.starts_with("mailto:")
-                {
-                    t.push_str(&format!(" ({l})"));
-                }
+                let t = crate::document::shown_text(text, link.as_deref());
                 for w in t.split_whitespace() {
                     out.push(Some((w.to_string(), all_bold || style.bold)));
                 }

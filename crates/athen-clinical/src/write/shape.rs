@@ -4,8 +4,49 @@
 //! make against these; a letter that could add a segment or a line (a
 //! second PID, an OBX, a `100` line of another patient) fails here.
 
-use super::hl7::Kind;
+use super::hl7::{Endpoints, Kind, Profile};
+use super::{Job, Letter, hl7, pit};
 use crate::extract::Extraction;
+
+/// Writes the letter in every HL7 kind and profile and both PIT forms and
+/// holds each file to its shape; the first that breaks it, and why. A
+/// format that is "not possible" for this letter is an error only when
+/// `must_write`.
+pub fn check_every_format(
+    letter: Letter<'_>,
+    job: &Job,
+    endpoints: &Endpoints,
+    must_write: bool,
+) -> Result<(), String> {
+    let x = letter.extraction;
+    for kind in [Kind::Oru, Kind::Ref] {
+        for profile in [Profile::Adrm2021, Profile::As4700] {
+            match hl7::write(letter, job, kind, profile, endpoints, false) {
+                Ok(out) => {
+                    let names = hl7_segment_names(&out.bytes)?;
+                    if names != hl7_segments(kind, false) {
+                        return Err(format!("{kind:?} {profile:?} has segments {names:?}"));
+                    }
+                }
+                Err(why) if must_write => return Err(why),
+                Err(_) => {}
+            }
+        }
+    }
+    for rtf in [false, true] {
+        match pit::write(letter, job, rtf) {
+            Ok(out) => {
+                let codes = pit_line_codes(&out.bytes, rtf)?;
+                if !pit_codes_match(&codes, x) {
+                    return Err(format!("PIT (rtf {rtf}) has lines {codes:?}"));
+                }
+            }
+            Err(why) if must_write => return Err(why),
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
 
 /// The segment names an HL7 file of `kind` has, in order.
 pub fn hl7_segments(kind: Kind, pdf: bool) -> Vec<&'static str> {

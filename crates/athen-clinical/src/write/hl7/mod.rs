@@ -182,13 +182,10 @@ fn display_lines(letter: Letter<'_>) -> Vec<Text> {
                     if bold {
                         line.push(&Text::highlight());
                     }
-                    line.push(&Text::new(text));
-                    if let Some(l) = link
-                        && l != text
-                        && !l.starts_with("mailto:")
-                    {
-                        line.push(&Text::new(&format!(" ({l})")));
-                    }
+                    line.push(&Text::new(&crate::document::shown_text(
+                        text,
+                        link.as_deref(),
+                    )));
                     if bold {
                         line.push(&Text::normal());
                     }

@@ -248,13 +248,7 @@ fn words_of(content: &[Inline]) -> Vec<Word> {
         match i {
             Inline::Break => words.push(None),
             Inline::Text { text, style, link } => {
-                let mut t = text.clone();
-                if let Some(l) = link
-                    && l != text
-                    && !l.starts_with("mailto:")
-                {
-                    t.push_str(&format!(" ({l})"));
-                }
+                let t = crate::document::shown_text(text, link.as_deref());
                 for w in PitText::new(&t).words() {
                     words.push(Some((w, *style)));
                 }
