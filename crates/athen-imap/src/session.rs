@@ -546,10 +546,18 @@ impl Conn {
         };
         let account = unlocked.account.clone();
         let login = unlocked.login.name.clone();
-        let token = self.ctx.sessions.open(unlocked).map_err(|e| {
-            tracing::error!(error = %e, "IMAP session could not open");
-            Failure::No("[UNAVAILABLE] The server could not log you in; try again later".into())
-        })?;
+        let token = self
+            .ctx
+            .sessions
+            .open(
+                unlocked,
+                athen_vault::sessions::Via::Imap,
+                Some(self.peer.ip()),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "IMAP session could not open");
+                Failure::No("[UNAVAILABLE] The server could not log you in; try again later".into())
+            })?;
         let secret = self
             .ctx
             .sessions

@@ -63,7 +63,9 @@ fn main() {
             .unwrap();
         let unlocked_after = t.elapsed();
         let account = unlocked.account.clone();
-        let _token = sessions.open(unlocked).unwrap();
+        let _token = sessions
+            .open(unlocked, athen_vault::sessions::Via::Api, None)
+            .unwrap();
         let secret = sessions.unlocked(mailbox).unwrap();
         let mut state = live.opened(&account, &secret);
         state.wait_for(|s| s.first_page_ready).await.unwrap();

@@ -14,6 +14,7 @@ use athen_core::clock::{Clock, UnixTime};
 use athen_core::{AccountId, CredentialId, LoginId, MailboxId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
@@ -48,8 +49,42 @@ pub struct Session {
     /// What the session may do: every door for a password, the token's
     /// doors for an app token (never the web app).
     pub doors: Doors,
+    /// Where it was opened: the door and the address it came from.
+    pub via: Via,
+    pub source: Option<IpAddr>,
     pub created_at: UnixTime,
     pub last_seen: UnixTime,
+}
+
+/// The door a session was opened through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The web app in a browser.
+    Web,
+    /// The JSON API (the downloader, scripts).
+    Api,
+    /// A mail program over IMAP.
+    Imap,
+}
+
+impl Via {
+    /// In words, for the list of open sessions.
+    pub fn words(self) -> &'static str {
+        match self {
+            Via::Web => "the web app",
+            Via::Api => "the API (downloader or program)",
+            Via::Imap => "a mail program (IMAP)",
+        }
+    }
+}
+
+/// An open session as its login sees it in Settings: never its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    /// A public name for the session (the start of its token's hash), to
+    /// end it by.
+    pub id: String,
+    pub session: Session,
 }
 
 #[derive(Default)]
@@ -63,6 +98,12 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     limits: SessionLimits,
     inner: Mutex<Inner>,
+}
+
+/// 64 bits of the token's hash, in hex: enough to tell a login's
+/// sessions apart, and nothing that opens one.
+fn public_id(hash: &[u8; 32]) -> String {
+    hash[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn token_hash(token: &str) -> [u8; 32] {
@@ -84,8 +125,14 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a session for an unlocked mailbox; returns the session token.
-    pub fn open(&self, unlocked: Unlocked) -> Result<Zeroizing<String>, VaultError> {
+    /// Starts a session for an unlocked mailbox, opened through `via`
+    /// from `source`; returns the session token.
+    pub fn open(
+        &self,
+        unlocked: Unlocked,
+        via: Via,
+        source: Option<IpAddr>,
+    ) -> Result<Zeroizing<String>, VaultError> {
         let token = codes::new_bootstrap_token()?;
         let now = self.clock.now();
         let session = Session {
@@ -96,6 +143,8 @@ impl Sessions {
             credential: unlocked.credential,
             kind: unlocked.kind,
             doors: unlocked.doors,
+            via,
+            source,
             created_at: now,
             last_seen: now,
         };
@@ -202,6 +251,45 @@ impl Sessions {
             Self::remove(&mut inner, k);
         }
         keys.len()
+    }
+
+    /// The public name of the session of `token` (see [`OpenSession`]).
+    pub fn public_id(token: &str) -> String {
+        public_id(&token_hash(token))
+    }
+
+    /// The live sessions of a login, oldest first.
+    pub fn of_login(&self, login: LoginId) -> Vec<OpenSession> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let mut list: Vec<OpenSession> = inner
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.login_id == login && !self.expired(s, now))
+            .map(|(k, s)| OpenSession {
+                id: public_id(k),
+                session: s.clone(),
+            })
+            .collect();
+        list.sort_by_key(|o| o.session.created_at);
+        list
+    }
+
+    /// Ends the session of `login` named `id`; whether there was one.
+    pub fn close_of_login(&self, login: LoginId, id: &str) -> bool {
+        let mut inner = self.lock();
+        let key = inner
+            .sessions
+            .iter()
+            .find(|(k, s)| s.login_id == login && public_id(k) == id)
+            .map(|(k, _)| *k);
+        match key {
+            Some(k) => {
+                Self::remove(&mut inner, &k);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Ends expired sessions; returns how many. Run periodically.

@@ -8,7 +8,7 @@ use athen_core::store::MailboxStore;
 use athen_store::SqliteStore;
 use athen_vault::accounts::{self, Registration};
 use athen_vault::auth::{Authenticator, Throttle, ThrottleLimits};
-use athen_vault::sessions::{SessionLimits, Sessions};
+use athen_vault::sessions::{SessionLimits, Sessions, Via};
 use athen_vault::{KdfParams, VaultError};
 use std::sync::Arc;
 
@@ -155,6 +155,8 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
             )
             .await
             .unwrap(),
+            Via::Imap,
+            None,
         )
         .unwrap();
     let t2 = sessions
@@ -167,6 +169,8 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
             )
             .await
             .unwrap(),
+            Via::Imap,
+            None,
         )
         .unwrap();
     assert_eq!(sessions.unlocked_count(), 1, "one key per mailbox, shared");
@@ -202,6 +206,8 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
             )
             .await
             .unwrap(),
+            Via::Imap,
+            None,
         )
         .unwrap();
     for _ in 0..7 {
@@ -222,6 +228,8 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
             )
             .await
             .unwrap(),
+            Via::Imap,
+            None,
         )
         .unwrap();
     let (s, _) = sessions.get(&t4).unwrap();

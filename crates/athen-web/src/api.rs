@@ -22,6 +22,7 @@ use athen_vault::MailboxSecret;
 use athen_vault::VaultError;
 use athen_vault::auth::Authenticator;
 use athen_vault::auth::FirstStep;
+use athen_vault::sessions::Via;
 use athen_vault::sessions::{Session, Sessions};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -311,7 +312,7 @@ pub(crate) async fn login(
     let login = unlocked.login.name.clone();
     let token = mail
         .sessions
-        .open(unlocked)
+        .open(unlocked, Via::Api, source)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let secret = mail
         .sessions

@@ -93,6 +93,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/settings/tokens", post(security::new_token))
         .route("/settings/tokens/{id}/revoke", post(security::revoke_token))
         .route("/settings/recovery-code", post(security::new_recovery_code))
+        .route("/settings/sessions/{id}/end", post(security::end_session))
         .route("/settings/entry", get(entry::show).post(entry::save))
         .route("/settings/staff", get(staff::show).post(staff::add))
         .route("/settings/staff/{id}/remove", post(staff::remove))

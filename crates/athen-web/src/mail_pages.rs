@@ -172,7 +172,7 @@ pub(crate) async fn login_submit(
         .sign_in(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
         .await;
     match first {
-        Ok(FirstStep::Done(unlocked)) => start_session(mail, unlocked),
+        Ok(FirstStep::Done(unlocked)) => start_session(mail, unlocked, peer.map(|p| p.0.0.ip())),
         Ok(FirstStep::CodeNeeded(half)) => {
             crate::two_step::ask_for_code(mail, &expected, half, state.clock.now())
         }
@@ -226,9 +226,13 @@ pub(crate) fn sign_in_problem(csrf: &str, login: &str, e: VaultError) -> Respons
 pub(crate) fn start_session(
     mail: &MailServices,
     unlocked: athen_vault::auth::Unlocked,
+    source: Option<std::net::IpAddr>,
 ) -> Response {
     let account = unlocked.account.clone();
-    let token = match mail.sessions.open(unlocked) {
+    let token = match mail
+        .sessions
+        .open(unlocked, athen_vault::sessions::Via::Web, source)
+    {
         Ok(t) => t,
         Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
     };

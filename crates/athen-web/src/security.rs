@@ -73,6 +73,7 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
     };
     let code = code_field(mail, c, errors).await;
     let doors = door_boxes();
+    let sessions = open_sessions(mail, c, &tokens, &csrf);
     let body = format!(
         "<h1>Sign-in and app tokens</h1>\n{}{shown}\
 <p>These are for <strong>{}</strong> only; every staff login has its own.</p>\n\
@@ -83,6 +84,7 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
 instead of your password. Give each its own, named after where it runs, and revoke it when that computer goes.</p>\n{table}\n\
 <form method=\"post\" action=\"/settings/tokens\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{doors}{}{code}\
 <button type=\"submit\">Make a new app token</button>\n</form>\n\
+<h2>Where you are signed in</h2>\n{sessions}\n\
 <h2>Recovery code</h2>\n<p>The recovery code gets you back in if the password is lost. Make a new one if the old one \
 may have been seen or is lost; the old one then stops working.</p>\n\
 <form method=\"post\" action=\"/settings/recovery-code\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{}{code}\
@@ -123,6 +125,89 @@ may have been seen or is lost; the old one then stops working.</p>\n\
         .render("", errors),
     );
     crate::mail_pages::form_page(c, "Sign-in and app tokens", &body, errors)
+}
+
+/// The login's open sessions: where (the door and the address), since
+/// when and last used, with what (the password or which app token), and a
+/// button to end each; the one showing this page is marked.
+fn open_sessions(
+    mail: &MailServices,
+    c: &Caller,
+    credentials: &[athen_core::account::CredentialRecord],
+    csrf: &str,
+) -> String {
+    let mine = athen_vault::sessions::Sessions::public_id(&c.token);
+    let time = |t| escape(rfc3339(t).get(..16).unwrap_or_default()).replace('T', " ");
+    let rows: String = mail
+        .sessions
+        .of_login(c.session.login_id)
+        .iter()
+        .map(|o| {
+            let s = &o.session;
+            let with = match s.kind {
+                CredentialKind::AppToken => credentials
+                    .iter()
+                    .find(|t| t.id == s.credential)
+                    .map(|t| format!("app token “{}”", escape(&t.label)))
+                    .unwrap_or_else(|| "an app token".into()),
+                CredentialKind::RecoveryCode => "the recovery code".into(),
+                CredentialKind::Password => "the password".into(),
+            };
+            let end = if o.id == mine {
+                "<td>this one</td>".to_string()
+            } else {
+                format!(
+                    "<td><form method=\"post\" action=\"/settings/sessions/{}/end\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" class=\"danger\">End</button></form></td>",
+                    escape(&o.id)
+                )
+            };
+            format!(
+                "<tr><td>{} from {}</td><td>{with}</td><td>{}</td><td>{}</td>{end}</tr>\n",
+                escape(s.via.words()),
+                s.source
+                    .map(|a| escape(&a.to_string()))
+                    .unwrap_or_else(|| "this computer".into()),
+                time(s.created_at),
+                time(s.last_seen),
+            )
+        })
+        .collect();
+    format!(
+        "<table>\n<caption>Open sessions of {}</caption>\n<thead><tr><th scope=\"col\">Where</th><th scope=\"col\">With</th>\
+<th scope=\"col\">Since (UTC)</th><th scope=\"col\">Last used (UTC)</th><th scope=\"col\">Action</th></tr></thead>\n\
+<tbody>\n{rows}</tbody>\n</table>\n<p>Ending a session signs that browser or program out at once; the mailbox locks \
+when no session is left.</p>",
+        escape(&c.session.login_name)
+    )
+}
+
+/// `POST /settings/sessions/{id}/end`: ends one of the caller's own
+/// sessions (never another login's).
+pub(crate) async fn end_session(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !mail.sessions.close_of_login(c.session.login_id, &id) {
+        return error_page(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "you have no such session (it may have ended already)",
+        ));
+    }
+    tracing::info!(login = %c.session.login_name, "session ended from Settings");
+    page(
+        mail,
+        &c,
+        &FormErrors::default(),
+        "<p role=\"status\" class=\"done\">The session is ended: that browser or program is signed out.</p>\n",
+    )
+    .await
 }
 
 /// "the downloader, IMAP": what a token opens, in words.

@@ -170,7 +170,7 @@ pub(crate) async fn submit_code(
     };
     let source = peer.map(|p| p.0.0.ip());
     match mail.authenticator.second_step(half, &f.code, source).await {
-        Ok(unlocked) => crate::mail_pages::start_session(mail, unlocked),
+        Ok(unlocked) => crate::mail_pages::start_session(mail, unlocked, source),
         Err(failed) => match (failed.error, failed.again) {
             (e @ VaultError::BadCode, Some(half)) if tries + 1 < STEP_TRIES => {
                 match mail.half_signed_in.keep(half, tries + 1, now) {

@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str, Who)] = &[
     ("POST", "/settings/tokens", Who::Practice),
     ("POST", "/settings/tokens/{id}/revoke", Who::Practice),
     ("POST", "/settings/recovery-code", Who::Practice),
+    ("POST", "/settings/sessions/{id}/end", Who::Practice),
     ("GET", "/settings/entry", Who::Practice),
     ("POST", "/settings/entry", Who::Practice),
     ("GET", "/settings/staff", Who::Practice),

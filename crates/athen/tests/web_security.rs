@@ -113,6 +113,16 @@ r["new works"] = [api_login("jane@athen.localhost", "a brand new passphrase"), s
 s, path, page = j.post("/settings/recovery-code", {{"csrf": t, "recovery_current": "a brand new passphrase"}})
 code = re.search(r'<p class="code">([^<]+)</p>', page)
 r["recovery"] = [s, code is not None and len(code.group(1).replace("-", "")) >= 20]
+# Issue 20: where the login is signed in, and ending one of those sessions.
+other = Browser()
+other.login("jane@athen.localhost", "a brand new passphrase")
+s, path, page = j.get("/settings/security")
+rows = re.findall(r'<tr><td>([^<]*)</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>(?:this one|<form method="post" action="/settings/sessions/([0-9a-f]+)/end")', page)
+web = [i for where, i in rows if where.startswith("the web app")]
+r["sessions"] = [len(web), page.count("<td>this one</td>"), len([i for i in web if i])]
+s, path, page = j.post("/settings/sessions/%s/end" % [i for i in web if i][0], {{"csrf": csrf(page)}})
+r["ended"] = [s, "The session is ended" in page, other.get("/mail/Inbox")[1], j.get("/mail/Inbox")[1]]
+r["not mine"] = j.post("/settings/sessions/%s/end" % [i for i in web if i][0], {{"csrf": csrf(page)}})[0]
 print(json.dumps(r))
 "#
         ),
@@ -140,6 +150,13 @@ print(json.dumps(r))
     assert_eq!(v["old refused"], 401);
     assert_eq!(v["new works"], json!([201, 235]), "{v}");
     assert_eq!(v["recovery"], json!([200, true]), "{v}");
+    assert_eq!(v["sessions"], json!([2, 1, 1]), "{v}");
+    assert_eq!(
+        v["ended"],
+        json!([200, true, "/login", "/mail/Inbox"]),
+        "{v}"
+    );
+    assert_eq!(v["not mine"], 404, "{v}");
 }
 
 /// Two-step sign-in through the real server: set up with the password
