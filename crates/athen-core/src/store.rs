@@ -78,6 +78,10 @@ pub trait AccountStore: Send + Sync {
     async fn flag_account(&self, id: AccountId, event: AccountEvent) -> StoreResult<()>;
     async fn record_event(&self, event: AccountEvent) -> StoreResult<()>;
     async fn events(&self, id: AccountId) -> StoreResult<Vec<AccountEvent>>;
+    /// What people did to accounts, newest first: every event whose actor
+    /// is an operator (`operator:…`) or the command line (`admin-cli`),
+    /// with the account's address; at most `limit`.
+    async fn operator_events(&self, limit: u32) -> StoreResult<Vec<(AccountEvent, String)>>;
     async fn confirmation_hash(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>>;
     /// Keeps a provisional account's welcome letter for printing: its
     /// confirmation code sealed with the server's key, and the code's hash

@@ -759,6 +759,33 @@ impl AccountStore for SqliteStore {
             .collect()
     }
 
+    async fn operator_events(&self, limit: u32) -> StoreResult<Vec<(AccountEvent, String)>> {
+        sqlx::query(
+            "SELECT e.account_id, e.at, e.actor, e.event, e.detail, a.address \
+             FROM account_events e JOIN accounts a ON a.id = e.account_id \
+             WHERE e.actor LIKE 'operator:%' OR e.actor = 'admin-cli' \
+             ORDER BY e.id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                AccountEvent {
+                    account_id: AccountId(r.try_get("account_id").map_err(db_err)?),
+                    at: r.try_get("at").map_err(db_err)?,
+                    actor: r.try_get("actor").map_err(db_err)?,
+                    event: r.try_get("event").map_err(db_err)?,
+                    detail: r.try_get("detail").map_err(db_err)?,
+                },
+                r.try_get("address").map_err(db_err)?,
+            ))
+        })
+        .collect()
+    }
+
     async fn confirmation_hash(&self, id: AccountId) -> StoreResult<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT confirmation_hash FROM accounts WHERE id = $1")
             .bind(id.0)

@@ -184,7 +184,7 @@ fn admin_page(op: &Operator, status: StatusCode, title: &str, body: &str) -> Res
     let nav = "<nav aria-label=\"Administration\"><ul class=\"folders\">\
 <li><a href=\"/admin\">Server</a></li><li><a href=\"/admin/accounts\">Accounts</a></li>\
 <li><a href=\"/admin/letters\">Welcome letters</a></li><li><a href=\"/admin/queue\">Outgoing mail</a></li>\
-<li><a href=\"/admin/catch-all\">Catch-all</a></li></ul></nav>";
+<li><a href=\"/admin/catch-all\">Catch-all</a></li><li><a href=\"/admin/log\">Who did what</a></li></ul></nav>";
     let html = layout(
         &escape(title),
         &format!(
@@ -879,6 +879,54 @@ pub(crate) async fn letters_posted(
     }
     tracing::info!(operator = %op.session.login, letters = ids.len(), "welcome letters marked posted");
     see_other("/admin/letters")
+}
+
+/// `GET /admin/log`: every operator action on accounts (confirm,
+/// suspend, reinstate, close, new letter, letter posted), from these
+/// pages and from the command line, newest first: who, when, what, to
+/// which account. Kept with each account's record; never mail content.
+pub(crate) async fn log(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let (admin, op) = match operator(&state, &headers).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let events = match admin.store.operator_events(500).await {
+        Ok(e) => e,
+        Err(e) => return failed(&op, "the log", e),
+    };
+    let rows: String = events
+        .iter()
+        .map(|(e, address)| {
+            let who = e
+                .actor
+                .strip_prefix("operator:")
+                .map(|l| format!("{l} (these pages)"))
+                .unwrap_or_else(|| "the command line".into());
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(
+                    &rfc3339(e.at)
+                        .get(..16)
+                        .unwrap_or_default()
+                        .replace('T', " ")
+                ),
+                escape(&who),
+                escape(&e.event),
+                escape(address),
+                escape(&e.detail)
+            )
+        })
+        .collect();
+    let body = if rows.is_empty() {
+        "<p>No administrator has done anything to an account yet.</p>".to_string()
+    } else {
+        format!(
+            "<table>\n<caption>The newest 500 actions</caption>\n<thead><tr><th scope=\"col\">When (UTC)</th>\
+<th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Account</th><th scope=\"col\">Why / detail</th></tr></thead>\n\
+<tbody>\n{rows}</tbody>\n</table>"
+        )
+    };
+    admin_page(&op, StatusCode::OK, "Who did what", &body)
 }
 
 /// `GET /admin/queue`: what waits to be sent, without content.

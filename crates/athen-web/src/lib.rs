@@ -131,6 +131,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/admin/letters/print", post(admin::print_letters))
         .route("/admin/letters/posted", post(admin::letters_posted))
         .route("/admin/queue", get(admin::queue))
+        .route("/admin/log", get(admin::log))
         .route("/admin/catch-all", get(admin::catch_all))
         .route("/admin/catch-all/{name}", get(admin::catch_all_file))
         .route("/api/v1/mailbox", get(api::mailbox))

@@ -104,6 +104,9 @@ s, path, data = a.open("/admin/catch-all/" + files[0])
 r["kept"] = [s, b"SECRET-BODY" in data]
 r["traversal"] = [a.open("/admin/catch-all/..%2Fathen.db")[0], a.open("/admin/catch-all/.hidden")[0]]
 r["practice catch-all"] = j.get("/admin/catch-all")[1]
+# Issue 20: what the administrators did, for the administrators to read.
+s, path, page = a.get("/admin/log")
+r["log"] = [s, "ops (these pages)" in page, "welcome-letter-posted" in page, "jane@athen.localhost" in page, "SECRET-BODY" in page]
 s, path, page = a.post("/admin/logout", {{"csrf": t}})
 r["logout"] = [s, path, a.get("/admin")[1]]
 for _ in range(5):
@@ -159,6 +162,7 @@ print(json.dumps(r))
     assert_eq!(v["kept"], json!([200, true]), "{v}");
     assert_eq!(v["traversal"], json!([404, 404]), "{v}");
     assert_eq!(v["practice catch-all"], "/admin/login", "{v}");
+    assert_eq!(v["log"], json!([200, true, true, true, false]), "{v}");
     assert_eq!(
         v["logout"],
         json!([200, "/admin/login", "/admin/login"]),

@@ -85,6 +85,7 @@ const ROUTES: &[(&str, &str, Who)] = &[
     ("POST", "/admin/letters/print", Who::Admin),
     ("POST", "/admin/letters/posted", Who::Admin),
     ("GET", "/admin/queue", Who::Admin),
+    ("GET", "/admin/log", Who::Admin),
     ("GET", "/admin/catch-all", Who::Admin),
     ("GET", "/admin/catch-all/{name}", Who::Admin),
     ("GET", "/api/v1/mailbox", Who::Downloader),
