@@ -379,6 +379,9 @@ pub struct Operator {
     pub login: String,
     /// KDF parameters, salt and verifier; opaque to the store.
     pub verifier: Vec<u8>,
+    /// The two-step sign-in key, sealed with the server's key; `None`
+    /// while two-step sign-in is off.
+    pub totp_sealed: Option<Vec<u8>>,
     pub created_at: UnixTime,
 }
 

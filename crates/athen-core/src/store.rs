@@ -442,6 +442,12 @@ pub trait AuditStore: Send + Sync {
 pub trait OperatorStore: Send + Sync {
     async fn operator_by_login(&self, login: &str) -> StoreResult<Option<Operator>>;
     async fn count_operators(&self) -> StoreResult<u64>;
+    /// Sets (or with `None` removes) an operator's sealed two-step key;
+    /// the last step used starts again.
+    async fn set_operator_totp(&self, id: OperatorId, sealed: Option<Vec<u8>>) -> StoreResult<()>;
+    /// Records that an operator's one-time code of `step` was used; false
+    /// if that step or a later one was used already (RFC 6238 §5.2).
+    async fn use_operator_totp_step(&self, id: OperatorId, step: i64) -> StoreResult<bool>;
     async fn add_operator(
         &self,
         name: &str,

@@ -67,6 +67,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_keyed_upload_digests.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_operator_two_step.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

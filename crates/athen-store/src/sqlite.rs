@@ -2414,7 +2414,7 @@ impl SpoolStore for SqliteStore {
 #[async_trait]
 impl OperatorStore for SqliteStore {
     async fn operator_by_login(&self, login: &str) -> StoreResult<Option<Operator>> {
-        sqlx::query("SELECT id, name, login, verifier, created_at FROM operators WHERE login = $1")
+        sqlx::query("SELECT id, name, login, verifier, totp_sealed, created_at FROM operators WHERE login = $1")
             .bind(login)
             .fetch_optional(&self.read)
             .await
@@ -2425,10 +2425,37 @@ impl OperatorStore for SqliteStore {
                     name: r.try_get("name").map_err(db_err)?,
                     login: r.try_get("login").map_err(db_err)?,
                     verifier: r.try_get("verifier").map_err(db_err)?,
+                    totp_sealed: r.try_get("totp_sealed").map_err(db_err)?,
                     created_at: r.try_get("created_at").map_err(db_err)?,
                 })
             })
             .transpose()
+    }
+
+    async fn set_operator_totp(&self, id: OperatorId, sealed: Option<Vec<u8>>) -> StoreResult<()> {
+        let done =
+            sqlx::query("UPDATE operators SET totp_sealed = $1, totp_last_step = 0 WHERE id = $2")
+                .bind(sealed)
+                .bind(id.0)
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("operator {}", id.0)));
+        }
+        Ok(())
+    }
+
+    async fn use_operator_totp_step(&self, id: OperatorId, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE operators SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+        )
+        .bind(step)
+        .bind(id.0)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_operators(&self) -> StoreResult<u64> {

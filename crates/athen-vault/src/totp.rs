@@ -124,6 +124,32 @@ impl TotpKey {
     }
 }
 
+impl TotpKey {
+    /// The key of an operator, who has no mailbox: sealed with the
+    /// server's key (as queued mail is), bound to the operator. Whoever
+    /// holds the server's key file can read it; the database alone cannot.
+    pub fn seal_for_operator(
+        &self,
+        server: &crate::QueueKey,
+        operator: athen_core::ids::OperatorId,
+    ) -> Result<Vec<u8>, VaultError> {
+        server.encrypt(
+            &format!("operator-totp/{}", operator.0),
+            self.totp.secret().as_bytes(),
+        )
+    }
+
+    /// Opens a key sealed by [`TotpKey::seal_for_operator`].
+    pub fn open_for_operator(
+        server: &crate::QueueKey,
+        operator: athen_core::ids::OperatorId,
+        sealed: &[u8],
+    ) -> Result<Self, VaultError> {
+        let bytes = server.decrypt(&format!("operator-totp/{}", operator.0), sealed)?;
+        Self::from_bytes(&bytes)
+    }
+}
+
 fn binding(login: LoginId) -> String {
     format!("login-{}", login.0)
 }

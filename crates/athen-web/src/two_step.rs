@@ -309,11 +309,11 @@ async fn password_again(
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
@@ -324,7 +324,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The QR code of the key's `otpauth://` address, as inline SVG.
-fn qr_svg(uri: &str) -> Option<String> {
+pub(crate) fn qr_svg(uri: &str) -> Option<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()

@@ -386,6 +386,9 @@ enum OperatorCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn an administrator's two-step sign-in off (a lost phone): the
+    /// password alone signs in again.
+    TwoStepOff { login: String },
     /// Print a new one-time link for creating the first administrator.
     SetupLink {
         /// The server's HTTPS base URL.
@@ -1366,6 +1369,21 @@ If the account holder still has a password or the recovery code, use `credential
                 Ok((
                     json!({"id": id.0, "login": login}),
                     format!("administrator {login} created"),
+                ))
+            }
+            OperatorCommand::TwoStepOff { login } => {
+                let login = login.trim().to_ascii_lowercase();
+                let op = s.operator_by_login(&login).await?.ok_or_else(|| {
+                    CommandError::not_found(format!("no administrator is named {login}"))
+                })?;
+                let was_on = op.totp_sealed.is_some();
+                s.set_operator_totp(op.id, None).await?;
+                Ok((
+                    json!({"login": login, "was_on": was_on}),
+                    format!(
+                        "two-step sign-in of administrator {login} is off{}",
+                        if was_on { "" } else { " (it was not on)" }
+                    ),
                 ))
             }
             OperatorCommand::SetupLink { base_url } => {

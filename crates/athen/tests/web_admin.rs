@@ -183,3 +183,75 @@ print(json.dumps(r))
     assert!(text.contains("jane@athen.localhost"), "{text}");
     assert!(text.contains("reception@northside.example"), "{text}");
 }
+
+/// Issue 20: administrators sign in in two steps too. Set up with the
+/// password again and a code from pyotp; then the password asks for the
+/// code, wrong and replayed codes are refused, a fresh one signs in; the
+/// command line turns it off for a lost phone.
+#[test]
+fn administrators_sign_in_in_two_steps() {
+    let p = TwoPractices::start(|data| {
+        create_operator(data, "ops", "Olive Operator", "operator passphrase 1");
+    });
+    let script = r#"
+import pyotp
+r = {}
+PW = "operator passphrase 1"
+def admin_login(b, who, pw):
+    s, path, page = b.get("/admin/login")
+    return b.post("/admin/login", {"csrf": csrf(page), "login": who, "password": pw})
+a = Browser()
+admin_login(a, "ops", PW)
+s, path, page = a.get("/admin/two-step")
+t = csrf(page)
+r["off"] = [s, "is <strong>off</strong>" in page]
+r["start wrong password"] = a.post("/admin/two-step/start", {"csrf": t, "current": "wrong"})[0]
+r["start no csrf"] = a.post("/admin/two-step/start", {"current": PW})[0]
+s, path, page = a.post("/admin/two-step/start", {"csrf": t, "current": PW})
+key = re.search(r'<p class="code">([^<]+)</p>', page).group(1).replace(" ", "")
+sealed = re.search(r'name="sealed" value="([0-9a-f]+)"', page).group(1)
+totp = pyotp.TOTP(key)
+r["setup"] = [s, "<svg role=\"img\"" in page]
+r["on wrong code"] = a.post("/admin/two-step/on", {"csrf": t, "sealed": sealed, "code": "000000" if totp.now() != "000000" else "111111"})[0]
+r["on forged"] = a.post("/admin/two-step/on", {"csrf": t, "sealed": "00" + sealed[2:], "code": totp.now()})[0]
+enrol = totp.now()
+s, path, page = a.post("/admin/two-step/on", {"csrf": t, "sealed": sealed, "code": enrol})
+r["on"] = [s, "Two-step sign-in is on" in page]
+b = Browser()
+s, path, page = admin_login(b, "ops", PW)
+r["asks"] = [s, path, "Enter your code" in page]
+lt = csrf(page)
+r["wrong code"] = b.post("/admin/login/code", {"csrf": lt, "code": "12345x"})[0]
+r["replayed"] = b.post("/admin/login/code", {"csrf": lt, "code": enrol})[0]
+s, path, page = b.post("/admin/login/code", {"csrf": lt, "code": totp.at(time.time() + 30)})
+r["signed in"] = [s, path]
+r["stale page"] = Browser().post("/admin/login/code", {"csrf": "x", "code": "123456"})[0]
+print(json.dumps(r))
+"#;
+    let v = browse(p.server.port, &p.ca, script);
+    assert_eq!(v["off"], json!([200, true]), "{v}");
+    assert_eq!(v["start wrong password"], 422, "{v}");
+    assert_eq!(v["start no csrf"], 403, "{v}");
+    assert_eq!(v["setup"], json!([200, true]), "{v}");
+    assert_eq!(v["on wrong code"], 422, "{v}");
+    assert_eq!(v["on forged"], 400, "{v}");
+    assert_eq!(v["on"], json!([200, true]), "{v}");
+    assert_eq!(v["asks"], json!([200, "/admin/login", true]), "{v}");
+    assert_eq!(v["wrong code"], 401, "{v}");
+    assert_eq!(v["replayed"], 401, "{v}");
+    assert_eq!(v["signed in"], json!([200, "/admin"]), "{v}");
+    assert_eq!(v["stale page"], 403, "{v}");
+    let off = admin_ok(&p.data, &["operator", "two-step-off", "ops"], "");
+    assert_eq!(off, json!({"login": "ops", "was_on": true}));
+    let v = browse(
+        p.server.port,
+        &p.ca,
+        r#"
+a = Browser()
+s, path, page = a.get("/admin/login")
+s, path, page = a.post("/admin/login", {"csrf": csrf(page), "login": "ops", "password": "operator passphrase 1"})
+print(json.dumps([s, path]))
+"#,
+    );
+    assert_eq!(v, json!([200, "/admin"]), "{v}");
+}

@@ -35,6 +35,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub(crate) mod two_step;
+
 const ADMIN_COOKIE: &str = "__Host-athen_admin";
 const ADMIN_LOGIN_COOKIE: &str = "__Host-athen_admin_login";
 const IDLE_SECONDS: i64 = 30 * 60;
@@ -46,6 +48,7 @@ fn actor(s: &OperatorSession) -> String {
 
 #[derive(Clone)]
 struct OperatorSession {
+    id: athen_core::ids::OperatorId,
     login: String,
     name: String,
     started: UnixTime,
@@ -67,6 +70,8 @@ pub struct AdminServices {
     /// When the server started, for the health page.
     pub started_at: UnixTime,
     sessions: Mutex<HashMap<[u8; 32], OperatorSession>>,
+    /// Sign-ins whose password was right and whose code is to come.
+    pending: Mutex<HashMap<[u8; 32], two_step::Pending>>,
     throttle: Throttle,
 }
 
@@ -89,6 +94,7 @@ impl AdminServices {
             catch_all,
             started_at,
             sessions: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             throttle: Throttle::new(ThrottleLimits {
                 per_login: 5,
                 per_source: 20,
@@ -184,7 +190,7 @@ fn admin_page(op: &Operator, status: StatusCode, title: &str, body: &str) -> Res
     let nav = "<nav aria-label=\"Administration\"><ul class=\"folders\">\
 <li><a href=\"/admin\">Server</a></li><li><a href=\"/admin/accounts\">Accounts</a></li>\
 <li><a href=\"/admin/letters\">Welcome letters</a></li><li><a href=\"/admin/queue\">Outgoing mail</a></li>\
-<li><a href=\"/admin/catch-all\">Catch-all</a></li><li><a href=\"/admin/log\">Who did what</a></li></ul></nav>";
+<li><a href=\"/admin/catch-all\">Catch-all</a></li><li><a href=\"/admin/log\">Who did what</a></li><li><a href=\"/admin/two-step\">Two-step sign-in</a></li></ul></nav>";
     let html = layout(
         &escape(title),
         &format!(
@@ -324,7 +330,35 @@ pub(crate) async fn login_submit(
             "The user name or password is not right.",
         );
     };
+    // With two-step sign-in, the code comes next; the attempt is settled
+    // when it does.
+    if let Some(sealed) = &op.totp_sealed {
+        admin.throttle.settle(reserved, Outcome::NotCounted);
+        return match athen_vault::totp::TotpKey::open_for_operator(
+            &admin.letters_key,
+            op.id,
+            sealed,
+        ) {
+            Ok(key) => two_step::ask_for_code(admin, &expected, op, key, now),
+            Err(e) => {
+                tracing::error!(error = %e, "an operator's two-step key cannot be opened");
+                again(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Your two-step key cannot be read; ask another administrator to turn it off.",
+                )
+            }
+        };
+    }
     admin.throttle.settle(reserved, Outcome::SignedIn);
+    start_session(admin, &op, now)
+}
+
+/// A new administrator session for `op`: the Server page, with its cookie.
+fn start_session(
+    admin: &AdminServices,
+    op: &athen_core::account::Operator,
+    now: UnixTime,
+) -> Response {
     let token = match codes::new_bootstrap_token() {
         Ok(t) => t,
         Err(e) => {
@@ -341,6 +375,7 @@ pub(crate) async fn login_submit(
     admin.lock().insert(
         key_of(&token),
         OperatorSession {
+            id: op.id,
             login: op.login.clone(),
             name: op.name.clone(),
             started: now,
@@ -354,6 +389,10 @@ pub(crate) async fn login_submit(
     h.append(
         header::SET_COOKIE,
         set_cookie(ADMIN_LOGIN_COOKIE, "", Some(0)),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(two_step::STEP_COOKIE, "", Some(0)),
     );
     res
 }
