@@ -11,19 +11,17 @@
 //! `{"error": "…"}` with a status that says what kind.
 
 use crate::WebState;
-use athen_core::account::{Account, CredentialKind, Doors};
+use crate::app::{ApiError, ApiResult, Caller, MailServices, PeerAddr, services, session_of};
+use crate::letters::{folder_of, message_at, open_letter, parse_cursor};
+use crate::session::end_session;
+use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
-use athen_core::mailbox::{Folder, SpecialFolder};
-use athen_core::queue::AutomaticMail;
-use athen_core::store::{BlobStore, MetadataStore, PageCursor};
-use athen_mail::live::{LiveMail, MailboxState};
-use athen_mail::{MailError, audit, mdn, read};
-use athen_vault::MailboxSecret;
+use athen_core::mailbox::SpecialFolder;
+use athen_mail::live::MailboxState;
+use athen_mail::{audit, mdn, read};
 use athen_vault::VaultError;
-use athen_vault::auth::Authenticator;
 use athen_vault::auth::FirstStep;
 use athen_vault::sessions::Via;
-use athen_vault::sessions::{Session, Sessions};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -31,32 +29,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// The connection's peer, put into each request by the server (login
-/// throttling counts failures per address as well as per login).
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// What the mail API works with.
-pub struct MailServices {
-    pub sessions: Arc<Sessions>,
-    pub authenticator: Authenticator,
-    pub live: Arc<LiveMail>,
-    pub store: Arc<dyn MetadataStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    /// Read receipts to other servers go through the outbound queue.
-    pub queue: Option<Arc<dyn AutomaticMail>>,
-    /// This server's name (in read receipts and Message-IDs).
-    pub hostname: String,
-    /// Sends letters written in the web app (`None`: compose says it cannot).
-    pub submitter: Option<Arc<dyn athen_mail::submit::Submitter>>,
-    /// Browser sign-ins waiting for their one-time code.
-    pub half_signed_in: crate::two_step::HalfSignIns,
-}
 
 /// Pages hold at most this many messages.
 const MAX_PAGE: u32 = 200;
@@ -66,134 +41,6 @@ const DEFAULT_PAGE: u32 = 50;
 const FIRST_PAGE_WAIT: Duration = Duration::from_secs(5);
 /// The longest a client may wait for changes in one request.
 const MAX_CHANGES_WAIT: u64 = 60;
-
-/// An error answer.
-pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
-    pub(crate) retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    fn unauthorised() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "log in first: send the token from POST /api/v1/session as \"Authorization: Bearer <token>\"",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut res = (self.status, Json(json!({ "error": self.message }))).into_response();
-        if let Some(secs) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        res
-    }
-}
-
-impl From<MailError> for ApiError {
-    fn from(e: MailError) -> ApiError {
-        match e {
-            MailError::Store(athen_core::StoreError::NotFound(what)) => {
-                ApiError::new(StatusCode::NOT_FOUND, format!("no such {what}"))
-            }
-            other => {
-                // The error names ids and store paths only, never content.
-                tracing::error!(error = %other, "API request failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the server could not do this; the error is logged",
-                )
-            }
-        }
-    }
-}
-
-impl From<athen_core::StoreError> for ApiError {
-    fn from(e: athen_core::StoreError) -> ApiError {
-        MailError::Store(e).into()
-    }
-}
-
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
-
-pub(crate) fn services(state: &WebState) -> ApiResult<&MailServices> {
-    state.mail.as_deref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "mail is not available on this server",
-        )
-    })
-}
-
-/// The caller's live session, its account and the unlocked secret.
-pub(crate) struct Caller {
-    pub(crate) token: Zeroizing<String>,
-    pub(crate) session: Session,
-    pub(crate) account: Account,
-    pub(crate) secret: Arc<MailboxSecret>,
-}
-
-/// The live session of a token (from the API's bearer header or the web
-/// app's cookie); `None` if there is none, it ended, its account may no
-/// longer log in, or its login was turned off.
-pub(crate) async fn session_of(
-    mail: &MailServices,
-    token: Zeroizing<String>,
-) -> Result<Option<Caller>, athen_core::StoreError> {
-    let Some((session, secret)) = mail.sessions.get(&token) else {
-        return Ok(None);
-    };
-    // One lookup: the account, through the session's login, which must
-    // still be on (a staff login turned off, here or on the command line,
-    // ends its sessions at their next request).
-    let Some(account) = mail.store.account_of_live_login(session.login_id).await? else {
-        mail.sessions.close_login(session.login_id);
-        return Ok(None);
-    };
-    // A session an app token opened ends when the token is revoked, here
-    // or on the command line.
-    if session.kind == CredentialKind::AppToken
-        && mail
-            .store
-            .credential(session.credential)
-            .await?
-            .is_none_or(|c| c.revoked_at.is_some())
-    {
-        mail.sessions.close_credential(session.credential);
-        return Ok(None);
-    }
-    let account = Some(account).filter(|a| {
-        a.id == session.account_id && a.status.may_log_in() && a.mailbox_id == session.mailbox_id
-    });
-    if account.is_none() {
-        // Suspended, closed or moved: the session ends now, and the
-        // mailbox locks if it was the last one holding it.
-        mail.sessions.close(&token);
-    }
-    Ok(account.map(|account| Caller {
-        token,
-        session,
-        account,
-        secret,
-    }))
-}
 
 /// The caller of an API route behind `door`: its bearer token's session,
 /// which must open that door (a token made for the downloader reaches the
@@ -343,17 +190,6 @@ pub(crate) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ends a session (API or web). Its hold on the secret goes first, so the
-/// mailbox locks at once when this was its last session; its worker is
-/// woken to notice.
-pub(crate) fn end_session(mail: &MailServices, c: Caller) {
-    let mailbox = c.session.mailbox_id;
-    let Caller { token, secret, .. } = c;
-    drop(secret);
-    mail.sessions.close(&token);
-    mail.live.wake(mailbox);
-}
-
 fn state_json(s: &MailboxState) -> Value {
     json!({
         "generation": s.generation,
@@ -394,89 +230,6 @@ pub(crate) struct PageQuery {
     limit: Option<u32>,
     /// The `next` of the page before.
     before: Option<String>,
-}
-
-pub(crate) fn parse_cursor(s: &str) -> ApiResult<PageCursor> {
-    let bad = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "before: give the \"next\" value of the previous page",
-        )
-    };
-    let mut parts = s.split('.').map(|p| p.parse::<i64>().map_err(|_| bad()));
-    let (Some(at), Some(arrival), Some(uid), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    Ok(PageCursor {
-        received_at: at?,
-        arrival: arrival?,
-        uid: u32::try_from(uid?).map_err(|_| bad())?,
-    })
-}
-
-pub(crate) async fn folder_of(mail: &MailServices, c: &Caller, name: &str) -> ApiResult<Folder> {
-    read::folder(mail.store.as_ref(), c.session.mailbox_id, name)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("there is no folder {name}")))
-}
-
-/// Opens a letter for the caller: its raw text, after recording that their
-/// login read it and sending its read receipt by the mailbox's policy (one
-/// letter at a time per mailbox, so a receipt goes once).
-pub(crate) async fn open_letter(
-    mail: &MailServices,
-    c: &Caller,
-    m: &athen_core::mailbox::StoredMessage,
-    now: athen_core::clock::UnixTime,
-) -> Result<(Zeroizing<Vec<u8>>, mdn::ReceiptOutcome), MailError> {
-    let settings = mail.store.settings(c.session.mailbox_id).await?;
-    open_letter_with(mail, c, m, now, settings.receipt_policy).await
-}
-
-/// [`open_letter`] with the receipt policy given: `Always` when the
-/// person answered "ask" with "send it".
-pub(crate) async fn open_letter_with(
-    mail: &MailServices,
-    c: &Caller,
-    m: &athen_core::mailbox::StoredMessage,
-    now: athen_core::clock::UnixTime,
-    policy: athen_core::mailbox::ReceiptPolicy,
-) -> Result<(Zeroizing<Vec<u8>>, mdn::ReceiptOutcome), MailError> {
-    let raw = read::raw_message(mail.blobs.as_ref(), &c.secret, m).await?;
-    let reader = mdn::Reader {
-        mailbox: c.session.mailbox_id,
-        secret: &c.secret,
-        address: &c.account.address,
-        login: &c.session.login_name,
-        policy,
-        hostname: &mail.hostname,
-    };
-    let outcome = mail
-        .live
-        .letter_read(mail.queue.as_deref(), &reader, m, &raw, now)
-        .await?;
-    Ok((raw, outcome))
-}
-
-/// The caller's message `uid` in `folder` (only ever in their own mailbox).
-pub(crate) async fn message_at(
-    mail: &MailServices,
-    c: &Caller,
-    folder: &str,
-    uid: u32,
-) -> ApiResult<athen_core::mailbox::StoredMessage> {
-    let f = folder_of(mail, c, folder).await?;
-    mail.store
-        .message_by_uid(c.session.mailbox_id, f.id, uid)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("{} has no message {uid}", f.name),
-            )
-        })
 }
 
 /// `GET /api/v1/folders/{folder}/messages?limit=&before=`: a page of the

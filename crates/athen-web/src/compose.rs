@@ -10,17 +10,19 @@
 //! and other systems read.
 
 use crate::WebState;
-use crate::api::{self, Caller, MailServices};
+use crate::app::{Caller, MailServices};
 use crate::forms::{Field, FormErrors, Select};
-use crate::mail_pages::{error_page, signed_in, signed_in_layout};
-use crate::pages::escape;
+use crate::layout::error_page;
+use crate::layout::escape;
+use crate::layout::signed_in_layout;
+use crate::session::SignedIn;
 use athen_clinical::compose::PatientInput;
 use athen_clinical::date::Date;
 use athen_core::identifiers::{State as AuState, email_address};
 use athen_core::mailbox::{SpecialFolder, flags};
 use athen_mail::submit::{SendAs, SendError};
 use axum::extract::{Multipart, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
@@ -205,7 +207,7 @@ fn form(c: &Caller, l: &Letter, errors: &FormErrors, note: &str) -> String {
 <p><input type=\"checkbox\" id=\"receipt\" name=\"receipt\" value=\"yes\"{}> <label class=\"inline\" for=\"receipt\">Ask for a read receipt</label></p>\n\
 <button type=\"submit\" name=\"action\" value=\"send\">Send</button> <button type=\"submit\" name=\"action\" value=\"draft\">Save as draft</button>\n</form>\n<script src=\"/compose.js\" defer></script>",
         errors.summary(),
-        escape(&crate::mail_pages::csrf_of(&c.token)),
+        escape(&crate::layout::csrf_of(&c.token)),
         escape(&l.in_reply_to),
         escape(&l.carry),
         escape(&l.draft),
@@ -266,14 +268,11 @@ fn carried_files(l: &Letter) -> String {
 /// (`?draft=Drafts/2`), or one to an address picked in the directory
 /// (`?to=…`).
 pub(crate) async fn page(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<ComposeQuery>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let mut l = Letter {
         to: q.to.trim().chars().take(500).collect(),
         receipt: true,
@@ -301,16 +300,16 @@ async fn stored_letter(
     mail: &MailServices,
     c: &Caller,
     at: &str,
-) -> Result<Zeroizing<Vec<u8>>, api::ApiError> {
-    let not_found = || api::ApiError::new(StatusCode::NOT_FOUND, "there is no such letter");
+) -> Result<Zeroizing<Vec<u8>>, crate::app::ApiError> {
+    let not_found = || crate::app::ApiError::new(StatusCode::NOT_FOUND, "there is no such letter");
     let (folder, uid) = at.split_once('/').ok_or_else(not_found)?;
     let uid: u32 = uid.parse().map_err(|_| not_found())?;
-    let m = api::message_at(mail, c, folder, uid).await?;
+    let m = crate::letters::message_at(mail, c, folder, uid).await?;
     Ok(athen_mail::read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?)
 }
 
-fn unreadable(what: &str) -> api::ApiError {
-    api::ApiError::new(
+fn unreadable(what: &str) -> crate::app::ApiError {
+    crate::app::ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         format!("that letter cannot be read, so it cannot be {what} here"),
     )
@@ -335,7 +334,7 @@ async fn answer(
     c: &Caller,
     at: &str,
     l: &mut Letter,
-) -> Result<(), api::ApiError> {
+) -> Result<(), crate::app::ApiError> {
     let raw = stored_letter(mail, c, at).await?;
     let parsed = MessageParser::default()
         .parse(&raw[..])
@@ -403,7 +402,7 @@ async fn pass_on(
     c: &Caller,
     at: &str,
     l: &mut Letter,
-) -> Result<(), api::ApiError> {
+) -> Result<(), crate::app::ApiError> {
     let raw = stored_letter(mail, c, at).await?;
     let parsed = MessageParser::default()
         .parse(&raw[..])
@@ -428,9 +427,9 @@ async fn go_on_with(
     c: &Caller,
     at: &str,
     l: &mut Letter,
-) -> Result<(), api::ApiError> {
+) -> Result<(), crate::app::ApiError> {
     if !at.starts_with(&format!("{}/", SpecialFolder::Drafts.name())) {
-        return Err(api::ApiError::new(
+        return Err(crate::app::ApiError::new(
             StatusCode::NOT_FOUND,
             "only letters in Drafts can be written on",
         ));
@@ -546,25 +545,22 @@ async fn read_form(mut mp: Multipart, errors: &mut FormErrors) -> Result<Letter,
 /// shows it with its status.
 pub(crate) async fn send(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    SignedIn { mail, caller: c }: SignedIn,
     mp: Multipart,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let mut errors = FormErrors::default();
     let mut l = match read_form(mp, &mut errors).await {
         Ok(l) => l,
         Err(e) => {
-            return error_page(api::ApiError::new(
+            return error_page(crate::app::ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("the form could not be read: {e}"),
             ));
         }
     };
-    if !crate::forms::same(&l.csrf, &crate::mail_pages::csrf_of(&c.token)) {
-        return crate::mail_pages::forbidden();
+    if !crate::forms::same(&l.csrf, &crate::layout::csrf_of(&c.token)) {
+        return crate::layout::forbidden();
     }
     let again = |l: &Letter, errors: &FormErrors, status: StatusCode| {
         let note = if l.attachments.is_empty() {
@@ -595,7 +591,7 @@ pub(crate) async fn send(
     }
     if l.action == "draft" && errors.is_empty() {
         return match save_draft(mail, &c, &l, state.clock.now()).await {
-            Ok(()) => crate::mail_pages::see_other("/mail/Drafts?saved=1"),
+            Ok(()) => crate::layout::see_other("/mail/Drafts?saved=1"),
             Err(e) => error_page(e),
         };
     }
@@ -668,7 +664,7 @@ pub(crate) async fn send(
                 // Sent all the same; the draft stays to be deleted by hand.
                 tracing::warn!(error = %e.message, "draft of a sent letter not removed");
             }
-            crate::mail_pages::see_other("/mail/Sent?sent=1")
+            crate::layout::see_other("/mail/Sent?sent=1")
         }
         Err(SendError::Recipient { address, reason }) => {
             errors.add("To", &format!("cannot be sent to {address}: {reason}"));
@@ -715,7 +711,11 @@ fn recipients(to: &str) -> (Vec<String>, Vec<String>) {
 
 /// Loads the files of `l.carry` that `l.keep` names into `l.kept`, and
 /// lists them all in `l.carried` for the form.
-async fn bring_along(mail: &MailServices, c: &Caller, l: &mut Letter) -> Result<(), api::ApiError> {
+async fn bring_along(
+    mail: &MailServices,
+    c: &Caller,
+    l: &mut Letter,
+) -> Result<(), crate::app::ApiError> {
     let raw = stored_letter(mail, c, &l.carry).await?;
     let parsed = MessageParser::default()
         .parse(&raw[..])
@@ -743,7 +743,7 @@ async fn save_draft(
     c: &Caller,
     l: &Letter,
     now: athen_core::clock::UnixTime,
-) -> Result<(), api::ApiError> {
+) -> Result<(), crate::app::ApiError> {
     let p = &l.patient;
     let receipt = if l.receipt { "yes" } else { "no" };
     let typed: Vec<String> = [
@@ -768,7 +768,7 @@ async fn save_draft(
     .collect();
     let (to, _) = recipients(&l.to);
     let id = athen_mail::random_id()
-        .map_err(|e| api::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| crate::app::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut b = MessageBuilder::new()
         .message_id(format!("{id}@{}", mail.hostname))
         .date(mail_builder::headers::date::Date::new(now))
@@ -788,7 +788,7 @@ async fn save_draft(
     let raw = b
         .write_to_vec()
         .map(Zeroizing::new)
-        .map_err(|e| api::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| crate::app::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     athen_mail::submit::store_in_folder(
         mail.blobs.as_ref(),
         mail.store.as_ref(),
@@ -804,15 +804,15 @@ async fn save_draft(
 
 /// Removes the draft `Drafts/uid` a letter continued, now saved anew or
 /// sent. Nothing to do for a letter not begun as a draft.
-async fn drop_draft(mail: &MailServices, c: &Caller, at: &str) -> Result<(), api::ApiError> {
+async fn drop_draft(mail: &MailServices, c: &Caller, at: &str) -> Result<(), crate::app::ApiError> {
     let Some(uid) = at
         .strip_prefix(&format!("{}/", SpecialFolder::Drafts.name()))
         .and_then(|u| u.parse::<u32>().ok())
     else {
         return Ok(());
     };
-    match api::message_at(mail, c, SpecialFolder::Drafts.name(), uid).await {
-        Ok(m) => crate::mail_pages::delete_for_good(mail, c, &m).await,
+    match crate::letters::message_at(mail, c, SpecialFolder::Drafts.name(), uid).await {
+        Ok(m) => crate::letters::delete_for_good(mail, c, &m).await,
         // Gone already (the form was sent twice): nothing left to do.
         Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
         Err(e) => Err(e),

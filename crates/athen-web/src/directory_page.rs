@@ -4,7 +4,7 @@
 //! published to be found.
 
 use crate::WebState;
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use athen_core::directory::{Category, DirectoryEntry, DirectoryHit, DirectoryQuery, EntryRole};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -149,7 +149,7 @@ fn hit_html(h: &DirectoryHit) -> String {
 /// The directory's per-address limit: a 429 page with Retry-After beyond it.
 fn within_limit(
     state: &WebState,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
 ) -> Result<(), Box<Response>> {
     let from = peer.map(|p| p.0.0.ip());
     state
@@ -176,7 +176,7 @@ Please try again in {wait} seconds.</p>"
 
 pub(crate) async fn search(
     State(state): State<Arc<WebState>>,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Query(s): Query<Search>,
 ) -> Response {
     if let Err(res) = within_limit(&state, peer) {
@@ -292,7 +292,7 @@ pub(crate) struct Suggest {
 /// compose page's address box. The same public data as the directory page.
 pub(crate) async fn suggest(
     State(state): State<Arc<WebState>>,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Query(s): Query<Suggest>,
 ) -> Response {
     if let Err(res) = within_limit(&state, peer) {

@@ -6,7 +6,8 @@
 //! the caller's own mailbox only.
 
 use crate::WebState;
-use crate::api::{ApiError, ApiResult, Caller, caller, services};
+use crate::api::caller;
+use crate::app::{ApiError, ApiResult, Caller, services};
 use athen_core::MessageId;
 use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
@@ -141,7 +142,7 @@ pub(crate) async fn list(
 
 /// The caller's import file `id`, with its message's metadata.
 async fn file_of(
-    mail: &crate::api::MailServices,
+    mail: &crate::app::MailServices,
     c: &Caller,
     id: &str,
 ) -> ApiResult<(ImportFileRow, athen_mail::meta::MessageMeta)> {

@@ -5,16 +5,17 @@
 //! from it, and a new name is a matter for the administrator.
 
 use crate::WebState;
-use crate::api::{Caller, MailServices};
+use crate::app::{Caller, MailServices};
 use crate::forms::{Field, FormErrors, Select};
-use crate::mail_pages::{error_page, signed_in, signed_in_form, signed_in_layout};
-use crate::pages::escape;
+use crate::layout::error_page;
+use crate::layout::escape;
+use crate::layout::signed_in_layout;
+use crate::session::{SignedIn, SignedInForm};
 use athen_core::account::AccountKind;
 use athen_core::directory::{Category, DirectoryEntry, EntryDetails, EntryInput, EntryRole};
 use athen_core::identifiers::State as AuState;
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -45,6 +46,12 @@ pub(crate) struct EntryForm {
     provider_number: String,
     #[serde(default)]
     ahpra: String,
+}
+
+impl crate::session::WithCsrf for EntryForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl EntryForm {
@@ -193,7 +200,7 @@ async fn own_entry(mail: &MailServices, c: &Caller) -> Result<DirectoryEntry, Re
     }
     match mail.store.entry(c.account.entry_id).await {
         Ok(Some(e)) => Ok(e),
-        Ok(None) => Err(error_page(crate::api::ApiError::new(
+        Ok(None) => Err(error_page(crate::app::ApiError::new(
             StatusCode::NOT_FOUND,
             "this account has no directory entry",
         ))),
@@ -232,7 +239,7 @@ fn page(
 {}{}{}{}{}<button type=\"submit\">Save</button>\n</form>\n<p><a href=\"/directory?name={}\">See it in the directory</a> · <a href=\"/settings\">Back to Settings</a></p>",
         errors.summary(),
         escape(&e.details.display_name()),
-        crate::mail_pages::csrf_of(&c.token),
+        crate::layout::csrf_of(&c.token),
         if person {
             fields(PERSON_FIELDS)
         } else {
@@ -260,15 +267,15 @@ fn page(
         fields(&PLACE_FIELDS[2..]),
         escape(&e.details.display_name()),
     );
-    crate::mail_pages::form_page(c, "Directory entry", &body, errors)
+    crate::forms::form_page(c, "Directory entry", &body, errors)
 }
 
 /// `GET /settings/entry`
-pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn show(
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
+) -> Response {
+    let mail = &*mail;
     match own_entry(mail, &c).await {
         Ok(e) => page(
             &c,
@@ -283,14 +290,14 @@ pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap)
 
 /// `POST /settings/entry`: checked as at registration, then saved.
 pub(crate) async fn save(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<EntryForm>,
+    State(_): State<Arc<WebState>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<EntryForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let e = match own_entry(mail, &c).await {
         Ok(e) => e,
         Err(res) => return res,

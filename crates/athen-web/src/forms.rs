@@ -2,7 +2,7 @@
 //! shown before sign-in, fields with their messages beside them, and the
 //! pages that say something went wrong.
 
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use zeroize::Zeroizing;
@@ -307,4 +307,24 @@ pub(crate) fn page_with_form_token(cookie: &str, page: impl FnOnce(&str) -> Stri
     res.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(cookie, &token, None));
     res
+}
+
+/// A signed-in page with a form: 200, or 422 when the form came back with
+/// problems.
+pub(crate) fn form_page(
+    c: &crate::app::Caller,
+    title: &str,
+    body: &str,
+    errors: &FormErrors,
+) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    (
+        status,
+        Html(crate::layout::signed_in_layout(c, title, body)),
+    )
+        .into_response()
 }

@@ -7,19 +7,24 @@
 
 pub mod admin;
 pub mod api;
+pub mod app;
 mod compose;
 mod directory_page;
 mod downloads;
 mod entry;
 mod forms;
+mod layout;
 mod letter_view;
+mod letters;
 mod mail_pages;
 mod outbox;
 mod pages;
 pub mod rate;
 pub mod register;
 mod security;
+mod session;
 mod setup;
+mod sign_in;
 mod staff;
 pub mod two_step;
 pub mod welcome_letter;
@@ -43,7 +48,7 @@ pub struct WebState {
     /// Shown on the home page: the mail domain this server serves.
     pub domain: String,
     /// Mailboxes, for the API (`None`: the API answers 503).
-    pub mail: Option<Arc<api::MailServices>>,
+    pub mail: Option<Arc<crate::app::MailServices>>,
     /// Registration and confirmation (`None`: those pages answer 503).
     pub accounts: Option<Arc<register::AccountServices>>,
     /// The administrator's pages (`None`: they answer 503).
@@ -62,10 +67,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/api/v1/session", post(api::login).delete(api::logout))
         .route(
             "/login",
-            get(mail_pages::login_page).post(mail_pages::login_submit),
+            get(sign_in::login_page).post(sign_in::login_submit),
         )
-        .route("/login/code", post(two_step::submit_code))
-        .route("/logout", post(mail_pages::logout))
+        .route("/login/code", post(sign_in::submit_code))
+        .route("/logout", post(sign_in::logout))
         .route("/directory", get(directory_page::search))
         .route("/register", get(register::choose))
         .route(

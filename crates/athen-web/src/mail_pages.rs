@@ -9,308 +9,24 @@
 //! derived from the session token, which no other site can read.
 
 use crate::WebState;
-use crate::api::{self, ApiError, Caller, MailServices};
-use crate::forms::{cookie, same, set_cookie};
+use crate::app::{ApiError, Caller, MailServices};
+use crate::layout::{error_page, escape, see_other, signed_in_layout};
 use crate::letter_view::{self, LetterBody};
-use crate::pages::{escape, layout};
-use athen_core::account::Doors;
 use athen_core::clock::rfc3339;
 use athen_core::mailbox::SpecialFolder;
 use athen_mail::audit::{self, EventKind};
 use athen_mail::read;
 use athen_mail::status::LetterStatus;
-use athen_vault::VaultError;
-use athen_vault::auth::FirstStep;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-const SESSION_COOKIE: &str = "__Host-athen_session";
-pub(crate) const LOGIN_CSRF_COOKIE: &str = "__Host-athen_login";
+use crate::layout::csrf_of;
+use crate::session::{CsrfForm, SignedIn, SignedInForm};
 const PAGE: u32 = 50;
-
-/// The CSRF token of a signed-in session: derived from its secret token,
-/// so it needs no storage and no other site can know it.
-pub(crate) fn csrf_of(session_token: &str) -> String {
-    let digest = Sha256::digest(format!("athen csrf v1:{session_token}").as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    (status, Html(layout(&escape(title), body))).into_response()
-}
-
-pub(crate) fn see_other(to: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
-
-pub(crate) fn error_page(e: ApiError) -> Response {
-    page(
-        e.status,
-        "Something is not right",
-        &format!(
-            "<h1>Something is not right</h1>\n<p>{}</p>\n<p><a href=\"/mail/Inbox\">Back to the inbox</a></p>",
-            escape(&e.message)
-        ),
-    )
-}
-
-pub(crate) fn forbidden() -> Response {
-    page(
-        StatusCode::FORBIDDEN,
-        "Please try again",
-        "<h1>Please try again</h1>\n<p>This form was out of date or did not come from this site. \
-<a href=\"/login\">Sign in again</a>.</p>",
-    )
-}
-
-/// The signed-in caller, or the answer to give instead (sign in first).
-pub(crate) async fn signed_in<'a>(
-    state: &'a WebState,
-    headers: &HeaderMap,
-) -> Result<(&'a MailServices, Caller), Response> {
-    let mail = api::services(state).map_err(error_page)?;
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
-        return Err(see_other("/login"));
-    };
-    match api::session_of(mail, token).await {
-        // A session an app token opened (the API's) is not a web session,
-        // whatever cookie it is put in.
-        Ok(Some(c)) if c.session.doors.contains(Doors::WEB) => Ok((mail, c)),
-        Ok(Some(_)) => Err(see_other("/login")),
-        Ok(None) => Err(see_other("/login")),
-        Err(e) => Err(error_page(athen_mail::MailError::Store(e).into())),
-    }
-}
-
-/// [`signed_in`] for a form post: its CSRF token must be the session's.
-pub(crate) async fn signed_in_form<'a>(
-    state: &'a WebState,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<(&'a MailServices, Caller), Response> {
-    let (mail, c) = signed_in(state, headers).await?;
-    if !same(csrf, &csrf_of(&c.token)) {
-        return Err(forbidden());
-    }
-    Ok((mail, c))
-}
-
-fn login_form(csrf: &str, login: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1>\n{error}<form method=\"post\" action=\"/login\">\n\
-<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
-<label for=\"login\">Your ATHEN address or staff login</label>\
-<input id=\"login\" name=\"login\" required value=\"{}\" autocomplete=\"username\">\n\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" required autocomplete=\"current-password\">\n\
-<button type=\"submit\">Sign in</button>\n</form>",
-            escape(csrf),
-            escape(login)
-        ),
-    )
-}
-
-/// `GET /login`
-pub(crate) async fn login_page(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    if signed_in(&state, &headers).await.is_ok() {
-        return see_other("/mail/Inbox");
-    }
-    crate::forms::page_with_form_token(LOGIN_CSRF_COOKIE, |csrf| login_form(csrf, "", None))
-}
-
-/// A sign-in form (the practices' and the administrator's).
-#[derive(Deserialize)]
-pub(crate) struct LoginForm {
-    #[serde(default)]
-    pub(crate) csrf: String,
-    #[serde(default)]
-    pub(crate) login: String,
-    #[serde(default)]
-    pub(crate) password: String,
-}
-
-impl Drop for LoginForm {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.password);
-    }
-}
-
-/// `POST /login`: a new session (never an old one reused), then the inbox.
-pub(crate) async fn login_submit(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    let Some(expected) = cookie(&headers, LOGIN_CSRF_COOKIE) else {
-        return forbidden();
-    };
-    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return forbidden();
-    }
-    let mail = match api::services(&state) {
-        Ok(m) => m,
-        Err(e) => return error_page(e),
-    };
-    let first = mail
-        .authenticator
-        .sign_in(&f.login, &f.password, peer.map(|p| p.0.0.ip()))
-        .await;
-    match first {
-        Ok(FirstStep::Done(unlocked)) => start_session(mail, unlocked, peer.map(|p| p.0.0.ip())),
-        Ok(FirstStep::CodeNeeded(half)) => {
-            crate::two_step::ask_for_code(mail, &expected, half, state.clock.now())
-        }
-        Err(e) => sign_in_problem(&expected, f.login.trim(), e),
-    }
-}
-
-/// The sign-in page again, with a message (the CSRF cookie stays).
-pub(crate) fn login_again(csrf: &str, login: &str, status: StatusCode, msg: &str) -> Response {
-    (status, Html(login_form(csrf, login, Some(msg)))).into_response()
-}
-
-/// The sign-in page saying why a sign-in did not work.
-pub(crate) fn sign_in_problem(csrf: &str, login: &str, e: VaultError) -> Response {
-    match e {
-        e @ VaultError::BadCredential => {
-            login_again(csrf, login, StatusCode::UNAUTHORIZED, &e.to_string())
-        }
-        VaultError::Throttled { retry_after_secs } => login_again(
-            csrf,
-            login,
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many attempts that did not work. Please wait {} minute(s) and try again.",
-                retry_after_secs.div_ceil(60)
-            ),
-        ),
-        e @ VaultError::AccountNotActive(_) => {
-            login_again(csrf, login, StatusCode::FORBIDDEN, &e.to_string())
-        }
-        VaultError::NotThisDoor(_) => login_again(
-            csrf,
-            login,
-            StatusCode::UNAUTHORIZED,
-            "An app token is for mail programs and the downloader. Sign in here with your password.",
-        ),
-        e => {
-            tracing::error!(error = %e, "web sign-in failed");
-            login_again(
-                csrf,
-                login,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server could not sign you in. Please try again.",
-            )
-        }
-    }
-}
-
-/// A new session for a completed sign-in (never an old one reused), its
-/// mailbox opened for new mail, and the Inbox.
-pub(crate) fn start_session(
-    mail: &MailServices,
-    unlocked: athen_vault::auth::Unlocked,
-    source: Option<std::net::IpAddr>,
-) -> Response {
-    let account = unlocked.account.clone();
-    let token = match mail
-        .sessions
-        .open(unlocked, athen_vault::sessions::Via::Web, source)
-    {
-        Ok(t) => t,
-        Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
-    };
-    if let Some(secret) = mail.sessions.unlocked(account.mailbox_id) {
-        mail.live.opened(&account, &secret);
-    }
-    let mut res = see_other("/mail/Inbox");
-    let h = res.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, None));
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, "", Some(0)),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(crate::two_step::STEP_COOKIE, "", Some(0)),
-    );
-    res
-}
-
-/// A form that carries only its CSRF token (a button).
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    pub(crate) csrf: String,
-}
-
-/// `POST /logout`: ends the session; the mailbox locks when it was the last.
-pub(crate) async fn logout(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    api::end_session(mail, c);
-    let mut res = see_other("/login");
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", Some(0)));
-    res
-}
-
-/// The frame of every signed-in page: who is signed in, the folders, and
-/// the sign-out button.
-pub(crate) fn signed_in_layout(c: &Caller, title: &str, body: &str) -> String {
-    let folders: String = SpecialFolder::ALL
-        .iter()
-        .map(|f| format!("<li><a href=\"/mail/{0}\">{0}</a></li>", escape(f.name())))
-        .collect();
-    layout(
-        &escape(title),
-        &format!(
-            "<nav aria-label=\"Folders\"><ul class=\"folders\"><li><a href=\"/compose\"><strong>Write a letter</strong></a></li>{folders}<li><a href=\"/search\">Search</a></li><li><a href=\"/settings\">Settings</a></li></ul></nav>\n\
-<form method=\"post\" action=\"/logout\" class=\"signout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<span>Signed in as {}</span> <button type=\"submit\">Sign out</button></form>\n{body}",
-            csrf_of(&c.token),
-            escape(&c.session.login_name),
-        ),
-    )
-}
-
-/// A signed-in page with a form: 200, or 422 when the form came back with
-/// problems.
-pub(crate) fn form_page(
-    c: &Caller,
-    title: &str,
-    body: &str,
-    errors: &crate::forms::FormErrors,
-) -> Response {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    (status, Html(signed_in_layout(c, title, body))).into_response()
-}
 
 #[derive(Deserialize)]
 pub(crate) struct ListQuery {
@@ -322,18 +38,19 @@ pub(crate) struct ListQuery {
 
 /// `GET /mail/{folder}`: a page of the folder, newest first.
 pub(crate) async fn folder(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Path(folder): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let result = async {
-        let f = api::folder_of(mail, &c, &folder).await?;
-        let before = q.before.as_deref().map(api::parse_cursor).transpose()?;
+        let f = crate::letters::folder_of(mail, &c, &folder).await?;
+        let before = q
+            .before
+            .as_deref()
+            .map(crate::letters::parse_cursor)
+            .transpose()?;
         let mut live = mail.live.opened(&c.account, &c.secret);
         if f.name == SpecialFolder::Inbox.name() {
             let wait = std::time::Duration::from_secs(5);
@@ -468,14 +185,11 @@ pub(crate) struct SearchQuery {
 /// `GET /search?q=`: letters in any folder whose subject (and so the
 /// patient named in it) or correspondents contain every word.
 pub(crate) async fn search(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let query = q.q.trim();
     let result = async {
         let mailbox = c.session.mailbox_id;
@@ -545,24 +259,6 @@ pub(crate) async fn search(
     Html(signed_in_layout(&c, "Search letters", &body)).into_response()
 }
 
-/// Removes a letter: its row, then its sealed body. Its trail stays.
-pub(crate) async fn delete_for_good(
-    mail: &MailServices,
-    c: &Caller,
-    m: &athen_core::mailbox::StoredMessage,
-) -> Result<(), ApiError> {
-    let key = mail
-        .store
-        .delete_message(c.session.mailbox_id, m.id)
-        .await
-        .map_err(athen_mail::MailError::Store)?;
-    if let Err(e) = mail.blobs.delete(&key).await {
-        // The row is gone; the sealed body is unreadable without it.
-        tracing::warn!(error = %e, "body of a deleted message not removed");
-    }
-    Ok(())
-}
-
 /// The buttons that file a letter elsewhere: Archive, Delete (to Trash;
 /// from Trash, for good), and any other folder.
 fn move_form(c: &Caller, folder: &str, uid: u32) -> String {
@@ -604,21 +300,27 @@ pub(crate) struct MoveForm {
     to: String,
 }
 
+impl crate::session::WithCsrf for MoveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /mail/{folder}/{uid}/move`: files the letter in another folder
 /// (`to`), or removes it for good (`to=delete`, only from Trash). The
 /// letter's trail stays: what happened to it is not forgotten with it.
 pub(crate) async fn move_message(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
     Path((folder, uid)): Path<(String, u32)>,
-    Form(f): Form<MoveForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<MoveForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let done = async {
-        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let m = crate::letters::message_at(mail, &c, &folder, uid).await?;
         let mailbox = c.session.mailbox_id;
         if f.to == "delete" {
             if folder != SpecialFolder::Trash.name() {
@@ -627,10 +329,10 @@ pub(crate) async fn move_message(
                     "letters are deleted for good only from Trash",
                 ));
             }
-            delete_for_good(mail, &c, &m).await?;
+            crate::letters::delete_for_good(mail, &c, &m).await?;
             return Ok(folder.clone());
         }
-        let to = api::folder_of(mail, &c, &f.to).await?;
+        let to = crate::letters::folder_of(mail, &c, &f.to).await?;
         if to.name == folder {
             return Ok(folder.clone());
         }
@@ -651,16 +353,13 @@ pub(crate) async fn move_message(
 /// Opening it is recorded, and its read receipt sent by the policy.
 pub(crate) async fn message(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    SignedIn { mail, caller: c }: SignedIn,
     Path((folder, uid)): Path<(String, u32)>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let opened = async {
-        let m = api::message_at(mail, &c, &folder, uid).await?;
-        Ok::<_, ApiError>(api::open_letter(mail, &c, &m, state.clock.now()).await?)
+        let m = crate::letters::message_at(mail, &c, &folder, uid).await?;
+        Ok::<_, ApiError>(crate::letters::open_letter(mail, &c, &m, state.clock.now()).await?)
     }
     .await;
     let (raw, outcome) = match opened {
@@ -756,18 +455,20 @@ checked that the sender is who they say they are.</p>\n{ask}"
 /// the read receipt is sent (once per letter, as always).
 pub(crate) async fn send_receipt(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path((folder, uid)): Path<(String, u32)>,
-    Form(f): Form<CsrfForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: _,
+    }: SignedInForm<CsrfForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let done = async {
-        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let m = crate::letters::message_at(mail, &c, &folder, uid).await?;
         let always = athen_core::mailbox::ReceiptPolicy::Always;
-        Ok::<_, ApiError>(api::open_letter_with(mail, &c, &m, state.clock.now(), always).await?)
+        Ok::<_, ApiError>(
+            crate::letters::open_letter_with(mail, &c, &m, state.clock.now(), always).await?,
+        )
     }
     .await;
     use athen_mail::mdn::ReceiptOutcome;
@@ -800,16 +501,13 @@ pub(crate) async fn send_receipt(
 /// `GET /mail/{folder}/{uid}/attachments/{n}`: one attachment, always as
 /// a download (never shown by the browser, so it cannot run as a page).
 pub(crate) async fn attachment(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Path((folder, uid, n)): Path<(String, u32, usize)>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let raw = async {
-        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let m = crate::letters::message_at(mail, &c, &folder, uid).await?;
         Ok::<_, ApiError>(read::raw_message(mail.blobs.as_ref(), &c.secret, &m).await?)
     }
     .await;
@@ -857,16 +555,13 @@ pub(crate) async fn attachment(
 
 /// `GET /mail/{folder}/{uid}/audit`: the letter's timeline, printable.
 pub(crate) async fn message_audit(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Path((folder, uid)): Path<(String, u32)>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let found = async {
-        let m = api::message_at(mail, &c, &folder, uid).await?;
+        let m = crate::letters::message_at(mail, &c, &folder, uid).await?;
         let meta = read::with_meta(m, &c.secret)?.meta;
         let all = audit::trail(mail.store.as_ref(), c.session.mailbox_id, &c.secret).await?;
         let items = match &meta.message_id {
@@ -1016,14 +711,11 @@ If the first choice cannot be made for a letter, the second is tried.</p>\n{}{}<
 
 /// `GET /settings`
 pub(crate) async fn settings(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<SettingsQuery>,
 ) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let loaded = async {
         let s = mail.store.settings(c.session.mailbox_id).await?;
         Ok::<_, ApiError>((s, may_change_settings(mail, &c).await?))
@@ -1053,16 +745,22 @@ pub(crate) struct SettingsForm {
     receipts: String,
 }
 
+impl crate::session::WithCsrf for SettingsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /settings`: only the account's own login; every value checked.
 pub(crate) async fn save_settings(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<SettingsForm>,
+    State(_): State<Arc<WebState>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<SettingsForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let mailbox = c.session.mailbox_id;
     let current = match mail.store.settings(mailbox).await {
         Ok(s) => s,

@@ -8,7 +8,8 @@
 //! letters go (`Submitter`).
 
 use crate::WebState;
-use crate::api::{ApiError, ApiResult, caller, services};
+use crate::api::caller;
+use crate::app::{ApiError, ApiResult, services};
 use athen_clinical::date::Date;
 use athen_clinical::upload::{self, UploadKind};
 use athen_core::account::{AccountStatus, Doors};

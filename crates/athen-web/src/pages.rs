@@ -1,38 +1,12 @@
 //! Plain pages: home, health, style sheet, not found.
 
 use crate::WebState;
+use crate::layout::{escape, layout};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::sync::Arc;
-
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Wraps a page body in the common layout. `title` and `body` must already
-/// be escaped where they contain outside text.
-pub(crate) fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en-AU\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title} – ATHEN</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n<body>\n\
-<header><p class=\"brand\">ATHEN</p></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-    )
-}
 
 pub(crate) async fn home(State(state): State<Arc<WebState>>) -> Html<String> {
     Html(layout(

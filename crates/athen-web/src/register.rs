@@ -9,7 +9,7 @@
 
 use crate::WebState;
 use crate::forms::{self, Field, FormErrors, Select};
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use athen_core::account::{AccountKind, AccountStatus, StatusAction};
 use athen_core::directory::{Category, EntryInput, local_part_from_name};
 use athen_core::identifiers::State as AuState;
@@ -433,7 +433,7 @@ pub(crate) async fn form(
 pub(crate) async fn submit(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Path(kind): Path<String>,
     Form(f): Form<RegisterForm>,
 ) -> Response {
@@ -660,7 +660,7 @@ pub(crate) async fn confirm_page(headers: HeaderMap) -> Response {
 pub(crate) async fn confirm_submit(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Form(f): Form<ConfirmForm>,
 ) -> Response {
     if !forms::public_csrf_ok(&headers, &f.csrf) {

@@ -7,10 +7,12 @@
 //! are shown once. A token is revoked only by the login it belongs to.
 
 use crate::WebState;
-use crate::api::{self, ApiError, Caller, MailServices};
+use crate::app::{ApiError, Caller, MailServices};
 use crate::forms::{Field, FormErrors};
-use crate::mail_pages::{CsrfForm, error_page, signed_in, signed_in_form};
-use crate::pages::escape;
+use crate::layout::error_page;
+use crate::layout::escape;
+use crate::session::CsrfForm;
+use crate::session::{SignedIn, SignedInForm};
 use athen_core::CredentialId;
 use athen_core::account::{CredentialKind, Doors};
 use athen_core::clock::rfc3339;
@@ -18,9 +20,8 @@ use athen_vault::VaultError;
 use athen_vault::accounts::Holder;
 use athen_vault::accounts::{self, AccountError};
 use athen_vault::auth::FirstStep;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ async fn page(mail: &MailServices, c: &Caller, errors: &FormErrors, shown: &str)
         Ok(list) => list,
         Err(e) => return error_page(athen_mail::MailError::Store(e).into()),
     };
-    let csrf = crate::mail_pages::csrf_of(&c.token);
+    let csrf = crate::layout::csrf_of(&c.token);
     let rows: String = tokens
         .iter()
         .filter(|t| t.kind == CredentialKind::AppToken)
@@ -124,7 +125,7 @@ may have been seen or is lost; the old one then stops working.</p>\n\
         )
         .render("", errors),
     );
-    crate::mail_pages::form_page(c, "Sign-in and app tokens", &body, errors)
+    crate::forms::form_page(c, "Sign-in and app tokens", &body, errors)
 }
 
 /// The login's open sessions: where (the door and the address), since
@@ -185,15 +186,15 @@ when no session is left.</p>",
 /// `POST /settings/sessions/{id}/end`: ends one of the caller's own
 /// sessions (never another login's).
 pub(crate) async fn end_session(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: _,
+    }: SignedInForm<CsrfForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     if !mail.sessions.close_of_login(c.session.login_id, &id) {
         return error_page(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -256,11 +257,8 @@ fn door_boxes() -> String {
 }
 
 /// `GET /settings/security`
-pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    match signed_in(&state, &headers).await {
-        Ok((mail, c)) => page(mail, &c, &FormErrors::default(), "").await,
-        Err(res) => res,
-    }
+pub(crate) async fn show(SignedIn { mail, caller: c }: SignedIn) -> Response {
+    page(&mail, &c, &FormErrors::default(), "").await
 }
 
 #[derive(Deserialize, Default)]
@@ -291,6 +289,12 @@ pub(crate) struct SecurityForm {
     door_imap: Option<String>,
     #[serde(default)]
     door_smtp: Option<String>,
+}
+
+impl crate::session::WithCsrf for SecurityForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl SecurityForm {
@@ -333,7 +337,7 @@ pub(crate) async fn password_is_right(
     c: &Caller,
     password: &str,
     code: &str,
-    peer: Option<axum::Extension<api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     field: &str,
 ) -> Result<(), FormErrors> {
     let mut errors = FormErrors::default();
@@ -419,7 +423,7 @@ async fn reauthenticate<'c>(
     mail: &MailServices,
     c: &'c Caller,
     (password, code): (&str, &str),
-    peer: Option<axum::Extension<api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     field: &str,
 ) -> Result<Holder<'c>, Response> {
     match password_is_right(mail, c, password, code, peer, field).await {
@@ -484,14 +488,14 @@ fn once(title: &str, what: &str, secret: &str) -> String {
 /// `POST /settings/password`
 pub(crate) async fn change_password(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<SecurityForm>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<SecurityForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let mut errors = FormErrors::default();
     if f.new_password != f.new_again {
         errors.add("New password again", "is not the same as the new password");
@@ -519,14 +523,14 @@ pub(crate) async fn change_password(
 /// `POST /settings/tokens`: a new app token, shown once.
 pub(crate) async fn new_token(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<SecurityForm>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<SecurityForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let u = match reauthenticate(
         mail,
         &c,
@@ -561,14 +565,14 @@ pub(crate) async fn new_token(
 /// `POST /settings/recovery-code`: a new recovery code, shown once.
 pub(crate) async fn new_recovery_code(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<SecurityForm>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<SecurityForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let field = "Current password (recovery code)";
     let u = match reauthenticate(mail, &c, (&f.recovery_current, &f.code), peer, field).await {
         Ok(u) => u,
@@ -590,14 +594,14 @@ pub(crate) async fn new_recovery_code(
 /// `POST /settings/tokens/{id}/revoke`: only the caller's own tokens.
 pub(crate) async fn revoke_token(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: _,
+    }: SignedInForm<CsrfForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let mine = match mail.store.credential(CredentialId(id)).await {
         Ok(Some(cred)) => {
             cred.login_id == c.session.login_id

@@ -3,7 +3,7 @@
 //! first operator, once. It is stored only as a hash and consumed on use.
 
 use crate::WebState;
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use athen_vault::codes;
 use athen_vault::provision::check_new_password;
 use axum::Form;

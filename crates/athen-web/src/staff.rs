@@ -8,17 +8,18 @@
 //! so it asks for the practice's password again, like Settings → Sign-in.
 
 use crate::WebState;
-use crate::api::{Caller, MailServices};
+use crate::app::{Caller, MailServices};
 use crate::forms::{Field, FormErrors};
-use crate::mail_pages::{error_page, signed_in, signed_in_form, signed_in_layout};
-use crate::pages::escape;
+use crate::layout::error_page;
+use crate::layout::escape;
+use crate::layout::signed_in_layout;
+use crate::session::{SignedIn, SignedInForm};
 use athen_core::account::{AccountKind, Login};
 use athen_core::directory::{DirectoryEntry, EntryInput, EntryRole, staff_login_name};
 use athen_core::ids::{EntryId, LoginId};
 use athen_vault::accounts::{self, AccountError};
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -81,6 +82,12 @@ pub(crate) struct StaffForm {
     /// The owner's one-time code, when two-step sign-in is on.
     #[serde(default)]
     code: String,
+}
+
+impl crate::session::WithCsrf for StaffForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl Drop for StaffForm {
@@ -154,21 +161,6 @@ async fn owner(mail: &MailServices, c: &Caller) -> Result<(), Response> {
     }
 }
 
-/// The signed-in caller (with the form's CSRF token checked, for a post),
-/// if it is an organisation's own login.
-async fn signed_in_owner<'a>(
-    state: &'a WebState,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<(&'a MailServices, Caller), Response> {
-    let (mail, c) = match csrf {
-        Some(csrf) => signed_in_form(state, headers, csrf).await?,
-        None => signed_in(state, headers).await?,
-    };
-    owner(mail, &c).await?;
-    Ok((mail, c))
-}
-
 async fn staff_and_logins(
     mail: &MailServices,
     c: &Caller,
@@ -196,7 +188,7 @@ async fn page(
         Ok(x) => x,
         Err(e) => return error_page(athen_mail::MailError::Store(e).into()),
     };
-    let csrf = crate::mail_pages::csrf_of(&c.token);
+    let csrf = crate::layout::csrf_of(&c.token);
     let rows: String = staff
         .iter()
         .map(|e| {
@@ -258,28 +250,34 @@ names who read or sent it.</p>\n{table}\n\
         errors.summary(),
         escape(&c.account.name),
     );
-    crate::mail_pages::form_page(c, "Staff", &body, errors)
+    crate::forms::form_page(c, "Staff", &body, errors)
 }
 
 /// `GET /settings/staff`
-pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, None).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn show(
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
+) -> Response {
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     page(mail, &c, &StaffForm::default(), &FormErrors::default(), "").await
 }
 
 /// `POST /settings/staff`: a new staff entry in the directory.
 pub(crate) async fn add(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<StaffForm>,
+    State(_): State<Arc<WebState>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     let details = match f.entry().validate(EntryRole::Staff) {
         Ok(d) => d,
         Err(problems) => {
@@ -320,7 +318,7 @@ pub(crate) async fn add(
 async fn staff_entry(mail: &MailServices, c: &Caller, id: i64) -> Result<DirectoryEntry, Response> {
     match mail.store.entry(EntryId(id)).await {
         Ok(Some(e)) if e.account_id == c.account.id && e.role == EntryRole::Staff => Ok(e),
-        Ok(_) => Err(error_page(crate::api::ApiError::new(
+        Ok(_) => Err(error_page(crate::app::ApiError::new(
             StatusCode::NOT_FOUND,
             "there is no such staff member",
         ))),
@@ -331,15 +329,18 @@ async fn staff_entry(mail: &MailServices, c: &Caller, id: i64) -> Result<Directo
 /// `POST /settings/staff/{id}/remove`: off the directory (a staff member
 /// with a login keeps it until the login is turned off).
 pub(crate) async fn remove(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
     Path(id): Path<i64>,
-    Form(f): Form<StaffForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: _,
+    }: SignedInForm<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     let e = match staff_entry(mail, &c, id).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -367,7 +368,7 @@ pub(crate) async fn remove(
 }
 
 fn login_form(c: &Caller, e: &DirectoryEntry, f: &StaffForm, errors: &FormErrors) -> Response {
-    let csrf = crate::mail_pages::csrf_of(&c.token);
+    let csrf = crate::layout::csrf_of(&c.token);
     let suggested = if f.login.is_empty() {
         staff_login_name(&c.account.address, &e.details)
     } else {
@@ -414,19 +415,19 @@ Give them the password in person; they can change it in Settings.</p>\n\
         )
         .render("", errors),
     );
-    crate::mail_pages::form_page(c, "A login for staff", &body, errors)
+    crate::forms::form_page(c, "A login for staff", &body, errors)
 }
 
 /// `GET /settings/staff/{id}/login`
 pub(crate) async fn login_page(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
     Path(id): Path<i64>,
 ) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, None).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     match staff_entry(mail, &c, id).await {
         Ok(e) => login_form(&c, &e, &StaffForm::default(), &FormErrors::default()),
         Err(res) => res,
@@ -437,15 +438,18 @@ pub(crate) async fn login_page(
 /// password.
 pub(crate) async fn give_login(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Path(id): Path<i64>,
-    Form(f): Form<StaffForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     let e = match staff_entry(mail, &c, id).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -519,18 +523,21 @@ pub(crate) async fn give_login(
 /// (its sessions end; its password and tokens are revoked).
 pub(crate) async fn login_off(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<StaffForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: _,
+    }: SignedInForm<StaffForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_owner(&state, &headers, Some(&f.csrf)).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
+    if let Err(res) = owner(mail, &c).await {
+        return res;
+    }
     let login = match mail.store.login(LoginId(id)).await {
         Ok(Some(l)) if l.account_id == c.account.id && l.staff_entry_id.is_some() => l,
         Ok(_) => {
-            return error_page(crate::api::ApiError::new(
+            return error_page(crate::app::ApiError::new(
                 StatusCode::NOT_FOUND,
                 "there is no such staff login",
             ));

@@ -11,191 +11,23 @@
 //! (starting asks for the password).
 
 use crate::WebState;
-use crate::api::{self, Caller, MailServices};
-use crate::forms::{Field, FormErrors, cookie, same, set_cookie};
-use crate::mail_pages::{error_page, forbidden, signed_in, signed_in_form};
-use crate::pages::{escape, layout};
-use athen_core::clock::UnixTime;
+use crate::app::{Caller, MailServices};
+use crate::forms::{Field, FormErrors};
+use crate::layout::error_page;
+use crate::layout::escape;
+use crate::session::{SignedIn, SignedInForm};
 use athen_vault::VaultError;
 use athen_vault::accounts::{self, Holder};
-use athen_vault::auth::HalfSignedIn;
 use athen_vault::totp::TotpKey;
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroize;
 
-/// The cookie naming a half-done sign-in.
-pub(crate) const STEP_COOKIE: &str = "__Host-athen_step";
-/// How long the code page waits, and how many codes it takes.
-const STEP_SECONDS: i64 = 300;
-const STEP_TRIES: u8 = 5;
-/// At most this many half-done sign-ins at once (each needed a right
-/// password, so this bounds memory, not guessing).
-const MAX_WAITING: usize = 10_000;
-
-struct Waiting {
-    half: HalfSignedIn,
-    until: UnixTime,
-    tries: u8,
-}
-
-/// Sign-ins waiting for their code.
-#[derive(Default)]
-pub struct HalfSignIns {
-    waiting: Mutex<HashMap<String, Waiting>>,
-}
-
-impl HalfSignIns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Keeps a half-done sign-in; its token for the cookie.
-    fn keep(&self, half: HalfSignedIn, tries: u8, now: UnixTime) -> Result<String, VaultError> {
-        let token = athen_vault::codes::new_bootstrap_token()?.to_string();
-        let mut w = self.lock();
-        w.retain(|_, x| x.until > now);
-        if w.len() >= MAX_WAITING {
-            return Err(VaultError::Throttled {
-                retry_after_secs: 60,
-            });
-        }
-        w.insert(
-            token.clone(),
-            Waiting {
-                half,
-                until: now + STEP_SECONDS,
-                tries,
-            },
-        );
-        Ok(token)
-    }
-
-    /// Takes the half-done sign-in of `token` out, if it has not expired.
-    fn take(&self, token: &str, now: UnixTime) -> Option<(HalfSignedIn, u8)> {
-        let w = self.lock().remove(token)?;
-        (w.until > now).then_some((w.half, w.tries))
-    }
-
-    /// How many are waiting (for tests and health).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn code_form(csrf: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
-        .unwrap_or_default();
-    layout(
-        "Enter your code",
-        &format!(
-            "<h1>Enter your code</h1>\n{error}<p>Open the authenticator app on your phone and enter the six-digit code it shows for ATHEN.</p>\n\
-<form method=\"post\" action=\"/login/code\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
-<label for=\"code\">Code from your app</label>\
-<input id=\"code\" name=\"code\" required inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9 ]{{6,7}}\" maxlength=\"7\">\n\
-<button type=\"submit\">Sign in</button>\n</form>\n\
-<p>Lost your phone? Ask your ATHEN administrator to turn two-step sign-in off for your login; they will check it is you.</p>",
-            escape(csrf)
-        ),
-    )
-}
-
-/// After a right password for a login with two-step sign-in: the half
-/// sign-in kept, and the page asking for the code.
-pub(crate) fn ask_for_code(
-    mail: &MailServices,
-    csrf: &str,
-    half: HalfSignedIn,
-    now: UnixTime,
-) -> Response {
-    match mail.half_signed_in.keep(half, 0, now) {
-        Ok(token) => code_page(csrf, &token, StatusCode::OK, None),
-        Err(e) => error_page(athen_mail::MailError::Vault(e).into()),
-    }
-}
-
-fn code_page(csrf: &str, token: &str, status: StatusCode, error: Option<&str>) -> Response {
-    let mut res = (status, Html(code_form(csrf, error))).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        set_cookie(STEP_COOKIE, token, Some(STEP_SECONDS)),
-    );
-    res
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
-/// `POST /login/code`: the second step.
-pub(crate) async fn submit_code(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<CodeForm>,
-) -> Response {
-    let Some(expected) = cookie(&headers, crate::mail_pages::LOGIN_CSRF_COOKIE) else {
-        return forbidden();
-    };
-    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return forbidden();
-    }
-    let mail = match api::services(&state) {
-        Ok(m) => m,
-        Err(e) => return error_page(e),
-    };
-    let now = state.clock.now();
-    let waiting = cookie(&headers, STEP_COOKIE).and_then(|t| mail.half_signed_in.take(&t, now));
-    let Some((half, tries)) = waiting else {
-        return crate::mail_pages::login_again(
-            &expected,
-            "",
-            StatusCode::UNAUTHORIZED,
-            "That took too long, or the code page was already used. Please sign in again.",
-        );
-    };
-    let source = peer.map(|p| p.0.0.ip());
-    match mail.authenticator.second_step(half, &f.code, source).await {
-        Ok(unlocked) => crate::mail_pages::start_session(mail, unlocked, source),
-        Err(failed) => match (failed.error, failed.again) {
-            (e @ VaultError::BadCode, Some(half)) if tries + 1 < STEP_TRIES => {
-                match mail.half_signed_in.keep(half, tries + 1, now) {
-                    Ok(token) => code_page(
-                        &expected,
-                        &token,
-                        StatusCode::UNAUTHORIZED,
-                        Some(&e.to_string()),
-                    ),
-                    Err(e) => error_page(athen_mail::MailError::Vault(e).into()),
-                }
-            }
-            (VaultError::BadCode, _) => crate::mail_pages::login_again(
-                &expected,
-                "",
-                StatusCode::UNAUTHORIZED,
-                "Too many codes that were not right. Please sign in again.",
-            ),
-            (e, _) => crate::mail_pages::sign_in_problem(&expected, "", e),
-        },
-    }
-}
-
 /// Whether the caller's login has two-step sign-in on.
-async fn is_on(mail: &MailServices, c: &Caller) -> Result<bool, api::ApiError> {
+async fn is_on(mail: &MailServices, c: &Caller) -> Result<bool, crate::app::ApiError> {
     Ok(mail
         .store
         .totp(c.session.login_id)
@@ -213,7 +45,7 @@ fn holder(c: &Caller) -> Holder<'_> {
 
 /// The settings page: on or off, and the form to change that.
 fn settings_page(c: &Caller, on: bool, errors: &FormErrors, shown: &str) -> Response {
-    let csrf = crate::mail_pages::csrf_of(&c.token);
+    let csrf = crate::layout::csrf_of(&c.token);
     let password = Field::password(
         "current",
         "Your current password",
@@ -259,15 +91,15 @@ alone does not open your mail.</p>\n\
 With two-step sign-in on, the password alone no longer works in them.</p>\n<p><a href=\"/settings\">Back to Settings</a></p>",
         errors.summary()
     );
-    crate::mail_pages::form_page(c, "Two-step sign-in", &body, errors)
+    crate::forms::form_page(c, "Two-step sign-in", &body, errors)
 }
 
 /// `GET /settings/two-step`
-pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (mail, c) = match signed_in(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn show(
+    State(_): State<Arc<WebState>>,
+    SignedIn { mail, caller: c }: SignedIn,
+) -> Response {
+    let mail = &*mail;
     match is_on(mail, &c).await {
         Ok(on) => settings_page(&c, on, &FormErrors::default(), ""),
         Err(e) => error_page(e),
@@ -287,6 +119,12 @@ pub(crate) struct TwoStepForm {
     code: String,
 }
 
+impl crate::session::WithCsrf for TwoStepForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 impl Drop for TwoStepForm {
     fn drop(&mut self) {
         self.current.zeroize();
@@ -298,7 +136,7 @@ async fn password_again(
     mail: &MailServices,
     c: &Caller,
     (password, code): (&str, &str),
-    peer: Option<axum::Extension<api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     on: bool,
 ) -> Result<(), Response> {
     match crate::security::password_is_right(mail, c, password, code, peer, "Current password")
@@ -364,7 +202,7 @@ fn setup_page(c: &Caller, key: &TotpKey, errors: &FormErrors) -> Response {
         errors.summary(),
         qr_svg(&uri).unwrap_or_default(),
         escape(&grouped),
-        crate::mail_pages::csrf_of(&c.token),
+        crate::layout::csrf_of(&c.token),
         Field::text(
             "code",
             "Code from your app",
@@ -375,20 +213,20 @@ fn setup_page(c: &Caller, key: &TotpKey, errors: &FormErrors) -> Response {
         )
         .render("", errors),
     );
-    crate::mail_pages::form_page(c, "Set up two-step sign-in", &body, errors)
+    crate::forms::form_page(c, "Set up two-step sign-in", &body, errors)
 }
 
 /// `POST /settings/two-step/start`: after the password, a new key.
 pub(crate) async fn start(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<TwoStepForm>,
+    State(_): State<Arc<WebState>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<TwoStepForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     if let Err(res) = password_again(mail, &c, (&f.current, ""), peer, false).await {
         return res;
     }
@@ -401,17 +239,17 @@ pub(crate) async fn start(
 /// `POST /settings/two-step/on`: the first code proves the app has the key.
 pub(crate) async fn turn_on(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<TwoStepForm>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<TwoStepForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     let Some(key) =
         unhex(&f.sealed).and_then(|s| TotpKey::open(&c.secret, c.session.login_id, &s).ok())
     else {
-        return error_page(api::ApiError::new(
+        return error_page(crate::app::ApiError::new(
             StatusCode::BAD_REQUEST,
             "the set-up form was changed or is from another login; please start again",
         ));
@@ -449,15 +287,15 @@ pub(crate) async fn turn_on(
 
 /// `POST /settings/two-step/off`: after the password.
 pub(crate) async fn turn_off(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    peer: Option<axum::Extension<api::PeerAddr>>,
-    Form(f): Form<TwoStepForm>,
+    State(_): State<Arc<WebState>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    SignedInForm {
+        mail,
+        caller: c,
+        form: f,
+    }: SignedInForm<TwoStepForm>,
 ) -> Response {
-    let (mail, c) = match signed_in_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let mail = &*mail;
     if let Err(res) = password_again(mail, &c, (&f.current, &f.code), peer, true).await {
         return res;
     }

@@ -215,7 +215,7 @@ pub async fn run(config: Config, mode: Mode) -> Result<()> {
         clock: data.clock.clone(),
         kdf: config.kdf_params(),
         domain: config.server.domain.clone(),
-        mail: Some(Arc::new(athen_web::api::MailServices {
+        mail: Some(Arc::new(athen_web::app::MailServices {
             sessions: sessions.clone(),
             authenticator: data.authenticator(&config),
             live,
@@ -579,7 +579,7 @@ async fn serve_https(
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             router.clone(),
             move |mut req: axum::http::Request<_>| {
-                req.extensions_mut().insert(athen_web::api::PeerAddr(peer));
+                req.extensions_mut().insert(athen_web::app::PeerAddr(peer));
                 req
             },
         ));

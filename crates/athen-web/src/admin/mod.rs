@@ -16,7 +16,7 @@
 
 use crate::WebState;
 use crate::forms::{cookie, same, set_cookie};
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use athen_core::account::{Account, AccountStatus, StatusAction};
 use athen_core::clock::{UnixTime, rfc3339};
 use athen_core::ids::AccountId;
@@ -145,7 +145,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn see_other(to: &str) -> Response {
-    crate::mail_pages::see_other(to)
+    crate::layout::see_other(to)
 }
 
 /// The operator of the request's cookie, or the sign-in page.
@@ -172,17 +172,63 @@ async fn operator<'a>(
     Ok((admin, Operator { token, session }))
 }
 
-/// [`operator`] for a form post, whose CSRF token must be the session's.
-async fn operator_form<'a>(
-    state: &'a WebState,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<(&'a AdminServices, Operator), Response> {
-    let (admin, op) = operator(state, headers).await?;
-    if !same(csrf, &csrf_of(&op.token)) {
-        return Err(crate::mail_pages::forbidden());
+/// A signed-in administrator's page: the operator of the cookie (else the
+/// administrator's sign-in page) and the administrator's services.
+pub(crate) struct SignedInOperator {
+    admin: Arc<AdminServices>,
+    op: Operator,
+}
+
+impl axum::extract::FromRequestParts<Arc<WebState>> for SignedInOperator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<WebState>,
+    ) -> Result<Self, Self::Rejection> {
+        let (_, op) = operator(state, &parts.headers).await?;
+        let admin = state.admin.clone().ok_or_else(|| {
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not available",
+                "<p>The administrator's pages are not available on this server.</p>",
+            )
+        })?;
+        Ok(SignedInOperator { admin, op })
     }
-    Ok((admin, op))
+}
+
+/// A signed-in administrator's form post: the operator first, then the
+/// form, then its CSRF token (403 if not the session's).
+pub(crate) struct OperatorForm<T> {
+    admin: Arc<AdminServices>,
+    op: Operator,
+    form: T,
+}
+
+impl<T> axum::extract::FromRequest<Arc<WebState>> for OperatorForm<T>
+where
+    T: serde::de::DeserializeOwned + crate::session::WithCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &Arc<WebState>,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let SignedInOperator { admin, op } =
+            SignedInOperator::from_request_parts(&mut parts, state).await?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<T>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !same(crate::session::WithCsrf::csrf(&form), &csrf_of(&op.token)) {
+            return Err(crate::layout::forbidden());
+        }
+        Ok(OperatorForm { admin, op, form })
+    }
 }
 
 /// The frame of every signed-in administrator page.
@@ -257,18 +303,18 @@ async fn unknown_operator_verifier(kdf: athen_vault::KdfParams) -> Vec<u8> {
 pub(crate) async fn login_submit(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
-    Form(f): Form<crate::mail_pages::LoginForm>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
+    Form(f): Form<crate::sign_in::LoginForm>,
 ) -> Response {
     let admin = match services(&state).await {
         Ok(a) => a,
         Err(res) => return res,
     };
     let Some(expected) = cookie(&headers, ADMIN_LOGIN_COOKIE) else {
-        return crate::mail_pages::forbidden();
+        return crate::layout::forbidden();
     };
     if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return crate::mail_pages::forbidden();
+        return crate::layout::forbidden();
     }
     let again =
         |status, msg: &str| (status, Html(login_form(&expected, Some(msg)))).into_response();
@@ -405,16 +451,16 @@ pub(crate) struct ActionForm {
     reason: String,
 }
 
+impl crate::session::WithCsrf for ActionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /admin/logout`
 pub(crate) async fn logout(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<crate::mail_pages::CsrfForm>,
+    OperatorForm { admin, op, form: _ }: OperatorForm<crate::session::CsrfForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
     admin.lock().remove(&key_of(&op.token));
     let mut res = see_other("/admin/login");
     res.headers_mut()
@@ -427,11 +473,11 @@ fn day(t: UnixTime) -> String {
 }
 
 /// `GET /admin`: the server's health.
-pub(crate) async fn dashboard(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn dashboard(
+    State(state): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     let s = admin.store.as_ref();
     let counts = async {
         // One read of the accounts, counted by status.
@@ -547,13 +593,10 @@ fn actions(op: &Operator, a: &Account) -> String {
 /// expire first.
 pub(crate) async fn accounts(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    SignedInOperator { admin, op }: SignedInOperator,
     Query(q): Query<AccountsQuery>,
 ) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let status = match q.status.as_str() {
         "" => None,
         s => match s.parse::<AccountStatus>() {
@@ -669,14 +712,10 @@ async fn account(
 /// reinstate, close.
 pub(crate) async fn account_action(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    Form(f): Form<ActionForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<ActionForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let a = match account(admin, id).await {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -777,11 +816,11 @@ pub(crate) async fn account_action(
 
 /// `GET /admin/letters`: the welcome letters waiting, to print in one PDF
 /// and mark as posted.
-pub(crate) async fn letters(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn letters(
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     let found = async {
         let mut rows = Vec::new();
         for l in admin.store.welcome_letters(true).await? {
@@ -833,13 +872,9 @@ pub(crate) async fn letters(State(state): State<Arc<WebState>>, headers: HeaderM
 /// `POST /admin/letters/print`: the PDF of every letter not yet posted.
 pub(crate) async fn print_letters(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<ActionForm>,
+    OperatorForm { admin, op, form: _ }: OperatorForm<ActionForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let batch = crate::welcome_letter::print_waiting(
         admin.store.as_ref(),
         &admin.letters_key,
@@ -878,7 +913,7 @@ pub(crate) async fn print_letters(
 /// form repeats `account`, once per ticked letter.
 pub(crate) async fn letters_posted(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    SignedInOperator { admin, op }: SignedInOperator,
     body: axum::body::Bytes,
 ) -> Response {
     let mut csrf = String::new();
@@ -899,10 +934,9 @@ pub(crate) async fn letters_posted(
             _ => {}
         }
     }
-    let (admin, op) = match operator_form(&state, &headers, &csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    if !same(&csrf, &csrf_of(&op.token)) {
+        return crate::layout::forbidden();
+    }
     let now = state.clock.now();
     for id in &ids {
         let event = athen_core::account::AccountEvent {
@@ -924,11 +958,11 @@ pub(crate) async fn letters_posted(
 /// suspend, reinstate, close, new letter, letter posted), from these
 /// pages and from the command line, newest first: who, when, what, to
 /// which account. Kept with each account's record; never mail content.
-pub(crate) async fn log(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn log(
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     let events = match admin.store.operator_events(500).await {
         Ok(e) => e,
         Err(e) => return failed(&op, "the log", e),
@@ -969,11 +1003,11 @@ pub(crate) async fn log(State(state): State<Arc<WebState>>, headers: HeaderMap) 
 }
 
 /// `GET /admin/queue`: what waits to be sent, without content.
-pub(crate) async fn queue(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn queue(
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     let messages = match admin.store.queued_messages().await {
         Ok(m) => m,
         Err(e) => return failed(&op, "queue", e),
@@ -1053,11 +1087,11 @@ fn safe_name(name: &str) -> bool {
 
 /// `GET /admin/catch-all`: under `localserve`, mail for other domains kept
 /// here instead of being sent.
-pub(crate) async fn catch_all(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn catch_all(
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     let Some(dir) = &admin.catch_all else {
         return admin_page(
             &op,
@@ -1097,14 +1131,11 @@ pub(crate) async fn catch_all(State(state): State<Arc<WebState>>, headers: Heade
 
 /// `GET /admin/catch-all/{name}`: one kept message, as a download.
 pub(crate) async fn catch_all_file(
-    State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
     Path(name): Path<String>,
 ) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let not_found = || {
         admin_page(
             &op,

@@ -9,12 +9,12 @@
 //! (`athen admin operator two-step-off LOGIN`) turns it off.
 
 use super::{
-    ADMIN_LOGIN_COOKIE, AdminServices, Operator, admin_page, failed, operator, operator_form, page,
-    services, start_session,
+    ADMIN_LOGIN_COOKIE, AdminServices, Operator, OperatorForm, SignedInOperator, admin_page,
+    failed, page, services, start_session,
 };
 use crate::WebState;
 use crate::forms::{cookie, same, set_cookie};
-use crate::pages::{escape, layout};
+use crate::layout::{escape, layout};
 use athen_core::clock::UnixTime;
 use athen_vault::auth::{Attempt, Outcome};
 use athen_vault::codes;
@@ -114,7 +114,7 @@ pub(crate) struct CodeForm {
 pub(crate) async fn submit_code(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<crate::api::PeerAddr>>,
+    peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Form(f): Form<CodeForm>,
 ) -> Response {
     let admin = match services(&state).await {
@@ -122,10 +122,10 @@ pub(crate) async fn submit_code(
         Err(res) => return res,
     };
     let Some(expected) = cookie(&headers, ADMIN_LOGIN_COOKIE) else {
-        return crate::mail_pages::forbidden();
+        return crate::layout::forbidden();
     };
     if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return crate::mail_pages::forbidden();
+        return crate::layout::forbidden();
     }
     let now = state.clock.now();
     let again = |status, msg: &str| (status, Html(code_form(&expected, Some(msg)))).into_response();
@@ -218,6 +218,12 @@ pub(crate) struct SettingsForm {
     code: String,
 }
 
+impl crate::session::WithCsrf for SettingsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 impl Drop for SettingsForm {
     fn drop(&mut self) {
         self.current.zeroize();
@@ -305,11 +311,11 @@ fn problem(text: &str) -> String {
 }
 
 /// `GET /admin/two-step`
-pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let (admin, op) = match operator(&state, &headers).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+pub(crate) async fn show(
+    State(_): State<Arc<WebState>>,
+    SignedInOperator { admin, op }: SignedInOperator,
+) -> Response {
+    let admin = &*admin;
     match record(admin, &op).await {
         Ok(me) => settings_page(&op, me.totp_sealed.is_some(), StatusCode::OK, ""),
         Err(res) => res,
@@ -319,13 +325,9 @@ pub(crate) async fn show(State(state): State<Arc<WebState>>, headers: HeaderMap)
 /// `POST /admin/two-step/start`: after the password, a new key to scan.
 pub(crate) async fn start(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let me = match record(admin, &op).await {
         Ok(m) => m,
         Err(res) => return res,
@@ -381,13 +383,9 @@ fn setup_page(
 /// `POST /admin/two-step/on`: the first code proves the phone has the key.
 pub(crate) async fn turn_on(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let Some(sealed) = crate::two_step::unhex(&f.sealed) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -443,13 +441,9 @@ pub(crate) async fn turn_on(
 /// `POST /admin/two-step/off`: the password and a code.
 pub(crate) async fn turn_off(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
-    Form(f): Form<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
 ) -> Response {
-    let (admin, op) = match operator_form(&state, &headers, &f.csrf).await {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    let admin = &*admin;
     let me = match record(admin, &op).await {
         Ok(m) => m,
         Err(res) => return res,
