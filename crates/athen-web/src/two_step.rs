@@ -109,14 +109,14 @@ pub(crate) async fn show(
 #[derive(Deserialize, Default)]
 pub(crate) struct TwoStepForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
-    current: String,
+    pub(crate) current: String,
     /// The new key, sealed (hex), while it is being set up.
     #[serde(default)]
-    sealed: String,
+    pub(crate) sealed: String,
     #[serde(default)]
-    code: String,
+    pub(crate) code: String,
 }
 
 impl crate::session::WithCsrf for TwoStepForm {
@@ -161,6 +161,16 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The key in groups of four letters, to type into an app by hand.
+pub(crate) fn grouped_key(key: &TotpKey) -> String {
+    key.base32()
+        .as_bytes()
+        .chunks(4)
+        .map(|g| String::from_utf8_lossy(g).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The QR code of the key's `otpauth://` address, as inline SVG.
 pub(crate) fn qr_svg(uri: &str) -> Option<String> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
@@ -185,13 +195,7 @@ fn setup_page(c: &Caller, key: &TotpKey, errors: &FormErrors) -> Response {
         Err(e) => return error_page(athen_mail::MailError::Vault(e).into()),
     };
     let uri = key.otpauth_uri(&format!("ATHEN {}", c.account.name), &c.session.login_name);
-    let base32 = key.base32();
-    let grouped: String = base32
-        .as_bytes()
-        .chunks(4)
-        .map(|g| String::from_utf8_lossy(g).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let grouped = grouped_key(key);
     let body = format!(
         "<h1>Set up two-step sign-in</h1>\n{}<ol>\n<li>Open the authenticator app on your phone and add an account by scanning this code:\
 <div class=\"qr\">{}</div></li>\n<li>Cannot scan? Choose to enter a key instead and type: <p class=\"code\">{}</p>(time-based, 6 digits)</li>\n\

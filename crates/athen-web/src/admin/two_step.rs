@@ -15,6 +15,7 @@ use super::{
 use crate::WebState;
 use crate::forms::{cookie, same, set_cookie};
 use crate::layout::{escape, layout};
+use crate::two_step::TwoStepForm;
 use athen_core::clock::UnixTime;
 use athen_vault::auth::{Attempt, Outcome};
 use athen_vault::codes;
@@ -26,7 +27,6 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use zeroize::Zeroize;
 
 /// The cookie that carries a half-finished sign-in to its code page.
 pub(crate) const STEP_COOKIE: &str = "__Host-athen_admin_step";
@@ -206,30 +206,6 @@ pub(crate) async fn submit_code(
     }
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    current: String,
-    #[serde(default)]
-    sealed: String,
-    #[serde(default)]
-    code: String,
-}
-
-impl crate::session::WithCsrf for SettingsForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl Drop for SettingsForm {
-    fn drop(&mut self) {
-        self.current.zeroize();
-    }
-}
-
 fn password_field() -> &'static str {
     "<label for=\"current\">Your password</label><input id=\"current\" name=\"current\" type=\"password\" required autocomplete=\"current-password\">\n"
 }
@@ -325,7 +301,7 @@ pub(crate) async fn show(
 /// `POST /admin/two-step/start`: after the password, a new key to scan.
 pub(crate) async fn start(
     State(state): State<Arc<WebState>>,
-    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<TwoStepForm>,
 ) -> Response {
     let admin = &*admin;
     let me = match record(admin, &op).await {
@@ -359,13 +335,7 @@ fn setup_page(
         Err(e) => return failed(op, "two-step sign-in", e),
     };
     let uri = key.otpauth_uri("ATHEN administrator", &op.session.login);
-    let base32 = key.base32();
-    let grouped: String = base32
-        .as_bytes()
-        .chunks(4)
-        .map(|g| String::from_utf8_lossy(g).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let grouped = crate::two_step::grouped_key(key);
     let csrf = super::csrf_of(&op.token);
     let body = format!(
         "{message}<ol>\n<li>Open an authenticator app on your phone and add an account by scanning this code:</li>\n</ol>\n{}\n\
@@ -383,7 +353,7 @@ fn setup_page(
 /// `POST /admin/two-step/on`: the first code proves the phone has the key.
 pub(crate) async fn turn_on(
     State(state): State<Arc<WebState>>,
-    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<TwoStepForm>,
 ) -> Response {
     let admin = &*admin;
     let Some(sealed) = crate::two_step::unhex(&f.sealed) else {
@@ -441,7 +411,7 @@ pub(crate) async fn turn_on(
 /// `POST /admin/two-step/off`: the password and a code.
 pub(crate) async fn turn_off(
     State(state): State<Arc<WebState>>,
-    OperatorForm { admin, op, form: f }: OperatorForm<SettingsForm>,
+    OperatorForm { admin, op, form: f }: OperatorForm<TwoStepForm>,
 ) -> Response {
     let admin = &*admin;
     let me = match record(admin, &op).await {
