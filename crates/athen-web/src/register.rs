@@ -557,6 +557,9 @@ pub(crate) async fn submit(
             return again(StatusCode::UNPROCESSABLE_ENTITY, errors);
         }
         Err(AccountError::Store(athen_core::StoreError::Conflict(_))) => {
+            // Counted like a registration, so that trying addresses to see
+            // which are taken is as slow as registering (issue 20).
+            accounts.register_throttle.failed("", source, now);
             errors.add(
                 "Address",
                 &format!(
