@@ -1015,6 +1015,9 @@ Confirmation code for the welcome letter:\n  {}",
         }
     }
 
+    /// The login's password checked before a credential change (a staff
+    /// login, an app token, a new password): never an app token, as in the
+    /// web app, so a token copied from a downloader PC changes nothing.
     async fn unlock(
         &self,
         login: &str,
@@ -1023,7 +1026,7 @@ Confirmation code for the welcome letter:\n  {}",
         Ok(self
             .data
             .authenticator(&self.config)
-            .unlock(login, secret, None, Doors::API)
+            .reauthenticate(login, secret, None, None)
             .await?)
     }
 

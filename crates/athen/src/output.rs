@@ -63,6 +63,8 @@ impl From<VaultError> for CommandError {
         let code = match e {
             VaultError::BadCredential
             | VaultError::Throttled { .. }
+            | VaultError::NotThisDoor(_)
+            | VaultError::SecondStepNeeded
             | VaultError::AccountNotActive(_) => exit::DENIED,
             VaultError::Store(s) => return s.into(),
             _ => exit::FAILURE,

@@ -536,6 +536,33 @@ fn password_change_and_recovery_keep_mail_reset_loses_it() {
     );
     let (rc, _) = mailbox(d, "jane@example.test", PW, &["list"]);
     assert_eq!(rc, 5, "old password no longer works");
+    // An app token is not the password (issue 20).
+    let token = admin_ok(
+        d,
+        &[
+            "token",
+            "issue",
+            "jane@example.test",
+            "--label",
+            "Phone",
+            "--password-stdin",
+        ],
+        "second long password\n",
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (rc, v) = admin(
+        d,
+        &[
+            "credential",
+            "change-password",
+            "jane@example.test",
+            "--password-stdin",
+        ],
+        &format!("{token}\ntaken over by a token\n"),
+    );
+    assert_eq!(rc, 5, "{v}");
     let (rc, inbox) = mailbox(d, "jane@example.test", "second long password", &["list"]);
     assert_eq!(rc, 0);
     assert_eq!(inbox["messages"][0]["subject"], "First letter");
