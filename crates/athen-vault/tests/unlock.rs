@@ -58,6 +58,31 @@ async fn setup(
     (dir, store, clock, auth)
 }
 
+/// Jane's mailbox, unlocked with her password.
+async fn jane(auth: &Authenticator) -> athen_vault::auth::Unlocked {
+    auth.unlock(
+        "jane@example.test",
+        "correct horse battery",
+        None,
+        Doors::IMAP,
+    )
+    .await
+    .unwrap()
+}
+
+/// A new app token of the login that unlocked `u`, for `doors`.
+async fn issue(
+    store: &Arc<SqliteStore>,
+    clock: &Arc<ManualClock>,
+    u: &athen_vault::auth::Unlocked,
+    label: &str,
+    doors: Doors,
+) -> accounts::IssuedToken {
+    accounts::issue_app_token(store.as_ref(), clock.as_ref(), u.into(), label, doors)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn unlock_opens_the_mailbox_key() {
     let (_d, store, _c, auth) = setup(ThrottleLimits::default()).await;
@@ -145,34 +170,8 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
             absolute_secs: 3600,
         },
     );
-    let t1 = sessions
-        .open(
-            auth.unlock(
-                "jane@example.test",
-                "correct horse battery",
-                None,
-                Doors::IMAP,
-            )
-            .await
-            .unwrap(),
-            Via::Imap,
-            None,
-        )
-        .unwrap();
-    let t2 = sessions
-        .open(
-            auth.unlock(
-                "jane@example.test",
-                "correct horse battery",
-                None,
-                Doors::IMAP,
-            )
-            .await
-            .unwrap(),
-            Via::Imap,
-            None,
-        )
-        .unwrap();
+    let t1 = sessions.open(jane(&auth).await, Via::Imap, None).unwrap();
+    let t2 = sessions.open(jane(&auth).await, Via::Imap, None).unwrap();
     assert_eq!(sessions.unlocked_count(), 1, "one key per mailbox, shared");
     let (s, _) = sessions.get(&t1).unwrap();
     assert!(sessions.get("made-up-token").is_none());
@@ -196,20 +195,7 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
     );
 
     // Absolute timeout, however busy.
-    let t3 = sessions
-        .open(
-            auth.unlock(
-                "jane@example.test",
-                "correct horse battery",
-                None,
-                Doors::IMAP,
-            )
-            .await
-            .unwrap(),
-            Via::Imap,
-            None,
-        )
-        .unwrap();
+    let t3 = sessions.open(jane(&auth).await, Via::Imap, None).unwrap();
     for _ in 0..7 {
         clock.advance(500);
         assert!(sessions.get(&t3).is_some(), "in use, so not idle");
@@ -218,20 +204,7 @@ async fn sessions_expire_and_keys_go_with_the_last_one() {
     assert!(sessions.get(&t3).is_none(), "past the absolute limit");
     assert_eq!(sessions.unlocked_count(), 0);
 
-    let t4 = sessions
-        .open(
-            auth.unlock(
-                "jane@example.test",
-                "correct horse battery",
-                None,
-                Doors::IMAP,
-            )
-            .await
-            .unwrap(),
-            Via::Imap,
-            None,
-        )
-        .unwrap();
+    let t4 = sessions.open(jane(&auth).await, Via::Imap, None).unwrap();
     let (s, _) = sessions.get(&t4).unwrap();
     assert_eq!(sessions.close_mailbox(s.mailbox_id), 1);
     assert_eq!(sessions.unlocked_count(), 0);
@@ -251,24 +224,8 @@ async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
         window_secs: 900,
     };
     let (_d, store, clock, auth) = setup(limits).await;
-    let u = auth
-        .unlock(
-            "jane@example.test",
-            "correct horse battery",
-            None,
-            Doors::IMAP,
-        )
-        .await
-        .unwrap();
-    let token = accounts::issue_app_token(
-        store.as_ref(),
-        clock.as_ref(),
-        (&u).into(),
-        "Outlook",
-        Doors::ANY_TOKEN,
-    )
-    .await
-    .unwrap();
+    let u = jane(&auth).await;
+    let token = issue(&store, &clock, &u, "Outlook", Doors::ANY_TOKEN).await;
     let key = TotpKey::generate().unwrap();
     let now = 1_800_000_000;
     assert!(matches!(
@@ -381,24 +338,8 @@ async fn two_step_sign_in_needs_a_fresh_code_after_the_password() {
 #[tokio::test]
 async fn an_app_token_opens_only_its_doors_and_never_the_web_app() {
     let (_d, store, clock, auth) = setup(ThrottleLimits::default()).await;
-    let u = auth
-        .unlock(
-            "jane@example.test",
-            "correct horse battery",
-            None,
-            Doors::IMAP,
-        )
-        .await
-        .unwrap();
-    let fetch = accounts::issue_app_token(
-        store.as_ref(),
-        clock.as_ref(),
-        (&u).into(),
-        "Downloader",
-        Doors::DOWNLOADER,
-    )
-    .await
-    .unwrap();
+    let u = jane(&auth).await;
+    let fetch = issue(&store, &clock, &u, "Downloader", Doors::DOWNLOADER).await;
     assert!(matches!(
         auth.sign_in("jane@example.test", &fetch.token, None).await,
         Err(VaultError::NotThisDoor(_))
@@ -453,24 +394,8 @@ async fn wrong_passwords_leave_the_tokens_working_and_tokens_clear_nothing() {
         window_secs: 900,
     };
     let (_d, store, clock, auth) = setup(limits).await;
-    let u = auth
-        .unlock(
-            "jane@example.test",
-            "correct horse battery",
-            None,
-            Doors::IMAP,
-        )
-        .await
-        .unwrap();
-    let fetch = accounts::issue_app_token(
-        store.as_ref(),
-        clock.as_ref(),
-        (&u).into(),
-        "Downloader",
-        Doors::DOWNLOADER,
-    )
-    .await
-    .unwrap();
+    let u = jane(&auth).await;
+    let fetch = issue(&store, &clock, &u, "Downloader", Doors::DOWNLOADER).await;
     let office = Some("192.0.2.9".parse().unwrap());
     for _ in 0..3 {
         let _ = auth
@@ -546,15 +471,7 @@ async fn parallel_guesses_are_each_counted_before_they_are_checked() {
 async fn reauthentication_asks_for_the_code_when_two_step_is_on() {
     use athen_vault::totp::TotpKey;
     let (_d, store, clock, auth) = setup(ThrottleLimits::default()).await;
-    let u = auth
-        .unlock(
-            "jane@example.test",
-            "correct horse battery",
-            None,
-            Doors::IMAP,
-        )
-        .await
-        .unwrap();
+    let u = jane(&auth).await;
     assert!(
         auth.reauthenticate("jane@example.test", "correct horse battery", None, None)
             .await

@@ -268,7 +268,6 @@ fn carried_files(l: &Letter) -> String {
 /// (`?draft=Drafts/2`), or one to an address picked in the directory
 /// (`?to=…`).
 pub(crate) async fn page(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<ComposeQuery>,
 ) -> Response {

@@ -4,7 +4,6 @@
 //! way registration checks it. The name stays: the ATHEN address was made
 //! from it, and a new name is a matter for the administrator.
 
-use crate::WebState;
 use crate::app::{Caller, MailServices};
 use crate::forms::{Field, FormErrors, Select};
 use crate::layout::error_page;
@@ -14,11 +13,9 @@ use crate::session::{SignedIn, SignedInForm};
 use athen_core::account::AccountKind;
 use athen_core::directory::{Category, DirectoryEntry, EntryDetails, EntryInput, EntryRole};
 use athen_core::identifiers::State as AuState;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct EntryForm {
@@ -271,10 +268,7 @@ fn page(
 }
 
 /// `GET /settings/entry`
-pub(crate) async fn show(
-    State(_): State<Arc<WebState>>,
-    SignedIn { mail, caller: c }: SignedIn,
-) -> Response {
+pub(crate) async fn show(SignedIn { mail, caller: c }: SignedIn) -> Response {
     let mail = &*mail;
     match own_entry(mail, &c).await {
         Ok(e) => page(
@@ -290,7 +284,6 @@ pub(crate) async fn show(
 
 /// `POST /settings/entry`: checked as at registration, then saved.
 pub(crate) async fn save(
-    State(_): State<Arc<WebState>>,
     SignedInForm {
         mail,
         caller: c,

@@ -309,6 +309,16 @@ pub(crate) fn page_with_form_token(cookie: &str, page: impl FnOnce(&str) -> Stri
     res
 }
 
+/// The token of a sign-in form that came back: the one set in `cookie` by
+/// [`page_with_form_token`], if the form `sent` it too (double submit).
+pub(crate) fn sign_in_form_token(
+    headers: &HeaderMap,
+    cookie_name: &str,
+    sent: &str,
+) -> Option<Zeroizing<String>> {
+    cookie(headers, cookie_name).filter(|expected| !sent.is_empty() && same(sent, expected))
+}
+
 /// A signed-in page with a form: 200, or 422 when the form came back with
 /// problems.
 pub(crate) fn form_page(

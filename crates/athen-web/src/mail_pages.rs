@@ -38,7 +38,6 @@ pub(crate) struct ListQuery {
 
 /// `GET /mail/{folder}`: a page of the folder, newest first.
 pub(crate) async fn folder(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Path(folder): Path<String>,
     Query(q): Query<ListQuery>,
@@ -185,7 +184,6 @@ pub(crate) struct SearchQuery {
 /// `GET /search?q=`: letters in any folder whose subject (and so the
 /// patient named in it) or correspondents contain every word.
 pub(crate) async fn search(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Response {
@@ -310,7 +308,6 @@ impl crate::session::WithCsrf for MoveForm {
 /// (`to`), or removes it for good (`to=delete`, only from Trash). The
 /// letter's trail stays: what happened to it is not forgotten with it.
 pub(crate) async fn move_message(
-    State(_): State<Arc<WebState>>,
     Path((folder, uid)): Path<(String, u32)>,
     SignedInForm {
         mail,
@@ -501,7 +498,6 @@ pub(crate) async fn send_receipt(
 /// `GET /mail/{folder}/{uid}/attachments/{n}`: one attachment, always as
 /// a download (never shown by the browser, so it cannot run as a page).
 pub(crate) async fn attachment(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Path((folder, uid, n)): Path<(String, u32, usize)>,
 ) -> Response {
@@ -555,7 +551,6 @@ pub(crate) async fn attachment(
 
 /// `GET /mail/{folder}/{uid}/audit`: the letter's timeline, printable.
 pub(crate) async fn message_audit(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Path((folder, uid)): Path<(String, u32)>,
 ) -> Response {
@@ -711,7 +706,6 @@ If the first choice cannot be made for a letter, the second is tried.</p>\n{}{}<
 
 /// `GET /settings`
 pub(crate) async fn settings(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Query(q): Query<SettingsQuery>,
 ) -> Response {
@@ -753,7 +747,6 @@ impl crate::session::WithCsrf for SettingsForm {
 
 /// `POST /settings`: only the account's own login; every value checked.
 pub(crate) async fn save_settings(
-    State(_): State<Arc<WebState>>,
     SignedInForm {
         mail,
         caller: c,

@@ -186,7 +186,6 @@ when no session is left.</p>",
 /// `POST /settings/sessions/{id}/end`: ends one of the caller's own
 /// sessions (never another login's).
 pub(crate) async fn end_session(
-    State(_): State<Arc<WebState>>,
     Path(id): Path<String>,
     SignedInForm {
         mail,

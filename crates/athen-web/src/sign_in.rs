@@ -5,8 +5,8 @@
 
 use crate::WebState;
 use crate::app::{MailServices, STEP_SECONDS, STEP_TRIES};
-use crate::forms::{cookie, same, set_cookie};
-use crate::layout::{error_page, escape, forbidden, layout, see_other};
+use crate::forms::{cookie, set_cookie};
+use crate::layout::{error_page, escape, layout, see_other};
 use crate::session::{CsrfForm, SESSION_COOKIE, SignedInForm, signed_in};
 use athen_core::clock::UnixTime;
 use athen_vault::VaultError;
@@ -74,12 +74,10 @@ pub(crate) async fn login_submit(
     peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let Some(expected) = cookie(&headers, LOGIN_CSRF_COOKIE) else {
-        return forbidden();
+    let Some(expected) = crate::forms::sign_in_form_token(&headers, LOGIN_CSRF_COOKIE, &f.csrf)
+    else {
+        return crate::layout::forbidden();
     };
-    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return forbidden();
-    }
     let mail = match crate::app::services(&state) {
         Ok(m) => m,
         Err(e) => return error_page(e),
@@ -167,7 +165,6 @@ pub(crate) fn start_session(
 
 /// `POST /logout`: ends the session; the mailbox locks when it was the last.
 pub(crate) async fn logout(
-    State(_): State<Arc<WebState>>,
     SignedInForm {
         mail,
         caller: c,
@@ -223,12 +220,13 @@ fn code_page(csrf: &str, token: &str, status: StatusCode, error: Option<&str>) -
     res
 }
 
+/// The code page's form (practices' and administrators').
 #[derive(Deserialize)]
 pub(crate) struct CodeForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
-    code: String,
+    pub(crate) code: String,
 }
 
 /// `POST /login/code`: the second step.
@@ -238,12 +236,10 @@ pub(crate) async fn submit_code(
     peer: Option<axum::Extension<crate::app::PeerAddr>>,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let Some(expected) = cookie(&headers, LOGIN_CSRF_COOKIE) else {
-        return forbidden();
+    let Some(expected) = crate::forms::sign_in_form_token(&headers, LOGIN_CSRF_COOKIE, &f.csrf)
+    else {
+        return crate::layout::forbidden();
     };
-    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return forbidden();
-    }
     let mail = match crate::app::services(&state) {
         Ok(m) => m,
         Err(e) => return error_page(e),

@@ -254,10 +254,7 @@ names who read or sent it.</p>\n{table}\n\
 }
 
 /// `GET /settings/staff`
-pub(crate) async fn show(
-    State(_): State<Arc<WebState>>,
-    SignedIn { mail, caller: c }: SignedIn,
-) -> Response {
+pub(crate) async fn show(SignedIn { mail, caller: c }: SignedIn) -> Response {
     let mail = &*mail;
     if let Err(res) = owner(mail, &c).await {
         return res;
@@ -267,7 +264,6 @@ pub(crate) async fn show(
 
 /// `POST /settings/staff`: a new staff entry in the directory.
 pub(crate) async fn add(
-    State(_): State<Arc<WebState>>,
     SignedInForm {
         mail,
         caller: c,
@@ -329,7 +325,6 @@ async fn staff_entry(mail: &MailServices, c: &Caller, id: i64) -> Result<Directo
 /// `POST /settings/staff/{id}/remove`: off the directory (a staff member
 /// with a login keeps it until the login is turned off).
 pub(crate) async fn remove(
-    State(_): State<Arc<WebState>>,
     Path(id): Path<i64>,
     SignedInForm {
         mail,
@@ -420,7 +415,6 @@ Give them the password in person; they can change it in Settings.</p>\n\
 
 /// `GET /settings/staff/{id}/login`
 pub(crate) async fn login_page(
-    State(_): State<Arc<WebState>>,
     SignedIn { mail, caller: c }: SignedIn,
     Path(id): Path<i64>,
 ) -> Response {

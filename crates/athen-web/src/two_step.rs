@@ -95,10 +95,7 @@ With two-step sign-in on, the password alone no longer works in them.</p>\n<p><a
 }
 
 /// `GET /settings/two-step`
-pub(crate) async fn show(
-    State(_): State<Arc<WebState>>,
-    SignedIn { mail, caller: c }: SignedIn,
-) -> Response {
+pub(crate) async fn show(SignedIn { mail, caller: c }: SignedIn) -> Response {
     let mail = &*mail;
     match is_on(mail, &c).await {
         Ok(on) => settings_page(&c, on, &FormErrors::default(), ""),
@@ -222,7 +219,6 @@ fn setup_page(c: &Caller, key: &TotpKey, errors: &FormErrors) -> Response {
 
 /// `POST /settings/two-step/start`: after the password, a new key.
 pub(crate) async fn start(
-    State(_): State<Arc<WebState>>,
     peer: Option<axum::Extension<crate::app::PeerAddr>>,
     SignedInForm {
         mail,
@@ -291,7 +287,6 @@ pub(crate) async fn turn_on(
 
 /// `POST /settings/two-step/off`: after the password.
 pub(crate) async fn turn_off(
-    State(_): State<Arc<WebState>>,
     peer: Option<axum::Extension<crate::app::PeerAddr>>,
     SignedInForm {
         mail,

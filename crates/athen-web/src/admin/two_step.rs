@@ -13,7 +13,7 @@ use super::{
     failed, page, services, start_session,
 };
 use crate::WebState;
-use crate::forms::{cookie, same, set_cookie};
+use crate::forms::{cookie, set_cookie};
 use crate::layout::{escape, layout};
 use crate::two_step::TwoStepForm;
 use athen_core::clock::UnixTime;
@@ -24,7 +24,6 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -102,31 +101,21 @@ pub(crate) fn ask_for_code(
     res
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
 /// `POST /admin/login/code`: the second step.
 pub(crate) async fn submit_code(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::app::PeerAddr>>,
-    Form(f): Form<CodeForm>,
+    Form(f): Form<crate::sign_in::CodeForm>,
 ) -> Response {
     let admin = match services(&state).await {
         Ok(a) => a,
         Err(res) => return res,
     };
-    let Some(expected) = cookie(&headers, ADMIN_LOGIN_COOKIE) else {
+    let Some(expected) = crate::forms::sign_in_form_token(&headers, ADMIN_LOGIN_COOKIE, &f.csrf)
+    else {
         return crate::layout::forbidden();
     };
-    if f.csrf.is_empty() || !same(&f.csrf, &expected) {
-        return crate::layout::forbidden();
-    }
     let now = state.clock.now();
     let again = |status, msg: &str| (status, Html(code_form(&expected, Some(msg)))).into_response();
     let waiting = cookie(&headers, STEP_COOKIE).and_then(|t| {
@@ -287,10 +276,7 @@ fn problem(text: &str) -> String {
 }
 
 /// `GET /admin/two-step`
-pub(crate) async fn show(
-    State(_): State<Arc<WebState>>,
-    SignedInOperator { admin, op }: SignedInOperator,
-) -> Response {
+pub(crate) async fn show(SignedInOperator { admin, op }: SignedInOperator) -> Response {
     let admin = &*admin;
     match record(admin, &op).await {
         Ok(me) => settings_page(&op, me.totp_sealed.is_some(), StatusCode::OK, ""),

@@ -177,6 +177,16 @@ impl Component {
     }
 }
 
+impl Component {
+    /// `bytes` in base64 (ED data, such as the PDF display). The base64
+    /// alphabet holds no delimiter, so the encoder's output goes in as it
+    /// is: no pass over megabytes to turn it into ASCII and escape it.
+    pub fn base64(bytes: &[u8]) -> Component {
+        use base64::Engine;
+        Component(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+}
+
 impl From<Text> for Component {
     fn from(t: Text) -> Component {
         Component(t.0)
@@ -338,6 +348,15 @@ mod tests {
             .set(3, Field::text("A"))
             .set(4, Field::text("B"));
         assert_eq!(msh.write(), "MSH|^~\\&|A|B");
+    }
+
+    #[test]
+    fn base64_holds_no_delimiter() {
+        let c = Component::base64(&(0..=255u8).collect::<Vec<_>>());
+        assert!(
+            c.0.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
     }
 
     #[test]

@@ -389,7 +389,6 @@ pub fn write(
             Some(original) => original.to_vec(),
             None => super::pdf::render(letter, job, &format!("Letter about {}", family.value))?,
         };
-        use base64::Engine;
         obx.push(
             Segment::new(OBX)
                 .set(1, fixed!("1"))
@@ -403,7 +402,7 @@ pub fn write(
                         fixed!("application").into(),
                         fixed!("pdf").into(),
                         fixed!("Base64").into(),
-                        Component::text(&base64::engine::general_purpose::STANDARD.encode(bytes)),
+                        Component::base64(&bytes),
                     ]),
                 )
                 .set(11, fixed!("F")),
