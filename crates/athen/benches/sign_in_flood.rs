@@ -15,8 +15,11 @@
 //! `ATHEN_BENCH_BINARY` runs another build of `athen` (an older commit's,
 //! to compare); `ATHEN_BENCH_FLOOD` changes the 200.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[path = "support/localserve.rs"]
+mod localserve;
 
 const PASSWORD: &str = "benchmark password";
 
@@ -50,47 +53,6 @@ fn memory_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn start(data: &std::path::Path) -> (Child, u16) {
-    let mut child = Command::new(binary())
-        .args([
-            "localserve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--https-port",
-            "0",
-            "--smtp-port",
-            "0",
-            "--submission-port",
-            "0",
-            "--submissions-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--dns-server",
-            "127.0.0.1:9",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut port = 0u16;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        if let Some(p) = line.trim().strip_prefix("HTTPS port:") {
-            port = p.trim().parse().unwrap();
-        }
-        if line.contains("Stop with Ctrl-C") {
-            break;
-        }
-        line.clear();
-    }
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (child, port)
 }
 
 /// Sends `n` log-ins at once (one thread and connection each) and prints
@@ -182,7 +144,7 @@ fn main() {
             ],
             &format!("{PASSWORD}\n"),
         );
-        let (mut child, port) = start(&data);
+        let (mut child, port) = localserve::start(&binary(), &data, &[]);
         let before = memory_kib(child.id(), "VmRSS");
         let result = flood(port, &data.join("tls/self-signed-cert.pem"), n, spread);
         let peak = memory_kib(child.id(), "VmHWM");

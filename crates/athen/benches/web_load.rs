@@ -20,9 +20,11 @@ use athen_store::{FsBlobStore, SqliteStore};
 use athen_vault::KdfParams;
 use athen_vault::accounts::{self, Registration};
 use athen_vault::auth::{Authenticator, Throttle, ThrottleLimits};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
+
+#[path = "support/localserve.rs"]
+mod localserve;
 use std::time::Instant;
 
 const PASSWORD: &str = "benchmark password";
@@ -313,46 +315,12 @@ fn main() {
             .unwrap()
             .block_on(make_data(&data, messages, entries));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_athen"))
-        .args([
-            "localserve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--https-port",
-            "0",
-            "--smtp-port",
-            "0",
-            "--submission-port",
-            "0",
-            "--submissions-port",
-            "0",
-            "--imap-port",
-            "0",
-            "--imaps-port",
-            "0",
-            "--dns-server",
-            "127.0.0.1:9",
-            // wrk is one address asking thousands of times a second.
-            "--directory-limit",
-            "0",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut port = 0u16;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        if let Some(p) = line.trim().strip_prefix("HTTPS port:") {
-            port = p.trim().parse().unwrap();
-        }
-        if line.contains("Stop with Ctrl-C") {
-            break;
-        }
-        line.clear();
-    }
-    std::thread::spawn(move || for _ in reader.lines() {});
+    // wrk is one address asking thousands of times a second.
+    let (mut child, port) = localserve::start(
+        env!("CARGO_BIN_EXE_athen"),
+        &data,
+        &["--directory-limit", "0"],
+    );
     let cookie = sign_in(port);
     let base = format!("https://localhost:{port}");
     // Warm: the first Inbox page after sign-in reads the whole trail once.
