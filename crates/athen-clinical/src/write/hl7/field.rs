@@ -175,9 +175,7 @@ impl Component {
     pub fn text(text: &str) -> Component {
         Component(Text::new(text).0)
     }
-}
 
-impl Component {
     /// `bytes` in base64 (ED data, such as the PDF display). The base64
     /// alphabet holds no delimiter, so the encoder's output goes in as it
     /// is: no pass over megabytes to turn it into ASCII and escape it.
