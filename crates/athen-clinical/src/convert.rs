@@ -105,10 +105,12 @@ pub(crate) fn cp1252(b: u8) -> char {
 /// Reads `bytes` as `kind` and extracts what the letter says.
 pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
     let mut original_pdf = None;
+    let mut cover_note = None;
     let (body, subject, header, sent, parts, not_possible) = match kind {
         InputKind::Message => {
             let l = mail::read(bytes);
             original_pdf = l.original_pdf;
+            cover_note = l.cover_note;
             (
                 l.body,
                 l.subject,
@@ -158,7 +160,13 @@ pub fn convert(kind: InputKind, bytes: &[u8], ctx: &Context) -> Conversion {
         sent: sent.or(ctx.sent),
         ..ctx.clone()
     };
-    let mut extraction = extract::extract(header.as_deref(), subject.as_deref(), &body, &ctx);
+    let mut extraction = extract::extract_with_cover_note(
+        header.as_deref(),
+        subject.as_deref(),
+        &body,
+        cover_note.as_ref(),
+        &ctx,
+    );
     // A letter that could not be read at all says so, rather than "no
     // patient named".
     if let Some(why) = not_possible {

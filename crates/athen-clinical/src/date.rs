@@ -129,12 +129,20 @@ impl Date {
                 .ok_or_else(|| format!("{text:?}: the year is not understood"))?;
             return numeric(&year.to_string(), parts[1], parts[0], text);
         }
-        // Words: 1 Feb 1960, 1st February 1960, February 1 1960.
-        let words: Vec<String> = t
+        // Words: 1 Feb 1960, 1st February 1960, February 1 1960, and any
+        // of these after a weekday ("Friday, 4 December 2026").
+        let mut words: Vec<String> = t
             .split(|c: char| c.is_whitespace() || c == ',')
             .filter(|w| !w.is_empty())
             .map(|w| w.to_ascii_lowercase())
             .collect();
+        if words.len() == 4
+            && WEEKDAYS
+                .iter()
+                .any(|d| d.starts_with(words[0].trim_end_matches('.')) && words[0].len() >= 3)
+        {
+            words.remove(0);
+        }
         if words.len() == 3 {
             let (d, m) = if month_of(&words[1]).is_some() {
                 (&words[0], &words[1])
@@ -152,6 +160,16 @@ impl Date {
         Err(format!("{text:?} is not a date (write it as dd/mm/yyyy)"))
     }
 }
+
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
 fn month_of(word: &str) -> Option<u8> {
     let w = word.trim_end_matches('.');

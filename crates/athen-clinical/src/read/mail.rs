@@ -22,6 +22,10 @@ pub struct Letter {
     pub sent: Option<Date>,
     /// What was done with each part, for the record.
     pub parts: Vec<PartNote>,
+    /// The message's own text when the letter came as an attachment
+    /// behind it ("please find attached"): not part of the letter, but
+    /// read for an author when the letter has no signature.
+    pub cover_note: Option<Body>,
     /// Set when the message holds content a letter import would lose.
     pub not_possible: Option<String>,
     /// The letter's PDF, when exactly one PDF attachment was read as a
@@ -87,6 +91,7 @@ pub fn read(raw: &[u8]) -> Letter {
         letter.parts.push(note(part, role.into()));
     }
     let mut pdfs = 0;
+    let text = std::mem::take(&mut letter.body);
     for part in msg.attachments() {
         let ctype = content_type(part);
         let size = part.len();
@@ -153,7 +158,28 @@ pub fn read(raw: &[u8]) -> Letter {
         };
         letter.parts.push(note(part, role));
     }
+    // A short text before attached letters is a cover note; a long one is
+    // a letter of its own, with the attachments after it.
+    if letter.body.is_empty() {
+        letter.body = text;
+    } else if is_cover_note(&text) {
+        if let Some(p) = letter.parts.iter_mut().find(|p| p.used_as == "body") {
+            p.used_as = "cover note".into();
+        }
+        letter.cover_note = Some(text);
+    } else {
+        let attached = std::mem::replace(&mut letter.body, text);
+        append(&mut letter.body, attached);
+    }
     letter
+}
+
+/// At most this many lines of text before an attached letter make a cover
+/// note ("Please find attached…", a greeting and a signature).
+const COVER_NOTE_LINES: usize = 25;
+
+fn is_cover_note(text: &Body) -> bool {
+    text.lines().iter().filter(|l| !l.trim().is_empty()).count() <= COVER_NOTE_LINES
 }
 
 fn content_type(part: &mail_parser::MessagePart<'_>) -> String {

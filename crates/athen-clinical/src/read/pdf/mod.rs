@@ -600,6 +600,8 @@ struct Line {
     y: f32,
     size: f32,
     x0: f32,
+    /// Where each column of the line starts (after a wide gap).
+    columns: Vec<f32>,
     runs: Vec<(String, Style)>,
 }
 
@@ -633,6 +635,7 @@ fn make_line(glyphs: &mut [Glyph]) -> Option<Line> {
     glyphs.sort_by(|a, b| a.x.total_cmp(&b.x));
     let size = glyphs.iter().map(|g| g.size).fold(0.0f32, f32::max);
     let mut runs: Vec<(String, Style)> = Vec::new();
+    let mut columns = Vec::new();
     let mut prev: Option<&Glyph> = None;
     let mut x0 = None;
     for g in glyphs.iter() {
@@ -646,6 +649,7 @@ fn make_line(glyphs: &mut [Glyph]) -> Option<Line> {
             let ends_blank = runs.last().is_some_and(|(t, _)| t.ends_with([' ', '\t']));
             if !blank && !ends_blank {
                 if gap > 1.5 * g.size {
+                    columns.push(g.x);
                     push(&mut runs, "\t", g.style);
                 } else if gap > 0.2 * g.size {
                     push(&mut runs, " ", g.style);
@@ -669,10 +673,13 @@ fn make_line(glyphs: &mut [Glyph]) -> Option<Line> {
         t.truncate(trimmed);
     }
     runs.retain(|(t, _)| !t.is_empty());
+    let x0 = x0?;
+    columns.insert(0, x0);
     Some(Line {
         y: glyphs.first()?.y,
         size,
-        x0: x0?,
+        x0,
+        columns,
         runs,
     })
 }
@@ -718,6 +725,7 @@ fn blocks_of(lines: &[Line]) -> Vec<Block> {
         }
     };
     let mut prev: Option<&Line> = None;
+    let mut row_line: Option<&Line> = None;
     for line in lines {
         let text = line.text();
         let bullet = text
@@ -728,11 +736,31 @@ fn blocks_of(lines: &[Line]) -> Vec<Block> {
             None => true,
             Some(p) => line.y - p.y > 1.55 * p.size.max(line.size) || bullet.is_some(),
         };
+        // A table cell's text that wrapped onto a line of its own, right
+        // under its column: it belongs to that cell, not to a paragraph
+        // (a family name wrapped under "Miss Losa" is part of the name).
+        // A line under the first column starts a paragraph instead.
+        if let (Some(p), Some(row), Some(last)) = (prev, row_line, rows.last_mut())
+            && !text.contains('\t')
+            && line.y - p.y <= 1.55 * p.size.max(line.size)
+            && let Some(col) = row
+                .columns
+                .iter()
+                .position(|x| (line.x0 - x).abs() < 0.5 * line.size)
+                .filter(|&col| col > 0)
+            && let Some(cell) = last.get_mut(col)
+        {
+            cell.push('\n');
+            cell.push_str(text.trim());
+            prev = Some(line);
+            continue;
+        }
         if bullet.is_none() && text.contains('\t') {
             if new_block || !content.is_empty() {
                 flush(&mut blocks, &mut content, &mut rows, &mut item);
             }
             rows.push(text.split('\t').map(|c| c.trim().to_string()).collect());
+            row_line = Some(line);
             prev = Some(line);
             continue;
         }

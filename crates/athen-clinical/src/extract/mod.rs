@@ -4,10 +4,19 @@
 //! that fails is listed as a problem and never used. Two different patients,
 //! or no date of birth, make conversion "not possible, because …".
 
+mod names;
+mod parties;
+mod rows;
+
 use crate::date::Date;
 use crate::document::Body;
 use crate::patient::*;
 use athen_core::identifiers::{self, HealthIdentifierKind, State};
+#[cfg(test)]
+pub(crate) use names::TITLES;
+pub use names::split_person;
+use names::{fold, looks_like_name};
+use rows::{Label, Pair, Row};
 use serde::Serialize;
 
 /// What the caller knows besides the letter.
@@ -48,6 +57,20 @@ pub fn extract(
     body: &Body,
     ctx: &Context,
 ) -> Extraction {
+    extract_with_cover_note(patient_header, subject, body, None, ctx)
+}
+
+/// As [`extract`], for a letter that came attached behind a cover note
+/// (the message's own text): the letter is read first; the note can add
+/// an author when the letter has no signature, and anything it says about
+/// the patient must agree with the letter.
+pub fn extract_with_cover_note(
+    patient_header: Option<&str>,
+    subject: Option<&str>,
+    body: &Body,
+    cover_note: Option<&Body>,
+    ctx: &Context,
+) -> Extraction {
     let mut c = Collector::new(ctx.today);
     if let Some(h) = patient_header {
         c.read_header(h);
@@ -55,23 +78,38 @@ pub fn extract(
     if let Some(s) = subject {
         c.read_subject(&without_controls(s, false));
     }
-    let lines: Vec<String> = body
-        .lines()
-        .iter()
-        .map(|l| without_controls(l, true))
-        .collect();
-    c.read_letter(&lines);
-    let letter_date = letter_date(&lines, ctx);
+    let clean = |s: &str| without_controls(s, true);
+    let rows = rows::rows(body, clean);
+    let pairs = rows::pairs(&rows);
+    c.read_letter(&rows, &pairs);
+    let note = cover_note.map(|b| {
+        let rows = rows::rows(b, clean);
+        let pairs = rows::pairs(&rows);
+        (rows, pairs)
+    });
+    if let Some((rows, pairs)) = &note {
+        c.read_letter(rows, pairs);
+    }
+    c.finish();
+    let letter_date = parties::letter_date(&rows, &pairs, ctx.today, ctx.sent);
     let recipient = ctx
         .recipient
         .clone()
         .map(|p| Found::new(p, Source::Directory))
-        .or_else(|| recipient_from_letter(&lines));
+        .or_else(|| parties::recipient(&rows, &pairs))
+        .or_else(|| {
+            note.as_ref()
+                .and_then(|(rows, pairs)| parties::recipient(rows, pairs))
+        });
     let author = ctx
         .author
         .clone()
         .map(|p| Found::new(p, Source::Directory))
-        .or_else(|| author_from_letter(&lines, &mut c));
+        .or_else(|| parties::author(&rows, &pairs))
+        .or_else(|| {
+            note.as_ref()
+                .and_then(|(rows, pairs)| parties::author(rows, pairs))
+        });
     let mut not_possible = c.conflict.take();
     if not_possible.is_none() {
         not_possible = if c.patient.family_name.is_none() {
@@ -90,175 +128,6 @@ pub fn extract(
         problems: c.problems,
         not_possible,
     }
-}
-
-/// The letter's date: a date alone on a line near the top, or a "Date:"
-/// line; else the message's Date header.
-fn letter_date(lines: &[String], ctx: &Context) -> Option<Found<Date>> {
-    for (i, line) in lines.iter().enumerate().take(25) {
-        let t = line.trim();
-        let (label, value) = match split_label(t) {
-            Some((l, v)) if l == "date" => ("Date", v),
-            _ => ("", t),
-        };
-        if label.is_empty() && (t.len() > 30 || t.is_empty()) {
-            continue;
-        }
-        if let Ok(d) = Date::parse(value, ctx.today.year) {
-            return Some(Found::new(
-                d,
-                Source::Letter {
-                    line: i + 1,
-                    label: label.into(),
-                },
-            ));
-        }
-    }
-    ctx.sent.map(|d| Found::new(d, Source::DateHeader))
-}
-
-/// "Dear Dr Müller," gives the recipient's title and family name.
-fn recipient_from_letter(lines: &[String]) -> Option<Found<Party>> {
-    lines.iter().enumerate().find_map(|(i, l)| {
-        let rest = l.trim().strip_prefix("Dear ")?;
-        let rest = rest.trim_end_matches([',', ':', ' ']);
-        let (title, family) = rest.split_once(' ')?;
-        TITLES
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(title.trim_end_matches('.')))
-            .then(|| {
-                Found::new(
-                    Party {
-                        title: Some(title.trim_end_matches('.').to_string()),
-                        family_name: Some(family.trim().to_string()),
-                        ..Default::default()
-                    },
-                    Source::Letter {
-                        line: i + 1,
-                        label: "Dear".into(),
-                    },
-                )
-            })
-    })
-}
-
-const SIGN_OFFS: [&str; 7] = [
-    "yours sincerely",
-    "yours faithfully",
-    "kind regards",
-    "regards",
-    "with kind regards",
-    "best regards",
-    "yours truly",
-];
-
-/// The signature: the first name after the sign-off, and a provider number
-/// near it ("Provider No: 2426621B").
-fn author_from_letter(lines: &[String], c: &mut Collector) -> Option<Found<Party>> {
-    let start = lines.iter().position(|l| {
-        let t = l.trim().trim_end_matches(',').to_ascii_lowercase();
-        SIGN_OFFS.contains(&t.as_str())
-    })?;
-    let (at, name_line) = lines
-        .iter()
-        .enumerate()
-        .skip(start + 1)
-        .find(|(_, l)| !l.trim().is_empty())?;
-    let (title, given, family) = split_person(name_line.trim());
-    let mut party = Party {
-        title,
-        given_names: given,
-        family_name: family,
-        ..Default::default()
-    };
-    for (i, line) in lines.iter().enumerate().skip(at + 1).take(6) {
-        if let Some((label, value)) = split_label(line.trim())
-            && label.starts_with("provider")
-        {
-            match identifiers::provider_number(value) {
-                Ok(p) => party.provider_number = Some(p),
-                Err(e) => c.problem(
-                    "author.provider_number",
-                    value,
-                    Source::Letter {
-                        line: i + 1,
-                        label: label.clone(),
-                    },
-                    e.reason,
-                ),
-            }
-        }
-    }
-    Some(Found::new(
-        party,
-        Source::Letter {
-            line: at + 1,
-            label: "signature".into(),
-        },
-    ))
-}
-
-/// Words read as a title before a name ("Dr Jane Citizen").
-pub(crate) const TITLES: [&str; 11] = [
-    "Mr",
-    "Mrs",
-    "Ms",
-    "Miss",
-    "Mx",
-    "Master",
-    "Dr",
-    "Prof",
-    "Professor",
-    "A/Prof",
-    "Sr",
-];
-
-/// Splits "Dr Anna Müller", "MÜLLER, Anna" or "Anna MÜLLER" into title,
-/// given names and family name.
-pub fn split_person(text: &str) -> (Option<String>, Option<String>, Option<String>) {
-    let text = without_controls(text, false);
-    let text = text.trim().trim_end_matches([',', '.']);
-    if let Some((family, given)) = text.split_once(',') {
-        let (title, given) = strip_title(given.trim());
-        return (title, non_empty(given), non_empty(family.trim()));
-    }
-    let (title, rest) = strip_title(text);
-    let words: Vec<&str> = rest.split_whitespace().collect();
-    let Some((last, first)) = words.split_last() else {
-        return (title, None, None);
-    };
-    // A word in capitals among mixed-case words is the family name
-    // ("John SMITH Paul" is rare; "John Paul SMITH" is common).
-    let caps = |w: &&str| w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase);
-    if let Some(pos) = words.iter().position(caps)
-        && words.len() > 1
-        && !words.iter().all(caps)
-    {
-        let family = words[pos..]
-            .iter()
-            .take_while(|w| caps(w))
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let given: Vec<&str> = words
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| *i < pos || !caps(w))
-            .map(|(_, w)| *w)
-            .collect();
-        return (title, non_empty(&given.join(" ")), non_empty(&family));
-    }
-    (title, non_empty(&first.join(" ")), non_empty(last))
-}
-
-fn strip_title(text: &str) -> (Option<String>, &str) {
-    if let Some((first, rest)) = text.split_once(char::is_whitespace) {
-        let bare = first.trim_end_matches('.');
-        if let Some(t) = TITLES.iter().find(|t| t.eq_ignore_ascii_case(bare)) {
-            return (Some(t.to_string()), rest.trim());
-        }
-    }
-    (None, text)
 }
 
 /// Text with every control character (CR, LF, NUL, ESC, …) turned into a
@@ -282,79 +151,6 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-/// A line's label (lower case, dots and trailing colon removed) and value:
-/// "D.O.B.: 1/2/60", "Medicare No 2123 45670 1", "Name:\tJohn Smith".
-fn split_label(line: &str) -> Option<(String, &str)> {
-    let (label, value) = if let Some((l, v)) = line.split_once([':', '\t']) {
-        (l, v)
-    } else {
-        // "DOB 01/02/1960": a known label followed by a space.
-        let lower = line.to_ascii_lowercase();
-        let known = LABELS
-            .iter()
-            .filter(|(l, _)| lower.starts_with(l) && lower[l.len()..].starts_with([' ', '\u{a0}']))
-            .max_by_key(|(l, _)| l.len())?;
-        (&line[..known.0.len()], &line[known.0.len()..])
-    };
-    let norm: String = label
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .filter(|c| *c != '.')
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if norm.is_empty() || norm.len() > 30 {
-        return None;
-    }
-    Some((norm, value.trim()))
-}
-
-/// Labels of patient details and what they hold (lower case, no dots).
-const LABELS: [(&str, Field); 28] = [
-    ("re", Field::Person),
-    ("patient", Field::Person),
-    ("patient name", Field::Person),
-    ("name", Field::Person),
-    ("dob", Field::BirthDate),
-    ("d o b", Field::BirthDate),
-    ("date of birth", Field::BirthDate),
-    ("born", Field::BirthDate),
-    ("birth date", Field::BirthDate),
-    ("address", Field::Address),
-    ("patient address", Field::Address),
-    ("medicare", Field::Medicare),
-    ("medicare no", Field::Medicare),
-    ("medicare number", Field::Medicare),
-    ("medicare card", Field::Medicare),
-    ("ihi", Field::Ihi),
-    ("ihi number", Field::Ihi),
-    ("dva", Field::Dva),
-    ("dva no", Field::Dva),
-    ("dva number", Field::Dva),
-    ("sex", Field::Sex),
-    ("gender", Field::Sex),
-    ("phone", Field::Phone),
-    ("ph", Field::Phone),
-    ("tel", Field::Phone),
-    ("telephone", Field::Phone),
-    ("mobile", Field::Phone),
-    ("home phone", Field::Phone),
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Person,
-    BirthDate,
-    Address,
-    Medicare,
-    Ihi,
-    Dva,
-    Sex,
-    Phone,
-}
-
 /// Collects candidate values; the first (most trusted) valid one wins.
 struct Collector {
     today: Date,
@@ -362,26 +158,8 @@ struct Collector {
     problems: Vec<Problem>,
     /// Set when two sources name different patients.
     conflict: Option<String>,
-}
-
-fn fold(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ạ' | 'ả' | 'ấ' | 'ầ' | 'ậ' => {
-                'a'
-            }
-            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ệ' | 'ễ' | 'ế' | 'ề' => 'e',
-            'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ơ' | 'ộ' | 'ố' | 'ồ' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ư' => 'u',
-            'ñ' => 'n',
-            'ç' => 'c',
-            'đ' => 'd',
-            other => other,
-        })
-        .collect()
+    /// A separate "IRN" label, for the Medicare number found anywhere.
+    irn: Option<(String, Source)>,
 }
 
 impl Collector {
@@ -391,6 +169,7 @@ impl Collector {
             patient: Patient::default(),
             problems: Vec::new(),
             conflict: None,
+            irn: None,
         }
     }
 
@@ -419,12 +198,26 @@ impl Collector {
             return;
         };
         if let Some(known) = &self.patient.family_name {
-            if fold(&known.value) != fold(&family) && self.conflict.is_none() {
+            // The same family name with another first name is another
+            // person (twins, a parent): as much a conflict as another name.
+            let first = |g: &str| g.split_whitespace().next().map(fold);
+            let other_given = match (&self.patient.given_names, &given) {
+                (Some(k), Some(g)) => first(&k.value) != first(g),
+                _ => false,
+            };
+            if (fold(&known.value) != fold(&family) || other_given) && self.conflict.is_none() {
+                let who = |g: Option<&str>, f: &str| match g {
+                    Some(g) => format!("{g} {f}"),
+                    None => f.to_string(),
+                };
                 self.conflict = Some(format!(
                     "not possible, because the letter names two different patients: {} ({}) and {} ({})",
-                    known.value,
+                    who(
+                        self.patient.given_names.as_ref().map(|g| g.value.as_str()),
+                        &known.value
+                    ),
                     Self::describe(&known.source),
-                    family,
+                    who(given.as_deref(), &family),
                     Self::describe(&source)
                 ));
             }
@@ -518,7 +311,7 @@ impl Collector {
         let (card, irn_part) = match lower.split_once("irn") {
             Some((c, i)) => (
                 c.to_string(),
-                Some(i.trim_matches([' ', ':', '.']).to_string()),
+                Some(i.chars().filter(char::is_ascii_digit).collect::<String>()),
             ),
             None => match lower.split_once('/') {
                 Some((c, i)) => (c.to_string(), Some(i.trim().to_string())),
@@ -697,86 +490,261 @@ impl Collector {
         self.address(address.trim(), source);
     }
 
-    /// Labelled lines from the first line naming the patient ("Re:",
-    /// "Patient:", "Name:") to the sign-off: the letterhead above and the
-    /// signature below hold the practice's own phone and address.
-    fn read_letter(&mut self, lines: &[String]) {
-        let labelled: Vec<(usize, String, &str, Field)> = lines
+    /// The patient's details from the first label naming the patient
+    /// ("Re:", "Patient:", a "Surname" cell) to the sign-off: the
+    /// letterhead above and the signature below hold the practice's own
+    /// phone and address. A letter that names no patient is read from its
+    /// salutation. Details after a label naming someone else (next of kin,
+    /// parent, the GP) belong to them, to the end of that paragraph.
+    fn read_letter(&mut self, rows: &[Row], pairs: &[Pair]) {
+        let end = parties::sign_off(rows).unwrap_or(rows.len());
+        let is_person = |p: &Pair| {
+            matches!(
+                p.kind,
+                Label::Patient(rows::Field::Person | rows::Field::FamilyName)
+            ) && looks_like_name(&person_value(&p.value).0)
+        };
+        let start = pairs
             .iter()
-            .enumerate()
-            .filter_map(|(i, line)| {
-                let (label, value) = split_label(line.trim())?;
-                let field = LABELS.iter().find(|(l, _)| *l == label)?.1;
-                Some((i, label, value, field))
-            })
-            .collect();
-        let first = labelled
-            .iter()
-            .find(|(_, _, _, f)| *f == Field::Person)
-            .map(|(i, ..)| *i)
+            .find(|p| is_person(p))
+            .map(|p| p.row)
+            .or_else(|| parties::salutation_row(rows))
             .unwrap_or(0);
-        let sign_off = lines
-            .iter()
-            .position(|l| {
-                let t = l.trim().trim_end_matches(',').to_ascii_lowercase();
-                SIGN_OFFS.contains(&t.as_str())
-            })
-            .unwrap_or(lines.len());
-        for (i, label, value, field) in labelled {
-            if i < first || i >= sign_off {
+        let mut someone_else: Option<usize> = None;
+        for (n, pair) in pairs.iter().enumerate() {
+            if pair.row < start || pair.row >= end {
                 continue;
             }
-            if value.is_empty() {
-                continue;
-            }
+            let row = &rows[pair.row];
             let source = Source::Letter {
-                line: i + 1,
-                label: label.clone(),
+                line: row.line + 1,
+                label: pair.label.clone(),
             };
+            let field = match pair.kind {
+                Label::Party(_) => {
+                    someone_else = Some(row.block);
+                    continue;
+                }
+                Label::Patient(f) => f,
+                _ => continue,
+            };
+            if field == rows::Field::Person && is_person(pair) {
+                someone_else = None;
+            }
+            if someone_else == Some(row.block) || pair.value.is_empty() {
+                continue;
+            }
             match field {
-                Field::Person => {
-                    // "Re: John SMITH, DOB 01/02/1960, 1 Main St, Northside NSW 2000"
-                    let lower = value.to_ascii_lowercase();
-                    let marker = ["d.o.b.", "d.o.b", "dob", "born", "date of birth"]
-                        .iter()
-                        .filter_map(|m| lower.find(m).map(|at| (at, m.len())))
-                        .min();
-                    match marker {
-                        Some((at, len)) => {
-                            self.person(
-                                value[..at].trim_end_matches([' ', ',', '(']),
-                                source.clone(),
-                            );
-                            let after = value[at + len..].trim_start_matches([':', ' ', '.']);
-                            let (date, more) =
-                                after.split_once([',', ')', ';']).unwrap_or((after, ""));
-                            self.birth_date(date.trim(), source.clone());
-                            let more = more.trim_start_matches([',', ' ', ')']);
-                            if !more.is_empty() {
-                                self.address(more, source);
-                            }
-                        }
-                        None => self.person(value, source),
+                rows::Field::Person => {
+                    if !is_person(pair) {
+                        continue;
+                    }
+                    self.person_details(&pair.value, source);
+                    // "Re: John SMITH" then the address on the lines below,
+                    // without a label.
+                    let last_in_row = pairs.get(n + 1).is_none_or(|p| p.row != pair.row);
+                    if last_in_row && !row.in_table {
+                        self.address_below(rows, pairs, pair.row, end);
                     }
                 }
-                Field::BirthDate => {
-                    let date = value
+                rows::Field::FamilyName => self.name_part(&pair.value, None, source),
+                rows::Field::GivenNames => self.name_part("", Some(&pair.value), source),
+                rows::Field::BirthDate => {
+                    let date = pair
+                        .value
                         .split(['(', ';'])
                         .next()
-                        .unwrap_or(value)
+                        .unwrap_or_default()
                         .trim()
                         .trim_end_matches(',');
                     self.birth_date(date, source)
                 }
-                Field::Address => self.address(value, source),
-                Field::Medicare => self.medicare(value, source),
-                Field::Ihi => self.ihi(value, source),
-                Field::Dva => self.dva(value, source),
-                Field::Sex => self.sex(value, source),
-                Field::Phone => self.phone(value, source),
+                rows::Field::Address => self.address(&pair.value, source),
+                rows::Field::Medicare => self.medicare(&pair.value, source),
+                rows::Field::Irn => {
+                    if self.irn.is_none() {
+                        self.irn = Some((pair.value.clone(), source));
+                    }
+                }
+                rows::Field::Ihi => self.ihi(&pair.value, source),
+                rows::Field::Dva => self.dva(&pair.value, source),
+                rows::Field::Sex => self.sex(&pair.value, source),
+                rows::Field::Phone => self.phone(&pair.value, source),
             }
         }
     }
+
+    /// "John SMITH, DOB 01/02/1960, 1 Main St, Northside NSW 2000",
+    /// "SMITH, John - DOB 01/02/1960 - MRN 1234": the name, and what follows.
+    fn person_details(&mut self, value: &str, source: Source) {
+        let (name, dob, rest) = person_value(value);
+        if let Some(two) = two_people(&name) {
+            self.conflict.get_or_insert(format!(
+                "not possible, because the letter is about more than one person: {two}"
+            ));
+            return;
+        }
+        self.person(&name, source.clone());
+        if let Some(dob) = dob {
+            self.birth_date(&dob, source.clone());
+        }
+        let rest: Vec<&str> = rest
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| {
+                let first = s.split([' ', ':']).next().unwrap_or_default();
+                rows::label(&rows::normalise(first)).is_none()
+            })
+            .collect();
+        if !rest.is_empty() {
+            self.address(&rest.join(", "), source);
+        }
+    }
+
+    /// Up to three unlabelled lines below the patient's name, ending in a
+    /// postcode: the patient's address.
+    fn address_below(&mut self, rows: &[Row], pairs: &[Pair], at: usize, end: usize) {
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        for (i, row) in rows.iter().enumerate().skip(at + 1).take(5) {
+            if i >= end || row.block != rows[at].block {
+                return;
+            }
+            // A labelled line ("DOB: …") between name and address.
+            if pairs.iter().any(|p| p.row == i) {
+                lines.clear();
+                continue;
+            }
+            let text = row.text();
+            lines.push((i, text.clone()));
+            if lines.len() > 3 {
+                return;
+            }
+            let last = text.split_whitespace().last().unwrap_or_default();
+            if last.len() == 4 && last.chars().all(|c| c.is_ascii_digit()) {
+                let source = Source::Letter {
+                    line: rows[lines[0].0].line + 1,
+                    label: "address".into(),
+                };
+                let lines: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+                self.address(&lines.join(", "), source);
+                return;
+            }
+        }
+    }
+
+    /// A "Surname" or "Given names" cell: the name is built from both.
+    fn name_part(&mut self, family: &str, given: Option<&str>, source: Source) {
+        match given {
+            Some(g) => {
+                if let Some(known) = &self.patient.given_names {
+                    if fold(&known.value) != fold(g) {
+                        self.conflict.get_or_insert(format!(
+                            "not possible, because the letter names two different patients: {} and {}",
+                            known.value, g
+                        ));
+                    }
+                } else if !g.trim().is_empty() {
+                    self.patient.given_names = Some(Found::new(g.trim().to_string(), source));
+                }
+            }
+            None => self.person(&format!("{family},"), source),
+        }
+    }
+
+    /// What is settled once every source is read: the IRN of a separate
+    /// "IRN" label, and sex from the patient's title.
+    fn finish(&mut self) {
+        if let (Some((irn, source)), Some(m)) = (self.irn.take(), self.patient.medicare.as_mut())
+            && m.value.irn.is_none()
+        {
+            match irn.trim().parse::<u8>() {
+                Ok(n @ 1..=9) => m.value.irn = Some(n),
+                _ => self.problems.push(Problem {
+                    field: "patient.medicare.irn".into(),
+                    found: irn,
+                    source,
+                    reason: "the IRN must be one digit from 1 to 9".into(),
+                }),
+            }
+        }
+        // Sex from the title when no field says it; never from a name.
+        if self.patient.sex.is_none()
+            && let Some(t) = &self.patient.title
+        {
+            let sex = match t.value.as_str() {
+                "Mr" | "Master" => Some(Sex::Male),
+                "Mrs" | "Ms" | "Miss" => Some(Sex::Female),
+                _ => None,
+            };
+            if let Some(s) = sex {
+                self.patient.sex = Some(Found::new(s, t.source.clone()));
+            }
+        }
+    }
+}
+
+/// A person label's value cut into the name, the date of birth after a
+/// "DOB" marker, and the parts after that ("Re: your patient Mr John
+/// SMITH, DOB 1/2/60, 1 Main St, Northside 2000").
+fn person_value(value: &str) -> (String, Option<String>, Vec<String>) {
+    let lower = value.to_lowercase();
+    let mut name_start = 0;
+    for lead in [
+        "our mutual patient",
+        "your patient",
+        "mutual patient",
+        "our patient",
+    ] {
+        if let Some(at) = lower.find(lead) {
+            name_start = at + lead.len();
+        }
+    }
+    let marker = ["d.o.b.", "d.o.b", "dob", "born", "date of birth"]
+        .iter()
+        .filter_map(|m| {
+            lower[name_start..]
+                .match_indices(m)
+                .find(|(at, _)| {
+                    let at = name_start + at;
+                    at == 0 || !lower[..at].ends_with(char::is_alphanumeric)
+                })
+                .map(|(at, _)| (name_start + at, m.len()))
+        })
+        .min();
+    let cut_name = |s: &str| {
+        s.split(" - ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_start_matches([',', ':', '-', ' '])
+            .trim_end_matches([' ', ',', '(', '-', '–'])
+            .to_string()
+    };
+    let Some((at, len)) = marker else {
+        return (cut_name(&value[name_start..]), None, Vec::new());
+    };
+    let name = cut_name(&value[name_start..at]);
+    let after = value[at + len..].trim_start_matches([':', ' ', '.']);
+    let mut parts = after
+        .split([',', ')', ';'])
+        .flat_map(|p| p.split(" - "))
+        .map(|p| {
+            p.trim()
+                .trim_start_matches(['-', '–', '('])
+                .trim()
+                .to_string()
+        });
+    let dob = parts.next().filter(|d| !d.is_empty());
+    (name, dob, parts.filter(|p| !p.is_empty()).collect())
+}
+
+/// "Ava and Noah NGUYEN", "Mr & Mrs Smith": a name of two people.
+fn two_people(name: &str) -> Option<String> {
+    let lower = format!(" {} ", name.to_lowercase());
+    [" and ", " & ", " + "]
+        .iter()
+        .any(|j| lower.contains(j))
+        .then(|| name.to_string())
 }
 
 /// The patient named in a subject's ATHEN syntax, for a folder list:
@@ -918,10 +886,69 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
             a.street = non_empty(street);
             a.suburb = non_empty(suburb);
         }
-        None => a.street = non_empty(front),
+        None => {
+            // "12 Main Street NORTHSIDE": the street ends at its type.
+            let words: Vec<&str> = front.split_whitespace().collect();
+            match words.iter().rposition(|w| {
+                STREET_TYPES.contains(&w.trim_end_matches('.').to_lowercase().as_str())
+            }) {
+                Some(at) if at + 1 < words.len() && at > 0 => {
+                    a.street = non_empty(&words[..=at].join(" "));
+                    a.suburb = non_empty(&words[at + 1..].join(" "));
+                }
+                _ => a.street = non_empty(front),
+            }
+        }
+    }
+    // A postcode that only one state uses says the state.
+    if a.state.is_none()
+        && let Some(p) = a.postcode.as_deref().and_then(|p| p.parse::<u16>().ok())
+    {
+        let mut states = State::ALL.into_iter().filter(|s| s.has_postcode(p));
+        if let (Some(s), None) = (states.next(), states.next()) {
+            a.state = Some(s);
+        }
     }
     check_address(a)
 }
+
+/// The last word of a street ("12 Main Street NORTHSIDE").
+const STREET_TYPES: [&str; 34] = [
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "av",
+    "drive",
+    "dr",
+    "parade",
+    "pde",
+    "place",
+    "pl",
+    "crescent",
+    "cres",
+    "highway",
+    "hwy",
+    "terrace",
+    "tce",
+    "lane",
+    "ln",
+    "way",
+    "court",
+    "ct",
+    "close",
+    "cl",
+    "circuit",
+    "cct",
+    "boulevard",
+    "bvd",
+    "grove",
+    "gr",
+    "square",
+    "esplanade",
+];
 
 /// The postcode must exist, and be in the state if both are given.
 fn check_address(a: Address) -> Result<Address, String> {
@@ -1081,7 +1108,7 @@ Address: 1 Main St, Northside VIC 2000\nIHI: 8003608833357362\n";
         let why = x.not_possible.unwrap();
         assert!(why.contains("two different patients"), "{why}");
         assert!(
-            why.contains("SMITH (the subject) and BROWN (line 1 of the letter)"),
+            why.contains("Jane SMITH (the subject) and Tom BROWN (line 1 of the letter)"),
             "{why}"
         );
         let x = extract(
