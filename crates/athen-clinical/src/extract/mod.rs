@@ -511,7 +511,7 @@ impl Collector {
             .or_else(|| parties::salutation_row(rows))
             .unwrap_or(0);
         let mut someone_else: Option<usize> = None;
-        for (n, pair) in pairs.iter().enumerate() {
+        for pair in pairs {
             if pair.row < start || pair.row >= end {
                 continue;
             }
@@ -542,8 +542,7 @@ impl Collector {
                     self.person_details(&pair.value, source);
                     // "Re: John SMITH" then the address on the lines below,
                     // without a label.
-                    let last_in_row = pairs.get(n + 1).is_none_or(|p| p.row != pair.row);
-                    if last_in_row && !row.in_table {
+                    if !row.in_table {
                         self.address_below(rows, pairs, pair.row, end);
                     }
                 }

@@ -93,6 +93,11 @@ pub fn read(data: &[u8]) -> Body {
                 i = next;
                 if skip_chars > 0 && !matches!(word.as_str(), "par" | "line") {
                     skip_chars -= 1;
+                    // A skipped `\'hh` fallback takes its two hex digits
+                    // with it (LibreOffice writes `\u333\'3f`).
+                    if word == "'" {
+                        i = (i + 2).min(data.len());
+                    }
                     continue;
                 }
                 match word.as_str() {
