@@ -85,8 +85,19 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Scores one letter; returns what it missed, for the report.
-fn score(truth: &Value, out: &Value, s: &mut Scores) -> Vec<String> {
+/// Adds one letter's scores to a group's.
+fn add(to: &mut Scores, from: &Scores) {
+    for (m, sc) in from {
+        let e = to.entry(m).or_default();
+        e.right += sc.right;
+        e.of += sc.of;
+    }
+}
+
+/// Scores one letter, with what it missed for the report.
+fn score(truth: &Value, out: &Value) -> (Scores, Vec<String>) {
+    let mut scores = Scores::new();
+    let s = &mut scores;
     let mut missed = Vec::new();
     let mut invented = Vec::new();
     let mut mark = |s: &mut Scores, name: &'static str, ok: bool, what: String| {
@@ -189,7 +200,7 @@ fn score(truth: &Value, out: &Value, s: &mut Scores) -> Vec<String> {
         format!("want {}, got {got}", truth["letter_date"]),
     );
     missed.extend(invented);
-    missed
+    (scores, missed)
 }
 
 fn table(title: &str, groups: &BTreeMap<String, Scores>) -> String {
@@ -246,16 +257,15 @@ fn the_corpus_is_read_and_no_letter_goes_to_a_wrong_patient() {
             }
             println!("{}", serde_json::to_string_pretty(&out["patient"]).unwrap());
         }
-        let missed = score(t, &out, &mut all);
+        let (scores, missed) = score(t, &out);
+        add(&mut all, &scores);
         for (groups, key) in [
             (&mut by_format, "format"),
             (&mut by_generator, "generator"),
             (&mut by_kind, "kind"),
         ] {
-            let g = groups
-                .entry(t[key].as_str().unwrap_or("?").to_string())
-                .or_default();
-            score(t, &out, g);
+            let group = t[key].as_str().unwrap_or("?").to_string();
+            add(groups.entry(group).or_default(), &scores);
         }
         if !missed.is_empty() {
             report.push_str(&format!("\n{file}:\n  {}", missed.join("\n  ")));

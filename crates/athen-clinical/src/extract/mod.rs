@@ -16,7 +16,7 @@ use athen_core::identifiers::{self, HealthIdentifierKind, State};
 pub(crate) use names::TITLES;
 pub use names::split_person;
 use names::{fold, looks_like_name};
-use rows::{Label, Pair, Row};
+use rows::{Label, Pair, Row, Text};
 use serde::Serialize;
 
 /// What the caller knows besides the letter.
@@ -79,37 +79,26 @@ pub fn extract_with_cover_note(
         c.read_subject(&without_controls(s, false));
     }
     let clean = |s: &str| without_controls(s, true);
-    let rows = rows::rows(body, clean);
-    let pairs = rows::pairs(&rows);
-    c.read_letter(&rows, &pairs);
-    let note = cover_note.map(|b| {
-        let rows = rows::rows(b, clean);
-        let pairs = rows::pairs(&rows);
-        (rows, pairs)
-    });
-    if let Some((rows, pairs)) = &note {
-        c.read_letter(rows, pairs);
+    let letter = rows::Text::read(body, clean);
+    let note = cover_note.map(|b| rows::Text::read(b, clean));
+    // The letter first; the note only adds what the letter lacks, and
+    // must agree with it on who the patient is.
+    let texts = || std::iter::once(&letter).chain(note.as_ref());
+    for text in texts() {
+        c.read_letter(text);
     }
     c.finish();
-    let letter_date = parties::letter_date(&rows, &pairs, ctx.today, ctx.sent);
+    let letter_date = parties::letter_date(&letter, ctx.today, ctx.sent);
     let recipient = ctx
         .recipient
         .clone()
         .map(|p| Found::new(p, Source::Directory))
-        .or_else(|| parties::recipient(&rows, &pairs))
-        .or_else(|| {
-            note.as_ref()
-                .and_then(|(rows, pairs)| parties::recipient(rows, pairs))
-        });
+        .or_else(|| texts().find_map(parties::recipient));
     let author = ctx
         .author
         .clone()
         .map(|p| Found::new(p, Source::Directory))
-        .or_else(|| parties::author(&rows, &pairs))
-        .or_else(|| {
-            note.as_ref()
-                .and_then(|(rows, pairs)| parties::author(rows, pairs))
-        });
+        .or_else(|| texts().find_map(parties::author));
     let mut not_possible = c.conflict.take();
     if not_possible.is_none() {
         not_possible = if c.patient.family_name.is_none() {
@@ -496,7 +485,8 @@ impl Collector {
     /// phone and address. A letter that names no patient is read from its
     /// salutation. Details after a label naming someone else (next of kin,
     /// parent, the GP) belong to them, to the end of that paragraph.
-    fn read_letter(&mut self, rows: &[Row], pairs: &[Pair]) {
+    fn read_letter(&mut self, text: &Text) {
+        let (rows, pairs) = (&text.rows[..], &text.pairs[..]);
         let end = parties::sign_off(rows).unwrap_or(rows.len());
         let is_person = |p: &Pair| {
             matches!(
@@ -686,7 +676,9 @@ impl Collector {
 /// "DOB" marker, and the parts after that ("Re: your patient Mr John
 /// SMITH, DOB 1/2/60, 1 Main St, Northside 2000").
 fn person_value(value: &str) -> (String, Option<String>, Vec<String>) {
-    let lower = value.to_lowercase();
+    // ASCII lower case keeps every byte where it was, so positions found
+    // in `lower` cut `value` at the same characters.
+    let lower = value.to_ascii_lowercase();
     let mut name_start = 0;
     for lead in [
         "our mutual patient",
@@ -968,6 +960,91 @@ fn check_address(a: Address) -> Result<Address, String> {
 mod tests {
     use super::*;
     use crate::read::text;
+    use proptest::prelude::*;
+
+    /// Text whose length in bytes changes with its case (the Kelvin sign
+    /// is 3 bytes and lower-cases to "k"; "İ" is 2 and becomes 3) is cut
+    /// where it was read, never inside a character.
+    #[test]
+    fn case_that_changes_length_cuts_nothing_in_half() {
+        for letter in [
+            "Re: \u{212A}\u{212A}x dob 1/2/60",
+            "Re: İİİ your patient SMITH, John DOB 01/02/1960",
+            "\u{212A}\u{212A}DOB 01/02/1960",
+            "Patient: \u{212A}\u{212A}\u{212A}\u{212A}\u{212A} your patient Jo DOB 1/2/60",
+        ] {
+            let _ = extract(None, None, &text::read(letter), &ctx());
+        }
+        let x = extract(
+            None,
+            None,
+            &text::read("Re: İris SMITH, DOB 01/02/1960"),
+            &ctx(),
+        );
+        assert_eq!(x.patient.given_names.unwrap().value, "İris");
+    }
+
+    /// Lines made of the labels letters use, with any text after them,
+    /// laid out in lines, tab columns or space columns.
+    fn letter_lines() -> impl Strategy<Value = String> {
+        let label = prop::sample::select(vec![
+            "Re: ",
+            "Patient: ",
+            "Name\t",
+            "Surname\t",
+            "Given names\t",
+            "DOB ",
+            "D.O.B.: ",
+            "Date of birth: ",
+            "Address: ",
+            "Medicare: ",
+            "IRN: ",
+            "Sex: ",
+            "Phone: ",
+            "Next of kin: ",
+            "GP: ",
+            "Dear ",
+            "Yours sincerely,",
+            "Provider No: ",
+            "",
+        ]);
+        let value = prop_oneof![
+            "\\PC{0,30}",
+            Just("Mr John SMITH".to_string()),
+            Just("01/02/1960".to_string()),
+            Just("1 Main St, Northside NSW 2000".to_string()),
+            Just("2123 45670 1 (IRN 1)".to_string()),
+            Just("Ava and Noah SMITH".to_string()),
+        ];
+        let sep = prop::sample::select(vec!["\n", "\n\n", "\t", "   ", " "]);
+        prop::collection::vec((label, value, sep), 0..24).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(l, v, s)| format!("{l}{v}{s}"))
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Any letter is read without a panic; a letter that can be
+        /// converted names its patient and their birth date; no detail
+        /// holds a control character.
+        #[test]
+        fn any_letter_reads_and_a_converted_one_has_its_patient(letter in letter_lines()) {
+            let x = extract(None, None, &text::read(&letter), &ctx());
+            if x.not_possible.is_none() {
+                prop_assert!(x.patient.family_name.is_some());
+                prop_assert!(x.patient.birth_date.is_some());
+            }
+            let p = &x.patient;
+            for text in [&p.family_name, &p.given_names, &p.title, &p.phone, &p.dva, &p.ihi]
+                .into_iter()
+                .flatten()
+            {
+                prop_assert!(!text.value.chars().any(char::is_control), "{:?}", text.value);
+            }
+        }
+    }
 
     fn ctx() -> Context {
         Context {

@@ -76,7 +76,7 @@ const PARTICLES: [&str; 17] = [
 ];
 
 /// Qualifications and memberships written after a name.
-const POST_NOMINALS: [&str; 40] = [
+const POST_NOMINALS: [&str; 39] = [
     "mbbs",
     "mb",
     "bs",
@@ -105,7 +105,6 @@ const POST_NOMINALS: [&str; 40] = [
     "bpod",
     "bappsc",
     "hons",
-    "(hons)",
     "mpsych",
     "maps",
     "ba",
@@ -119,14 +118,14 @@ const POST_NOMINALS: [&str; 40] = [
     "mrcgp",
 ];
 
+/// A qualification ("MBBS", "B.Pod", "(Hons)"), or punctuation alone.
 fn is_post_nominal(word: &str) -> bool {
-    let w: String = word
-        .trim_matches([',', '(', ')', '.'])
+    let bare: String = word
         .chars()
-        .filter(|c| *c != '.')
+        .filter(|c| !matches!(c, ',' | '(' | ')' | '.'))
         .collect::<String>()
         .to_lowercase();
-    POST_NOMINALS.contains(&w.as_str()) || (w.is_empty() && !word.is_empty())
+    bare.is_empty() || POST_NOMINALS.contains(&bare.as_str())
 }
 
 /// A person as a signature or an address block writes them: "Dr Jane
@@ -216,22 +215,13 @@ pub(crate) fn strip_title(text: &str) -> (Option<String>, &str) {
     (None, text)
 }
 
+/// A name for comparing: letters and digits only, lower case, accents and
+/// other scripts spelled in ASCII by deunicode (the crate the HL7 writer
+/// uses), so "Thị" and "Thi", "Müller" and "MULLER" are the same name.
 pub(crate) fn fold(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ạ' | 'ả' | 'ấ' | 'ầ' | 'ậ' => {
-                'a'
-            }
-            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ệ' | 'ễ' | 'ế' | 'ề' => 'e',
-            'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ơ' | 'ộ' | 'ố' | 'ồ' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ư' => 'u',
-            'ñ' => 'n',
-            'ç' => 'c',
-            'đ' => 'd',
-            other => other,
-        })
+    deunicode::deunicode(s)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
         .collect()
 }

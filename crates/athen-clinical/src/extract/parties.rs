@@ -3,7 +3,7 @@
 //! above it, or a "To:"/"GP:" line).
 
 use super::names::{fold, person_line, split_person, strip_title};
-use super::rows::{Label, Pair, Role, Row};
+use super::rows::{Label, Role, Row, Text};
 use crate::date::Date;
 use crate::patient::{Found, Party, Source};
 use athen_core::identifiers;
@@ -60,13 +60,9 @@ fn letter_source(row: &Row, label: &str) -> Source {
 
 /// The letter's date: a "Date:" line, or a date alone on a line near the
 /// top; else the message's Date header.
-pub(super) fn letter_date(
-    rows: &[Row],
-    pairs: &[Pair],
-    today: Date,
-    sent: Option<Date>,
-) -> Option<Found<Date>> {
-    let labelled = pairs.iter().find_map(|p| {
+pub(super) fn letter_date(text: &Text, today: Date, sent: Option<Date>) -> Option<Found<Date>> {
+    let rows = &text.rows;
+    let labelled = text.pairs.iter().find_map(|p| {
         (p.kind == Label::LetterDate)
             .then(|| Date::parse(&p.value, today.year).ok())
             .flatten()
@@ -95,55 +91,51 @@ fn provider_number(text: &str) -> Option<String> {
         .find_map(|w| identifiers::provider_number(w).ok())
 }
 
-fn party(title: Option<String>, given: Option<String>, family: String) -> Party {
-    Party {
+/// The person a line names, with a provider number the line gives.
+fn named(line: &str) -> Option<Party> {
+    let (title, given_names, family) = person_line(line)?;
+    Some(Party {
         title,
-        given_names: given,
+        given_names,
         family_name: Some(family),
+        provider_number: provider_number(line),
         ..Default::default()
-    }
+    })
 }
 
-/// The author: the first name under the sign-off, with a provider number
-/// from the lines below it; else a "Reported by:" line.
-pub(super) fn author(rows: &[Row], pairs: &[Pair]) -> Option<Found<Party>> {
-    if let Some(s) = sign_off(rows) {
-        let mut found: Option<(usize, Party)> = None;
-        for (i, row) in rows.iter().enumerate().skip(s + 1).take(8) {
-            let text = row.text();
-            if text.trim().is_empty() {
-                continue;
-            }
-            match &mut found {
-                None => {
-                    if let Some((t, g, f)) = person_line(&text) {
-                        let mut p = party(t, g, f);
-                        p.provider_number = provider_number(&text);
-                        found = Some((i, p));
-                    } else if found.is_none() && i > s + 3 {
-                        break;
-                    }
-                }
-                Some((_, p)) => {
-                    if p.provider_number.is_none() {
-                        p.provider_number = provider_number(&text);
-                    }
-                }
-            }
-        }
-        if let Some((i, p)) = found {
-            return Some(Found::new(p, letter_source(&rows[i], "signature")));
-        }
-    }
-    pairs
+/// The first line labelled as this party's ("Reported by:", "GP:") that
+/// names a person `accept` takes.
+fn labelled(text: &Text, role: Role, accept: impl Fn(&Party) -> bool) -> Option<Found<Party>> {
+    text.pairs
         .iter()
-        .filter(|p| p.kind == Label::Party(Role::Author))
+        .filter(|p| p.kind == Label::Party(role))
         .find_map(|p| {
-            let (t, g, f) = person_line(&p.value)?;
-            let mut party = party(t, g, f);
-            party.provider_number = provider_number(&p.value);
-            Some(Found::new(party, letter_source(&rows[p.row], &p.label)))
+            let party = named(&p.value).filter(&accept)?;
+            Some(Found::new(
+                party,
+                letter_source(&text.rows[p.row], &p.label),
+            ))
         })
+}
+
+/// The author: a name in the four lines under the sign-off, with a
+/// provider number from it or the lines below; else a "Reported by:" line.
+pub(super) fn author(text: &Text) -> Option<Found<Party>> {
+    let rows = &text.rows;
+    let signed = sign_off(rows).and_then(|s| {
+        let (at, mut party) = (s + 1..rows.len())
+            .take(4)
+            .find_map(|i| named(&rows[i].text()).map(|p| (i, p)))?;
+        if party.provider_number.is_none() {
+            party.provider_number = rows
+                .iter()
+                .take(s + 9)
+                .skip(at + 1)
+                .find_map(|r| provider_number(&r.text()));
+        }
+        Some(Found::new(party, letter_source(&rows[at], "signature")))
+    });
+    signed.or_else(|| labelled(text, Role::Author, |_| true))
 }
 
 /// Salutations that name no one.
@@ -161,7 +153,8 @@ const GENERIC: [&str; 8] = [
 /// The recipient: the address block above "Dear …" when the salutation
 /// names its person ("Dear Richard" + "Dr Richard Hollingsworth"), else a
 /// "To:"/"GP:" line, else the salutation's own title and family name.
-pub(super) fn recipient(rows: &[Row], pairs: &[Pair]) -> Option<Found<Party>> {
+pub(super) fn recipient(text: &Text) -> Option<Found<Party>> {
+    let rows = &text.rows;
     let greeting = salutation(rows);
     let called: Vec<String> = greeting
         .as_ref()
@@ -186,44 +179,26 @@ pub(super) fn recipient(rows: &[Row], pairs: &[Pair]) -> Option<Found<Party>> {
             })
     };
     // The address block: a block above the salutation that opens with a
-    // titled name.
+    // titled name the salutation calls by.
     if let Some((at, _)) = &greeting {
-        let mut block_start = None;
-        for i in (0..*at).rev().take(20) {
-            let row = &rows[i];
-            let first_of_block = i == 0 || rows[i - 1].block != row.block;
-            if !first_of_block {
-                continue;
-            }
-            let text = row.text();
-            if let Some((t, g, f)) = person_line(&text)
-                && t.is_some()
-            {
-                let mut p = party(t, g, f);
-                if matches(&p) {
-                    p.provider_number = rows[i..*at]
-                        .iter()
-                        .take_while(|r| r.block == row.block)
-                        .find_map(|r| provider_number(&r.text()));
-                    block_start = Some((i, p));
-                    break;
-                }
-            }
-        }
-        if let Some((i, p)) = block_start {
-            return Some(Found::new(p, letter_source(&rows[i], "address block")));
+        let block = (0..*at).rev().take(20).find_map(|i| {
+            let first_of_block = i == 0 || rows[i - 1].block != rows[i].block;
+            let party = named(&rows[i].text()).filter(|p| p.title.is_some() && matches(p));
+            first_of_block.then_some(party).flatten().map(|p| (i, p))
+        });
+        if let Some((i, mut party)) = block {
+            party.provider_number = party.provider_number.or_else(|| {
+                rows[i..*at]
+                    .iter()
+                    .take_while(|r| r.block == rows[i].block)
+                    .find_map(|r| provider_number(&r.text()))
+            });
+            return Some(Found::new(party, letter_source(&rows[i], "address block")));
         }
     }
-    let labelled = pairs
-        .iter()
-        .filter(|p| p.kind == Label::Party(Role::Recipient))
-        .find_map(|p| {
-            let (t, g, f) = person_line(&p.value)?;
-            let mut party = party(t, g, f);
-            party.provider_number = provider_number(&p.value);
-            (greeting.is_none() || generic || matches(&party))
-                .then(|| Found::new(party, letter_source(&rows[p.row], &p.label)))
-        });
+    let labelled = labelled(text, Role::Recipient, |p| {
+        greeting.is_none() || generic || matches(p)
+    });
     if labelled.is_some() {
         return labelled;
     }

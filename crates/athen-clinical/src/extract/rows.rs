@@ -201,10 +201,24 @@ impl Row {
     }
 }
 
+/// A letter's rows and the label/value pairs in them.
+pub(super) struct Text {
+    pub rows: Vec<Row>,
+    pub pairs: Vec<Pair>,
+}
+
+impl Text {
+    pub fn read(body: &Body, clean: impl Fn(&str) -> String) -> Text {
+        let rows = rows(body, clean);
+        let pairs = pairs(&rows);
+        Text { rows, pairs }
+    }
+}
+
 /// The body's rows, numbered as [`Body::lines`] numbers them. Text lines
 /// are cut into cells at tabs and at runs of two or more spaces (columns
 /// laid out by hand); table cells keep their line breaks as ", ".
-pub(super) fn rows(body: &Body, clean: impl Fn(&str) -> String) -> Vec<Row> {
+fn rows(body: &Body, clean: impl Fn(&str) -> String) -> Vec<Row> {
     let mut out = Vec::new();
     let mut line = 0;
     for (b, block) in body.blocks.iter().enumerate() {
@@ -287,35 +301,44 @@ pub(super) struct Pair {
     pub value: String,
 }
 
-/// Every label/value pair of the letter, in reading order, and for each
-/// row the text before its first label (an unlabelled line).
-pub(super) fn pairs(rows: &[Row]) -> Vec<Pair> {
+/// Every label/value pair of the letter, in reading order.
+fn pairs(rows: &[Row]) -> Vec<Pair> {
+    // Each cell's text as a label, worked out once: a cell is looked at as
+    // a heading, a label beside a value, and a value.
+    let labels: Vec<Vec<(String, Option<Label>)>> = rows
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .map(|c| {
+                    let norm = normalise(c);
+                    let kind = label(&norm);
+                    (norm, kind)
+                })
+                .collect()
+        })
+        .collect();
+    let is_label = |r: usize, c: usize| labels[r][c].1.is_some();
     let mut out = Vec::new();
     let mut r = 0;
     while r < rows.len() {
         let row = &rows[r];
-        // A header row: every cell a label, one of them the patient's, and
-        // rows of values below it (in the same table or text block).
-        if row.cells.len() >= 2 && row.cells.iter().all(|c| label(&normalise(c)).is_some()) {
-            let heads: Vec<(String, Label)> = row
-                .cells
-                .iter()
-                .map(|c| (normalise(c), label(&normalise(c)).unwrap_or(Other)))
-                .collect();
+        let width = row.cells.len();
+        // A header row: every cell a label, and rows of values below it
+        // (in the same table or text block) with as many cells.
+        if width >= 2 && (0..width).all(|c| is_label(r, c)) {
             let mut below = r + 1;
             while below < rows.len()
                 && rows[below].block == row.block
-                && rows[below].cells.len() == row.cells.len()
-                && !rows[below]
-                    .cells
-                    .iter()
-                    .any(|c| label(&normalise(c)).is_some())
+                && rows[below].cells.len() == width
+                && !(0..width).any(|c| is_label(below, c))
             {
-                for (i, cell) in rows[below].cells.iter().enumerate() {
+                for (c, cell) in rows[below].cells.iter().enumerate() {
+                    let (norm, kind) = &labels[r][c];
                     out.push(Pair {
                         row: below,
-                        label: heads[i].0.clone(),
-                        kind: heads[i].1,
+                        label: norm.clone(),
+                        kind: kind.unwrap_or(Other),
                         value: cell.clone(),
                     });
                 }
@@ -327,38 +350,27 @@ pub(super) fn pairs(rows: &[Row]) -> Vec<Pair> {
             }
         }
         let mut c = 0;
-        while c < row.cells.len() {
-            let cell = &row.cells[c];
-            let norm = normalise(cell);
+        while c < width {
             // A label cell beside its value, which runs on to the next
             // cell that holds a label ("Address | 1 Main St | NSW | 2000").
-            if let Some(kind) = label(&norm)
-                && row
-                    .cells
-                    .get(c + 1)
-                    .is_some_and(|n| label(&normalise(n)).is_none())
+            if let (norm, Some(kind)) = &labels[r][c]
+                && c + 1 < width
+                && !is_label(r, c + 1)
             {
-                let values: Vec<&str> = row.cells[c + 1..]
-                    .iter()
-                    .take_while(|n| label(&normalise(n)).is_none() && segments(n).is_empty())
-                    .map(String::as_str)
-                    .collect();
-                let taken = values.len().max(1);
-                let value = if values.is_empty() {
-                    row.cells[c + 1].clone()
-                } else {
-                    values.join(" ")
-                };
+                let taken = (c + 1..width)
+                    .take_while(|&n| !is_label(r, n) && segments(&row.cells[n]).is_empty())
+                    .count()
+                    .max(1);
                 out.push(Pair {
                     row: r,
-                    label: norm,
-                    kind,
-                    value,
+                    label: norm.clone(),
+                    kind: *kind,
+                    value: row.cells[c + 1..c + 1 + taken].join(" "),
                 });
                 c += 1 + taken;
                 continue;
             }
-            for (label, kind, value) in segments(cell) {
+            for (label, kind, value) in segments(&row.cells[c]) {
                 out.push(Pair {
                     row: r,
                     label,
@@ -387,42 +399,46 @@ fn segments(cell: &str) -> Vec<(String, Label, String)> {
         if !(after.is_empty() || after.starts_with([' ', '\t', '\u{a0}'])) {
             continue;
         }
-        let before = &cell[..at];
         // The longest known label ending here, starting at a word start.
-        // Labels are short: only the last 32 bytes are tried, which also
-        // keeps a long line from costing its length squared.
-        let floor = at.saturating_sub(32);
-        let best = before
+        // Labels are short: only the 32 bytes before the colon are tried,
+        // so a long line costs its length, not its length squared.
+        let floor = (at.saturating_sub(32)..=at)
+            .find(|&i| cell.is_char_boundary(i))
+            .unwrap_or(at);
+        let best = cell[floor..at]
             .char_indices()
-            .filter(|(i, _)| *i >= floor)
-            .filter(|(i, _)| {
-                *i == 0
-                    || before[..*i]
+            .map(|(i, _)| floor + i)
+            .filter(|&i| {
+                i == 0
+                    || cell[..i]
                         .chars()
-                        .last()
+                        .next_back()
                         .is_some_and(|p| !p.is_alphanumeric() && p != '\'' && p != '/')
             })
-            .filter_map(|(i, _)| {
-                let norm = normalise(&before[i..]);
+            .find_map(|i| {
+                let norm = normalise(&cell[i..at]);
                 label(&norm).map(|k| (i, norm, k))
-            })
-            .next();
+            });
         if let Some((start, norm, kind)) = best {
             found.push((start, at + 1, norm, kind));
         }
     }
     if found.first().is_none_or(|f| f.0 > 0) {
-        let lower = cell.to_lowercase();
+        // Compared without changing the cell's case: lower-casing can change
+        // a text's length in bytes (the Kelvin sign becomes "k"), and the
+        // value is cut from the cell itself.
         let opening = LABELS
             .iter()
             .filter(|(l, _)| {
-                lower.starts_with(l) && lower[l.len()..].starts_with([' ', '\u{a0}', '.'])
+                cell.get(..l.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(l))
+                    && cell[l.len()..].starts_with([' ', '\u{a0}', '.'])
             })
             .max_by_key(|(l, _)| l.len());
         if let Some((l, kind)) = opening
             && found.first().is_none_or(|f| f.0 > l.len())
         {
-            let end = l.len() + usize::from(lower[l.len()..].starts_with('.'));
+            let end = l.len() + usize::from(cell[l.len()..].starts_with('.'));
             found.insert(0, (0, end, l.to_string(), *kind));
         }
     }

@@ -38,7 +38,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 import layouts
-from cases import DOCTORS, PATIENTS, doctor_name, truth_party
+from cases import DOCTORS, PATIENTS, doctor_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "files")

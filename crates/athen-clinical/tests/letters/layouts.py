@@ -7,7 +7,7 @@ generate.py then write each layout through different generators.
 """
 
 from cases import (HOSPITAL, doctor_name, write_address, write_date, write_medicare,
-                   write_name, spaced_medicare, truth_party, truth_patient, provider)
+                   write_name, spaced_medicare, truth_party, truth_patient)
 
 ALL = ["sex", "address", "phone", "medicare", "dva", "ihi"]
 
@@ -15,6 +15,12 @@ ALL = ["sex", "address", "phone", "medicare", "dva", "ihi"]
 def letterhead(d):
     return ("p", [d["org"], f"{d['street']}, {d['suburb']} {d['state']} {d['postcode']}",
                   f"Phone: {d['phone']}   Fax: {d['phone'][:-1]}9"])
+
+
+def opening(a, r, date_text, salutation):
+    """The author's letterhead, the date, the recipient's address block and
+    the salutation: how most letters begin."""
+    return [letterhead(a), ("p", [date_text]), address_block(r), ("p", [salutation])]
 
 
 def address_block(d):
@@ -69,8 +75,7 @@ def gp_referral(i, p, a, r, date):
     details += write_address(p, i % 3)
     details += [f"Phone: {p['phone']}", f"Medicare: {write_medicare(p, i % 4)}"]
     stated = ["address", "phone", "medicare"] + (["sex"] if i % 4 in (0, 3) else [])
-    blocks = [letterhead(a), ("p", [write_date(date, 2 + i % 5)]), address_block(r),
-              ("p", [salutation]), ("p", details)]
+    blocks = opening(a, r, write_date(date, 2 + i % 5), salutation) + [("p", details)]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
     blocks += signature(a, i % 4)
     truth = dict(patient=truth_patient(p, stated),
@@ -100,8 +105,8 @@ def gp_table_header(i, p, a, r, date):
             [write_name(p, 0), write_date(p["dob"], 0), write_medicare(p, 2), f"{p['family'][:2].upper()}-{4400 + i}"]]
     rows2 = [["Address", "Phone", "Sex"],
              [" ".join(write_address(p, 0)), p["phone"], {"M": "Male", "F": "Female"}[p["sex"]]]]
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]), ("t", rows), ("t", rows2)]
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['title']} {r['family']},") + [
+               ("t", rows), ("t", rows2)]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
     blocks += signature(a, 0)
     truth = dict(patient=truth_patient(p, ["sex", "address", "phone", "medicare"]),
@@ -115,8 +120,8 @@ def gp_table_side(i, p, a, r, date):
             ["Sex", p["sex"]], ["Address", "\n".join(write_address(p, 2))],
             ["Home phone", p["phone"]], ["Medicare no.", spaced_medicare(p["medicare"])],
             ["IRN", str(p["irn"])]]
-    blocks = [letterhead(a), ("p", [write_date(date, 5)]), address_block(r),
-              ("p", [f"Dear {r['given']},"]), ("h", "Referral"), ("t", rows)]
+    blocks = opening(a, r, write_date(date, 5), f"Dear {r['given']},") + [
+               ("h", "Referral"), ("t", rows)]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
     blocks += signature(a, 2)
     truth = dict(patient=truth_patient(p, ["sex", "address", "phone", "medicare"]),
@@ -131,8 +136,8 @@ def specialist_reply(i, p, a, r, date):
     lines += write_address(p, 3 if i % 2 else 0)
     if p.get("dva"):
         lines.append(f"DVA: {p['dva']}")
-    blocks = [letterhead(a), ("p", [write_date(date, 6)]), address_block(r),
-              ("p", [f"Dear {r['given']},"]), ("p", lines)]
+    blocks = opening(a, r, write_date(date, 6), f"Dear {r['given']},") + [
+               ("p", lines)]
     blocks += [("p", [t]) for t in body_text(p, "reply")]
     blocks += signature(a, 2 if i % 2 else 3)
     stated = ["sex", "address"] + (["dva"] if p.get("dva") else [])
@@ -207,8 +212,8 @@ def columns(i, p, a, r, date):
     rows = [["Name:", write_name(p, 3), "Date of birth:", write_date(p["dob"], 0)],
             ["Address:", write_address(p, 0)[0], "Phone:", p["phone"]],
             ["Medicare:", write_medicare(p, 1), "Sex:", {"M": "Male", "F": "Female"}[p["sex"]]]]
-    blocks = [letterhead(a), ("p", [write_date(date, 0)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]), ("t", rows)]
+    blocks = opening(a, r, write_date(date, 0), f"Dear {r['title']} {r['family']},") + [
+               ("t", rows)]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
     blocks += signature(a, 0)
     truth = dict(patient=truth_patient(p, ["sex", "address", "phone", "medicare"]),
@@ -240,8 +245,8 @@ def twins(i, p, a, r, date):
     rows = [["Patient", "Date of birth", "Medicare"],
             [f"Ava {p['family'].upper()}", write_date(p["dob"], 0), spaced_medicare(p["medicare"])],
             [f"Noah {p['family'].upper()}", write_date(p["dob"], 0), spaced_medicare(p["medicare"])]]
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]), ("t", rows),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['title']} {r['family']},") + [
+               ("t", rows),
               ("p", ["Thank you for seeing these twins, both with recurrent otitis media."])]
     blocks += signature(a, 0)
     truth = dict(patient=None, not_possible="more than one patient",
@@ -251,8 +256,7 @@ def twins(i, p, a, r, date):
 
 def family(i, p, a, r, date):
     """"Re: A and B": a letter about two people."""
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['title']} {r['family']},") + [
               ("p", [f"Re: {p['given']} and Mele {p['family']}", f"DOB: {write_date(p['dob'], 0)}",
                      write_address(p, 0)[0]]),
               ("p", ["Thank you for seeing this couple for fertility counselling."])]
@@ -265,8 +269,7 @@ def family(i, p, a, r, date):
 def relative(i, p, a, r, date):
     """A relative with her own birth date and phone in the letter."""
     name = write_name(p, 0)
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['given']},"]),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['given']},") + [
               ("p", [f"Re: {name}", f"DOB: {write_date(p['dob'], 0)}"] + write_address(p, 0)
                     + [f"Phone: {p['phone']}"]),
               ("p", ["Her daughter, Mrs Lan TRAN (DOB 01/05/1970), is her carer and attends with her."]),
@@ -280,8 +283,7 @@ def relative(i, p, a, r, date):
 
 def parent(i, p, a, r, date):
     """A child and a parent with the same family name."""
-    blocks = [letterhead(a), ("p", [write_date(date, 0)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]),
+    blocks = opening(a, r, write_date(date, 0), f"Dear {r['title']} {r['family']},") + [
               ("p", [f"Patient: {write_name(p, 0)}", f"Date of birth: {write_date(p['dob'], 0)}",
                      "Address: " + write_address(p, 0)[0], f"Phone: {p['phone']}",
                      f"Parent/guardian: Mere {p['family']} (mother), phone 0400 555 666"]),
@@ -325,8 +327,7 @@ def own_numbers(i, p, a, r, date):
 
 def topic_re(i, p, a, r, date):
     """"Re:" names a topic; the patient is on a later line."""
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['given']},"]),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['given']},") + [
               ("p", ["Re: Cardiology referral - urgent review requested"]),
               ("p", [f"Patient: {write_name(p, 3)}", f"DOB: {write_date(p['dob'], 1)}",
                      "Address: " + write_address(p, 0)[0]])]
@@ -341,8 +342,7 @@ def bad_medicare(i, p, a, r, date):
     """A Medicare number with a wrong check digit: left out, the rest used."""
     n = p["medicare"]
     wrong = n[:8] + str((int(n[8]) + 1) % 10) + n[9]
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['title']} {r['family']},") + [
               ("p", [f"Re: {write_name(p, 0)}", f"DOB: {write_date(p['dob'], 0)}",
                      f"Medicare: {spaced_medicare(wrong)}", f"Phone: {p['phone']}"])]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
@@ -354,8 +354,7 @@ def bad_medicare(i, p, a, r, date):
 
 def no_dob(i, p, a, r, date):
     """No date of birth: not possible."""
-    blocks = [letterhead(a), ("p", [write_date(date, 2)]), address_block(r),
-              ("p", [f"Dear {r['title']} {r['family']},"]),
+    blocks = opening(a, r, write_date(date, 2), f"Dear {r['title']} {r['family']},") + [
               ("p", [f"Re: {write_name(p, 0)}"] + write_address(p, 0))]
     blocks += [("p", [t]) for t in body_text(p, "referral")]
     blocks += signature(a, 0)
