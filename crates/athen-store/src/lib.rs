@@ -11,8 +11,6 @@
 mod blob_fs;
 mod migrate;
 mod sqlite;
-mod sqlite_audit;
-mod sqlite_queue;
 
 pub use blob_fs::FsBlobStore;
 pub use sqlite::SqliteStore;

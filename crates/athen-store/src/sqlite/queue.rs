@@ -1,6 +1,6 @@
 //! The outbound queue in SQLite (`QueueStore`).
 
-use crate::sqlite::{SqliteStore, db_err};
+use super::{SqliteStore, db_err};
 use async_trait::async_trait;
 use athen_core::StoreError;
 use athen_core::clock::UnixTime;

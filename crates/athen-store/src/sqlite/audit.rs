@@ -3,7 +3,7 @@
 //! mailbox's chain exactly once, and its link is computed here from the
 //! entry before it (`athen_core::audit::chain_hash`).
 
-use crate::sqlite::{SqliteStore, db_err};
+use super::{SqliteStore, db_err};
 use async_trait::async_trait;
 use athen_core::StoreError;
 use athen_core::audit::{AuditAnchor, AuditEntry, ChainHash, PendingAuditEvent, SealEntry};
