@@ -129,6 +129,11 @@ fn bench(c: &mut Criterion) {
     ] {
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Bytes(input.len() as u64));
+        // What `athen convert --to json` does before printing: read the
+        // letter and find its patient, author, recipient and date.
+        g.bench_function("read_and_extract", |b| {
+            b.iter(|| convert(kind, input, &ctx))
+        });
         g.bench_function("to_hl7_oru_with_pdf", |b| {
             b.iter(|| {
                 let c = convert(kind, input, &ctx);

@@ -593,28 +593,28 @@ impl Collector {
     /// Up to three unlabelled lines below the patient's name, ending in a
     /// postcode: the patient's address.
     fn address_below(&mut self, rows: &[Row], pairs: &[Pair], at: usize, end: usize) {
-        let mut lines: Vec<(usize, String)> = Vec::new();
+        // The first row of the unlabelled lines read so far.
+        let mut first = None;
         for (i, row) in rows.iter().enumerate().skip(at + 1).take(5) {
             if i >= end || row.block != rows[at].block {
                 return;
             }
             // A labelled line ("DOB: …") between name and address.
             if pairs.iter().any(|p| p.row == i) {
-                lines.clear();
+                first = None;
                 continue;
             }
-            let text = row.text();
-            lines.push((i, text.clone()));
-            if lines.len() > 3 {
+            let first = *first.get_or_insert(i);
+            if i - first >= 3 {
                 return;
             }
-            let last = text.split_whitespace().last().unwrap_or_default();
+            let last = row.text().split_whitespace().last().unwrap_or_default();
             if last.len() == 4 && last.chars().all(|c| c.is_ascii_digit()) {
                 let source = Source::Letter {
-                    line: rows[lines[0].0].line + 1,
+                    line: rows[first].line + 1,
                     label: "address".into(),
                 };
-                let lines: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+                let lines: Vec<&str> = rows[first..=i].iter().map(Row::text).collect();
                 self.address(&lines.join(", "), source);
                 return;
             }

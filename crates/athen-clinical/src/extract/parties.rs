@@ -125,13 +125,13 @@ pub(super) fn author(text: &Text) -> Option<Found<Party>> {
     let signed = sign_off(rows).and_then(|s| {
         let (at, mut party) = (s + 1..rows.len())
             .take(4)
-            .find_map(|i| named(&rows[i].text()).map(|p| (i, p)))?;
+            .find_map(|i| named(rows[i].text()).map(|p| (i, p)))?;
         if party.provider_number.is_none() {
             party.provider_number = rows
                 .iter()
                 .take(s + 9)
                 .skip(at + 1)
-                .find_map(|r| provider_number(&r.text()));
+                .find_map(|r| provider_number(r.text()));
         }
         Some(Found::new(party, letter_source(&rows[at], "signature")))
     });
@@ -183,7 +183,7 @@ pub(super) fn recipient(text: &Text) -> Option<Found<Party>> {
     if let Some((at, _)) = &greeting {
         let block = (0..*at).rev().take(20).find_map(|i| {
             let first_of_block = i == 0 || rows[i - 1].block != rows[i].block;
-            let party = named(&rows[i].text()).filter(|p| p.title.is_some() && matches(p));
+            let party = named(rows[i].text()).filter(|p| p.title.is_some() && matches(p));
             first_of_block.then_some(party).flatten().map(|p| (i, p))
         });
         if let Some((i, mut party)) = block {
@@ -191,7 +191,7 @@ pub(super) fn recipient(text: &Text) -> Option<Found<Party>> {
                 rows[i..*at]
                     .iter()
                     .take_while(|r| r.block == rows[i].block)
-                    .find_map(|r| provider_number(&r.text()))
+                    .find_map(|r| provider_number(r.text()))
             });
             return Some(Found::new(party, letter_source(&rows[i], "address block")));
         }

@@ -166,6 +166,10 @@ const LABELS: &[(&str, Label)] = &[
     ("age", Other),
 ];
 
+/// The longest label as a letter may write it ("Medicare card number:",
+/// with dots and spaces), in bytes.
+const MAX_LABEL: usize = 40;
+
 /// A label's meaning, from its normalised text.
 pub(super) fn label(norm: &str) -> Option<Label> {
     LABELS.iter().find(|(l, _)| *l == norm).map(|(_, k)| *k)
@@ -193,11 +197,25 @@ pub(super) struct Row {
     pub block: usize,
     pub cells: Vec<String>,
     pub in_table: bool,
+    /// The cells joined by two spaces, made once: salutations, sign-offs,
+    /// signatures and addresses are looked for in it.
+    text: String,
 }
 
 impl Row {
-    pub fn text(&self) -> String {
-        self.cells.join("  ")
+    fn new(line: usize, block: usize, cells: Vec<String>, in_table: bool) -> Row {
+        let text = cells.join("  ");
+        Row {
+            line,
+            block,
+            cells,
+            in_table,
+            text,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -240,24 +258,14 @@ fn rows(body: &Body, clean: impl Fn(&str) -> String) -> Vec<Row> {
                                 .join(", ")
                         })
                         .collect();
-                    out.push(Row {
-                        line,
-                        block: b,
-                        cells,
-                        in_table: true,
-                    });
+                    out.push(Row::new(line, b, cells, true));
                     line += breaks + 1;
                 }
             }
             other => {
                 for text in other.plain_text().split('\n') {
                     let cells = columns(&clean(text));
-                    out.push(Row {
-                        line,
-                        block: b,
-                        cells,
-                        in_table: false,
-                    });
+                    out.push(Row::new(line, b, cells, false));
                     line += 1;
                 }
             }
@@ -311,6 +319,10 @@ fn pairs(rows: &[Row]) -> Vec<Pair> {
             r.cells
                 .iter()
                 .map(|c| {
+                    // A label is short; prose is never normalised.
+                    if c.len() > MAX_LABEL {
+                        return (String::new(), None);
+                    }
                     let norm = normalise(c);
                     let kind = label(&norm);
                     (norm, kind)
@@ -400,9 +412,10 @@ fn segments(cell: &str) -> Vec<(String, Label, String)> {
             continue;
         }
         // The longest known label ending here, starting at a word start.
-        // Labels are short: only the 32 bytes before the colon are tried,
-        // so a long line costs its length, not its length squared.
-        let floor = (at.saturating_sub(32)..=at)
+        // Labels are short: only the bytes before the colon that a label
+        // can take are tried, so a long line costs its length, not its
+        // length squared.
+        let floor = (at.saturating_sub(MAX_LABEL)..=at)
             .find(|&i| cell.is_char_boundary(i))
             .unwrap_or(at);
         let best = cell[floor..at]
